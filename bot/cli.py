@@ -1,0 +1,120 @@
+"""`gateway check|serve|shell`: the command line of ../shared/contract.md.
+
+Exit status: 0 healthy, 1 a problem was diagnosed, 2 the input was unusable
+(one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from checks.dns import ResolverAddress
+from checks.guard import TargetRefused
+from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions, check
+from checks.target import TargetError
+
+EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNUSABLE = 0, 1, 2
+MAX_TIMEOUT = 120.0
+
+
+class UsageError(ValueError):
+    """A flag or setting is unusable; the message is the one line shown."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit is 2 with usage; keep one line
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
+    commands = parser.add_subparsers(dest="command", metavar="{check,serve,shell}")
+    run = commands.add_parser("check", help="diagnose a site now")
+    run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
+    run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    run.add_argument("--resolver", action="append", metavar="IP[:PORT]",
+                     help="ask this DNS server (repeat to compare several)")
+    run.add_argument("--allow-private", action="store_true", default=None,
+                     help="permit loopback, private, link-local and metadata addresses")
+    run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
+    run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
+    run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
+    return parser
+
+
+def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOptions:
+    """Flags first, then GATEWAY_* variables, then defaults; every bad value is a UsageError."""
+    resolvers_text = args.resolver or [
+        r for r in environ.get("GATEWAY_RESOLVERS", "").split(",") if r.strip()
+    ]
+    try:
+        resolvers = tuple(ResolverAddress.parse(r) for r in resolvers_text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    allow = args.allow_private
+    if allow is None:
+        allow = environ.get("GATEWAY_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes", "on")
+    ca_bundle = args.ca_bundle or environ.get("GATEWAY_CA_BUNDLE") or None
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
+    timeout = _number(args.timeout or environ.get("GATEWAY_TIMEOUT"), "--timeout",
+                      DEFAULT_TIMEOUT, float, 0.5, MAX_TIMEOUT)
+    samples = _number(args.samples or environ.get("GATEWAY_SAMPLES"), "--samples",
+                      DEFAULT_SAMPLES, int, 1, MAX_SAMPLES)
+    return CheckOptions(resolvers=resolvers, allow_private=allow, ca_bundle=ca_bundle,
+                        timeout=timeout, samples=samples)
+
+
+def _number(text, flag, default, kind, low, high):
+    if text is None or str(text).strip() == "":
+        return default
+    try:
+        value = kind(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes a number from {low} to {high}, not {text!r}") from None
+    if not low <= value <= high or value != value:
+        raise UsageError(f"{flag} takes a number from {low} to {high}, not {text!r}")
+    return value
+
+
+def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    options = options_from(args, environ)
+    diagnosis = asyncio.run(check(args.target, options))
+    if args.json:
+        from bot.render.as_json import to_dict
+
+        sys.stdout.write(json.dumps(to_dict(diagnosis), ensure_ascii=False) + "\n")
+    else:
+        from bot.render.terminal import print_diagnosis
+
+        print_diagnosis(diagnosis)
+    return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    environ = dict(os.environ)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "check":
+            return run_check(args, environ)
+        if args.command in ("serve", "shell"):
+            from bot.app import main as app_main
+
+            return app_main(args.command, environ)
+        build_parser().print_help(sys.stderr)
+        return EXIT_UNUSABLE
+    except (UsageError, TargetError, TargetRefused) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print("gateway: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

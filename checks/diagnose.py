@@ -1,0 +1,421 @@
+"""Evidence in, ranked causes out. Pure: no I/O, no clock, no randomness.
+
+The engine walks the layers a request crosses (DNS, TCP, TLS, HTTP) and
+collects candidate causes with a confidence each; what each cause *means*
+(title, explanation, fixes) and what each product's failure statuses mean
+come from `checks.knowledge`, not from branches here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from statistics import median
+
+from checks.fingerprint import Fingerprint, identify
+from checks.knowledge import Knowledge, Rule
+from checks.knowledge import load as load_knowledge
+from checks.models import ErrorKind, Evidence, HttpSample
+from checks.steps import Step, build_steps
+
+SLOW_MS = 2000.0
+CERT_WARNING_DAYS = 14
+MAX_CAUSES = 4
+
+_DNS_CAUSES = {
+    ErrorKind.NXDOMAIN: ("dns_nxdomain", 0.95),
+    ErrorKind.NO_ADDRESS: ("dns_no_address", 0.9),
+    ErrorKind.SERVFAIL: ("dns_servfail", 0.9),
+    ErrorKind.DNS_TIMEOUT: ("dns_timeout", 0.9),
+    ErrorKind.DNS_ERROR: ("dns_servfail", 0.6),
+}
+_TCP_CAUSES = {
+    ErrorKind.REFUSED: "tcp_refused",
+    ErrorKind.TIMEOUT: "tcp_timeout",
+    ErrorKind.UNREACHABLE: "tcp_unreachable",
+    ErrorKind.RESET: "connection_reset",
+    ErrorKind.OTHER: "tcp_unreachable",
+}
+_TLS_CAUSES = {
+    ErrorKind.TLS_EXPIRED: "tls_expired",
+    ErrorKind.TLS_NOT_YET_VALID: "tls_expired",
+    ErrorKind.TLS_HOSTNAME: "tls_hostname_mismatch",
+    ErrorKind.TLS_UNTRUSTED: "tls_untrusted",
+    ErrorKind.TLS_HANDSHAKE: "tls_handshake_failed",
+}
+# What an HTTP attempt that got no response means, by its error kind.
+_NO_RESPONSE_CAUSES: dict[ErrorKind, tuple[tuple[str, float], ...]] = {
+    ErrorKind.REFUSED: (("tcp_refused", 0.9),),
+    ErrorKind.TIMEOUT: (("tcp_timeout", 0.85),),
+    ErrorKind.UNREACHABLE: (("tcp_unreachable", 0.9),),
+    ErrorKind.RESET: (("connection_reset", 0.85), ("upstream_bad_response", 0.15)),
+    ErrorKind.PROTOCOL: (("connection_reset", 0.6), ("upstream_bad_response", 0.4)),
+    ErrorKind.NO_RESPONSE: (("response_timeout", 0.85), ("upstream_timeout", 0.15)),
+    ErrorKind.TLS_HANDSHAKE: (("tls_handshake_failed", 0.85),),
+    ErrorKind.REDIRECT_LOOP: (("redirect_loop", 0.95),),
+    ErrorKind.TOO_MANY_REDIRECTS: (("redirect_loop", 0.9),),
+    ErrorKind.OTHER: (("connection_reset", 0.5),),
+}
+
+
+@dataclass(frozen=True)
+class Cause:
+    code: str
+    confidence: float
+    title: str
+    explanation: str
+    evidence: tuple[str, ...]
+    owner: tuple[str, ...]
+    visitor: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "confidence": round(self.confidence, 2),
+            "title": self.title,
+            "explanation": self.explanation,
+            "evidence": list(self.evidence),
+            "fixes": {"owner": list(self.owner), "visitor": list(self.visitor)},
+        }
+
+
+@dataclass(frozen=True)
+class NoteText:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The one diagnosis the terminal, the JSON and Slack all render."""
+
+    evidence: Evidence
+    status: str
+    causes: tuple[Cause, ...]
+    summary: str
+    product: str | None
+    product_name: str | None
+    product_evidence: tuple[str, ...]
+    front: str | None
+    http_status: int | None
+    samples: tuple[int | None, ...]
+    steps: tuple[Step, ...]
+    notes: tuple[NoteText, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def cause(self) -> Cause:
+        return self.causes[0]
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+@dataclass
+class _Candidates:
+    """Causes gathered while walking the layers (internal, mutable)."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, code: str, confidence: float, *lines: str) -> None:
+        self.scores[code] = max(self.scores.get(code, 0.0), confidence)
+        bucket = self.evidence.setdefault(code, [])
+        bucket.extend(line for line in lines if line not in bucket)
+
+    def __bool__(self) -> bool:
+        return bool(self.scores)
+
+
+def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosis:
+    """Rank the causes that explain `evidence`, most likely first."""
+    knowledge = knowledge or load_knowledge()
+    found = _Candidates()
+    responses = [s for s in evidence.http if s.status is not None]
+    prints = {id(s): identify(s, knowledge) for s in responses}
+    last = responses[-1] if responses else None
+    fingerprint = _main_fingerprint(responses, prints)
+
+    _dns_layer(evidence, found)
+    if not _dns_failed(evidence):
+        _connect_layers(evidence, found)
+        _http_layer(evidence, found, knowledge, prints)
+
+    if not found:
+        found.add("healthy", 0.9, *_healthy_lines(evidence))
+    product = fingerprint.product if fingerprint else None
+    gateway_name = knowledge.products[product].name if product else "the gateway"
+    context = {
+        "gateway": gateway_name,
+        "status": str(last.status) if last else "no response",
+        "host": evidence.target.host,
+        "port": str(evidence.target.port),
+    }
+    causes = _rank(found, knowledge, context, product)
+    status = _verdict(causes[0].code, knowledge, evidence)
+    return Diagnosis(
+        evidence=evidence,
+        status=status,
+        causes=causes,
+        summary=_summary(causes[0], last, gateway_name if product else None),
+        product=product,
+        product_name=knowledge.products[product].name if product else None,
+        product_evidence=fingerprint.evidence if fingerprint else (),
+        front=fingerprint.front if fingerprint else None,
+        http_status=last.status if last else None,
+        samples=tuple(s.status for s in evidence.http),
+        steps=build_steps(evidence),
+        notes=_notes(knowledge, last.status if last else None, status),
+        warnings=_warnings(evidence),
+    )
+
+
+# --- the layers -----------------------------------------------------------------------
+
+
+def _dns_failed(evidence: Evidence) -> bool:
+    return not evidence.dns.skipped and not evidence.dns.addresses
+
+
+def _dns_layer(evidence: Evidence, found: _Candidates) -> None:
+    dns = evidence.dns
+    if dns.skipped:
+        return
+    if not dns.addresses:
+        code, confidence = _DNS_CAUSES.get(dns.error or ErrorKind.NO_ADDRESS, ("dns_timeout", 0.6))
+        lines = [f"{a.resolver}: {a.detail or a.error}" for a in dns.answers]
+        found.add(code, confidence, *lines)
+        return
+    failing = [a for a in dns.answers if not a.ok]
+    if dns.mismatch or (failing and len(failing) < len(dns.answers)):
+        lines = [
+            f"{a.resolver}: {', '.join(a.addresses) if a.ok else a.detail or a.error}"
+            for a in dns.answers
+        ]
+        found.add("dns_mismatch", 0.8, *lines)
+
+
+def _connect_layers(evidence: Evidence, found: _Candidates) -> None:
+    """TCP to every address, then TLS: failures here mean no HTTP at all."""
+    attempts = evidence.tcp
+    failed = [a for a in attempts if not a.ok]
+    if attempts and len(failed) == len(attempts):
+        kinds = Counter(a.error for a in failed)
+        kind = kinds.most_common(1)[0][0] or ErrorKind.OTHER
+        lines = [f"TCP {_hostport(a.address, a.port)}: {a.detail}" for a in failed]
+        plain = evidence.plain_http
+        if plain and plain.sample.status is not None:
+            lines.append(
+                f"plain HTTP on port {plain.port} answers {plain.sample.status}: "
+                "only HTTPS is missing"
+            )
+        found.add(_TCP_CAUSES.get(kind, "tcp_unreachable"), 0.9, *lines)
+    elif failed:
+        ok = [a for a in attempts if a.ok]
+        lines = [f"TCP {_hostport(a.address, a.port)}: {a.detail}" for a in failed]
+        lines += [f"TCP {_hostport(a.address, a.port)}: connected in {a.ms:.0f} ms" for a in ok]
+        found.add("partial_outage", 0.8, *lines)
+
+    tls = evidence.tls
+    if tls and tls.error in _TLS_CAUSES:
+        lines = [f"TLS with {tls.server_name} at {_hostport(tls.address, tls.port)}: {tls.detail}"]
+        cert = tls.certificate
+        if cert:
+            lines.append(f"certificate for {', '.join(cert.sans[:6]) or cert.subject}")
+            lines.append(f"issued by {cert.issuer}")
+            lines.append(f"valid {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}")
+        found.add(_TLS_CAUSES[tls.error], 0.95, *lines)
+
+
+def _http_layer(
+    evidence: Evidence, found: _Candidates, knowledge: Knowledge, prints: dict[int, Fingerprint]
+) -> None:
+    samples = evidence.http
+    if not samples:
+        return
+    ok = [s for s in samples if s.ok and s.error is None]
+    failed = [s for s in samples if s not in ok]
+    tls_broken = evidence.tls is not None and evidence.tls.error in _TLS_CAUSES
+    weight = 0.6 if tls_broken else 1.0
+    for sample in failed:
+        for code, confidence in _sample_causes(sample, knowledge, prints.get(id(sample))):
+            found.add(code, confidence * weight, _sample_line(sample, prints.get(id(sample))))
+    if ok and failed:
+        lines = [_sample_line(s, prints.get(id(s))) for s in samples]
+        bad_addresses = {s.address for s in failed} - {s.address for s in ok}
+        if bad_addresses:
+            lines.append("failing only at " + ", ".join(sorted(bad_addresses)))
+        found.add("partial_outage", 0.85 * weight, *lines)
+        return
+    if ok and not failed:
+        firsts = [s.timings.first_byte_ms for s in ok if s.timings.first_byte_ms is not None]
+        if firsts and median(firsts) >= SLOW_MS:
+            found.add("slow_response", 0.8 * weight,
+                      f"first byte after {median(firsts):.0f} ms (median of {len(firsts)})")
+
+
+def _sample_causes(
+    sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None
+) -> tuple[tuple[str, float], ...]:
+    """What one failed attempt points at: by its product's rules, or by its error."""
+    if sample.error in _NO_RESPONSE_CAUSES and sample.status is None:
+        return _NO_RESPONSE_CAUSES[sample.error]
+    if sample.error in _NO_RESPONSE_CAUSES:  # a redirect that went wrong
+        return _NO_RESPONSE_CAUSES[sample.error]
+    if sample.status is None:
+        return (("connection_reset", 0.5),)
+    product = fingerprint.product if fingerprint else "unknown"
+    for key in dict.fromkeys((product, "unknown")):
+        for rule in knowledge.products[key].rules:
+            if _rule_matches(rule, sample):
+                return rule.causes
+    return ()
+
+
+def _rule_matches(rule: Rule, sample: HttpSample) -> bool:
+    status = sample.status or 0
+    if rule.statuses and status not in rule.statuses:
+        return False
+    if rule.status_range and not rule.status_range[0] <= status <= rule.status_range[1]:
+        return False
+    if not rule.statuses and not rule.status_range:
+        return False
+    if rule.body and rule.body not in sample.body.lower():
+        return False
+    if rule.header:
+        value = sample.header(rule.header)
+        if value is None or (rule.pattern and not rule.pattern.search(value)):
+            return False
+    if rule.slower_than_ms is not None:
+        took = sample.timings.first_byte_ms or sample.timings.total_ms or 0.0
+        if took < rule.slower_than_ms:
+            return False
+    return True
+
+
+# --- ranking and wording ----------------------------------------------------------------
+
+
+def _rank(
+    found: _Candidates, knowledge: Knowledge, context: dict[str, str], product: str | None
+) -> tuple[Cause, ...]:
+    ranked = sorted(found.scores.items(), key=lambda item: -item[1])[:MAX_CAUSES]
+    total = sum(score for _, score in ranked)
+    causes = []
+    for code, score in ranked:
+        info = knowledge.causes[code]
+        # A lone candidate keeps its own confidence; rivals share the certainty.
+        confidence = score if len(ranked) == 1 else score * min(1.0, score / total + 0.25)
+        owner = info.owner_for.get(product or "", ()) + info.owner
+        causes.append(Cause(
+            code=code,
+            confidence=min(0.99, round(confidence, 2)),
+            title=_fill(info.title, context),
+            explanation=_fill(info.explanation, context),
+            evidence=tuple(found.evidence.get(code, ())),
+            owner=tuple(_fill(step, context) for step in owner),
+            visitor=tuple(_fill(step, context) for step in info.visitor),
+        ))
+    causes.sort(key=lambda c: -c.confidence)
+    return tuple(causes)
+
+
+def _fill(text: str, context: dict[str, str]) -> str:
+    try:
+        return text.format_map(context)
+    except (KeyError, ValueError, IndexError):
+        return text
+
+
+def _verdict(code: str, knowledge: Knowledge, evidence: Evidence) -> str:
+    verdict = knowledge.causes[code].verdict
+    if verdict == "down" and any(s.ok and s.error is None for s in evidence.http):
+        return "degraded"
+    return verdict
+
+
+def _summary(cause: Cause, last: HttpSample | None, gateway: str | None) -> str:
+    if cause.code == "healthy":
+        return f"it works from here: HTTP {last.status}" if last else cause.title
+    if last is not None and gateway:
+        return f"{gateway} answered {last.status}: {_lower_first(cause.title)}"
+    if last is not None:
+        return f"HTTP {last.status}: {_lower_first(cause.title)}"
+    return cause.title
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _main_fingerprint(
+    responses: list[HttpSample], prints: dict[int, Fingerprint]
+) -> Fingerprint | None:
+    """The product seen most often among failing responses (or any response)."""
+    if not responses:
+        return None
+    pool = [s for s in responses if not s.ok] or responses
+    known = [prints[id(s)] for s in pool if prints[id(s)].product != "unknown"]
+    if not known:
+        return prints[id(pool[-1])]
+    counts = Counter(p.product for p in known)
+    best = counts.most_common(1)[0][0]
+    return next(p for p in known if p.product == best)
+
+
+def _sample_line(sample: HttpSample, fingerprint: Fingerprint | None) -> str:
+    where = f"from {sample.address}"
+    if sample.status is None:
+        return f"no HTTP response {where}: {sample.detail}"
+    took = sample.timings.total_ms
+    line = f"HTTP {sample.status} {sample.reason}".rstrip() + f" {where}"
+    if took is not None:
+        line += f" in {took:.0f} ms"
+    if fingerprint and fingerprint.product != "unknown" and not sample.ok:
+        line += f" (page by {fingerprint.product})"
+    if sample.error:
+        line += f"; {sample.detail}"
+    return line
+
+
+def _healthy_lines(evidence: Evidence) -> list[str]:
+    lines = []
+    for sample in evidence.http:
+        first = sample.timings.first_byte_ms
+        lines.append(
+            f"HTTP {sample.status} from {sample.address}"
+            + (f", first byte after {first:.0f} ms" if first is not None else "")
+        )
+    return lines
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _notes(knowledge: Knowledge, status: int | None, verdict: str) -> tuple[NoteText, ...]:
+    if status is None or verdict == "healthy":
+        return ()
+    notes = [NoteText(n.title, n.text) for n in knowledge.notes if status in n.applies_to]
+    compare = (status, *knowledge.neighbours.get(status, ()))
+    lines = [
+        f"{code} {knowledge.statuses[code].name}: {knowledge.statuses[code].text}"
+        for code in compare
+        if code in knowledge.statuses
+    ]
+    if len(lines) > 1:
+        notes.append(NoteText(f"How {status} differs from its neighbours", "\n".join(lines)))
+    return tuple(notes)
+
+
+def _warnings(evidence: Evidence) -> tuple[str, ...]:
+    tls = evidence.tls
+    if not tls or not tls.certificate or tls.error or evidence.checked_at is None:
+        return ()
+    days = tls.certificate.days_left(evidence.checked_at)
+    if days < CERT_WARNING_DAYS:
+        return (f"the certificate expires in {days} days ({tls.certificate.not_after:%Y-%m-%d})",)
+    return ()

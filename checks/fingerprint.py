@@ -1,0 +1,91 @@
+"""Which product answered, from a response's headers and body.
+
+Two answers matter: the product that *wrote the error page* (its body
+markers give it away) and the product *in front* (headers of a CDN or load
+balancer that passed the page through). A 502 page with nginx's footer served
+through Cloudflare is nginx's 502, behind Cloudflare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.knowledge import Knowledge, Product, Signal
+from checks.models import HttpSample
+
+EXCERPT = 80
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    product: str
+    evidence: tuple[str, ...]
+    front: str | None = None
+    front_evidence: tuple[str, ...] = ()
+
+
+def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
+    """Name the product that answered `sample` ("unknown" when nothing matches)."""
+    body = sample.body.lower()
+    scored: list[tuple[int, int, str, tuple[str, ...]]] = []
+    for product in knowledge.products.values():
+        body_score, header_score, evidence = _score(product, sample, body)
+        if body_score or header_score:
+            scored.append((body_score, header_score, product.key, evidence))
+    if not scored:
+        return Fingerprint(product="unknown", evidence=())
+    by_page = max(scored, key=lambda s: (s[0], s[1]))
+    by_headers = max(scored, key=lambda s: (s[1], s[0]))
+    if by_page[0] and by_headers[2] != by_page[2] and by_headers[1]:
+        return Fingerprint(product=by_page[2], evidence=by_page[3],
+                           front=by_headers[2], front_evidence=by_headers[3])
+    best = max(scored, key=lambda s: s[0] + s[1])
+    return Fingerprint(product=best[2], evidence=best[3])
+
+
+def _score(product: Product, sample: HttpSample, body: str) -> tuple[int, int, tuple[str, ...]]:
+    body_score = header_score = 0
+    evidence: list[str] = []
+    for signal in product.signals:
+        line = _match(signal, sample, body)
+        if line is None:
+            continue
+        evidence.append(line)
+        if signal.body:
+            body_score += signal.weight
+        else:
+            header_score += signal.weight
+    return body_score, header_score, tuple(evidence)
+
+
+def _match(signal: Signal, sample: HttpSample, body: str) -> str | None:
+    """The evidence line for a matching signal, or None."""
+    if signal.body:
+        at = body.find(signal.body)
+        if at < 0:
+            return None
+        return f"body: {_excerpt_around(sample.body, at, len(signal.body))!r}"
+    value = sample.header(signal.header or "")
+    if value is None:
+        return None
+    if signal.pattern and not signal.pattern.search(value):
+        return None
+    return f"{_header_name(sample, signal.header or '')}: {value[:EXCERPT]}"
+
+
+def _header_name(sample: HttpSample, name: str) -> str:
+    for key, _ in sample.headers:
+        if key.lower() == name.lower():
+            return key.title() if key.islower() else key
+    return name
+
+
+def _excerpt_around(text: str, at: int, length: int) -> str:
+    """The line of `text` holding the match, trimmed to EXCERPT characters."""
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at + length)
+    line = text[start : end if end >= 0 else len(text)].strip()
+    if len(line) <= EXCERPT:
+        return line
+    offset = max(0, at - start - 20)
+    return line[offset : offset + EXCERPT]

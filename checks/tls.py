@@ -1,0 +1,141 @@
+"""The TLS probe: a handshake with SNI, and the certificate even when it fails.
+
+The verdict must say *why* a certificate is refused (expired, wrong name,
+untrusted), so on a verification failure the probe shakes hands once more
+without verification, only to read the certificate. The reason comes from
+OpenSSL's verify code, not from an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import time
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from checks.models import Certificate, ErrorKind, TlsResult
+from checks.tcp import classify_os_error
+
+# OpenSSL X509_V_ERR_* codes (include/openssl/x509_vfy.h).
+_VERIFY_KINDS = {
+    9: ErrorKind.TLS_NOT_YET_VALID,
+    10: ErrorKind.TLS_EXPIRED,
+    62: ErrorKind.TLS_HOSTNAME,
+    64: ErrorKind.TLS_HOSTNAME,  # IP address mismatch
+}
+
+
+@functools.lru_cache(maxsize=16)
+def verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """A browser-like client context (system CAs plus `ca_bundle`); built once, it is slow."""
+    context = ssl.create_default_context()
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+@functools.lru_cache(maxsize=1)
+def inspecting_context() -> ssl.SSLContext:
+    """A context that accepts any certificate: used only to read what the server sends."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def handshake(
+    address: str, port: int, server_name: str, timeout: float, ca_bundle: str | None = None
+) -> TlsResult:
+    """Shake hands with `address` presenting `server_name`, within `timeout` seconds."""
+    started = time.perf_counter()
+    context = await asyncio.to_thread(verifying_context, ca_bundle)
+    base = {"address": address, "port": port, "server_name": server_name}
+    try:
+        async with asyncio.timeout(timeout):
+            info = await _shake(address, port, server_name, context)
+    except TimeoutError:
+        return TlsResult(**base, error=ErrorKind.TIMEOUT, detail=f"no handshake in {timeout:.1f} s",
+                         ms=_since(started))
+    except ssl.SSLCertVerificationError as exc:
+        kind = _VERIFY_KINDS.get(exc.verify_code, ErrorKind.TLS_UNTRUSTED)
+        certificate = await _read_certificate(address, port, server_name, timeout, started)
+        return TlsResult(**base, error=kind, detail=exc.verify_message or str(exc.reason),
+                         verify_code=exc.verify_code, certificate=certificate, ms=_since(started))
+    except ssl.SSLError as exc:
+        return TlsResult(**base, error=ErrorKind.TLS_HANDSHAKE,
+                         detail=f"handshake failed: {exc.reason or exc.__class__.__name__}",
+                         ms=_since(started))
+    except ConnectionRefusedError:
+        return TlsResult(**base, error=ErrorKind.REFUSED, detail="connection refused",
+                         ms=_since(started))
+    except (ConnectionResetError, asyncio.IncompleteReadError, EOFError):
+        return TlsResult(**base, error=ErrorKind.TLS_HANDSHAKE,
+                         detail="the server closed the connection during the handshake",
+                         ms=_since(started))
+    except OSError as exc:
+        kind, detail = classify_os_error(exc)
+        return TlsResult(**base, error=kind, detail=detail, ms=_since(started))
+    der, version, cipher = info
+    return TlsResult(**base, version=version, cipher=cipher,
+                     certificate=parse_certificate(der), ms=_since(started))
+
+
+async def _shake(
+    address: str, port: int, server_name: str, context: ssl.SSLContext
+) -> tuple[bytes | None, str | None, str | None]:
+    _reader, writer = await asyncio.open_connection(
+        address, port, ssl=context, server_hostname=server_name
+    )
+    try:
+        tls = writer.get_extra_info("ssl_object")
+        cipher = tls.cipher()
+        return tls.getpeercert(binary_form=True), tls.version(), cipher[0] if cipher else None
+    finally:
+        writer.close()
+
+
+async def _read_certificate(
+    address: str, port: int, server_name: str, timeout: float, started: float
+) -> Certificate | None:
+    """Fetch the certificate without verifying it, within what is left of `timeout`."""
+    left = timeout - (time.perf_counter() - started)
+    if left <= 0:
+        return None
+    try:
+        async with asyncio.timeout(left):
+            der, _, _ = await _shake(address, port, server_name, inspecting_context())
+    except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError):
+        return None
+    return parse_certificate(der)
+
+
+def parse_certificate(der: bytes | None) -> Certificate | None:
+    """Read subject, issuer, SANs and validity from a DER certificate."""
+    if not der:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = tuple(san.get_values_for_type(x509.DNSName)) + tuple(
+            str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+        )
+    except x509.ExtensionNotFound:
+        sans = ()
+    return Certificate(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        sans=sans,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        self_signed=cert.subject == cert.issuer,
+    )
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
