@@ -85,7 +85,8 @@ def _tls(evidence: Evidence) -> Step:
         lines.append(f"certificate: {cert.subject}")
         lines.append(f"names: {', '.join(cert.sans[:8]) or '(none)'}")
         lines.append(f"issuer: {cert.issuer}" + (" (self-signed)" if cert.self_signed else ""))
-        lines.append(f"valid from {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC")
+        lines.append(f"valid from {cert.not_before:%Y-%m-%d %H:%M} "
+                     f"to {cert.not_after:%Y-%m-%d %H:%M} UTC")
         if evidence.checked_at:
             lines.append(f"days left: {cert.days_left(evidence.checked_at)}")
     if tls.ok:

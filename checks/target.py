@@ -53,7 +53,9 @@ def parse_target(text: str) -> Target:
     try:
         explicit_port = parts.port
     except ValueError:
-        raise TargetError(f"the port in {_shorten(raw)!r} is not a number from 1 to 65535") from None
+        raise TargetError(
+            f"the port in {_shorten(raw)!r} is not a number from 1 to 65535"
+        ) from None
     if explicit_port == 0:
         raise TargetError("port 0 cannot be checked")
     host = (parts.hostname or "").rstrip(".")

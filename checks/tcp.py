@@ -17,7 +17,9 @@ MAX_ADDRESSES = 8
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 
-async def connect_all(addresses: tuple[str, ...], port: int, timeout: float) -> tuple[TcpAttempt, ...]:
+async def connect_all(
+    addresses: tuple[str, ...], port: int, timeout: float
+) -> tuple[TcpAttempt, ...]:
     """Connect to up to MAX_ADDRESSES addresses at once, each within `timeout`."""
     return tuple(
         await asyncio.gather(*(connect(a, port, timeout) for a in addresses[:MAX_ADDRESSES]))
