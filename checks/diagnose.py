@@ -238,9 +238,12 @@ def _http_layer(
     failed = [s for s in samples if s not in ok]
     tls_broken = evidence.tls is not None and evidence.tls.error in _TLS_CAUSES
     weight = 0.6 if tls_broken else 1.0
+    # When some attempts work, what broke the others explains only part of the picture.
+    part = 0.7 if ok else 1.0
     for sample in failed:
         for code, confidence in _sample_causes(sample, knowledge, prints.get(id(sample))):
-            found.add(code, confidence * weight, _sample_line(sample, prints.get(id(sample))))
+            found.add(code, confidence * weight * part,
+                      _sample_line(sample, prints.get(id(sample))))
     if ok and failed:
         lines = [_sample_line(s, prints.get(id(s))) for s in samples]
         bad_addresses = {s.address for s in failed} - {s.address for s in ok}
@@ -329,7 +332,14 @@ def _fill(text: str, context: dict[str, str]) -> str:
 
 
 def _verdict(code: str, knowledge: Knowledge, evidence: Evidence) -> str:
-    verdict = knowledge.causes[code].verdict
+    """The cause's usual verdict, softened when some attempts worked.
+
+    Not for TLS: the HTTP attempts skip certificate checks, a browser does not.
+    """
+    info = knowledge.causes[code]
+    verdict = info.verdict
+    if info.layer == "tls":
+        return verdict
     if verdict == "down" and any(s.ok and s.error is None for s in evidence.http):
         return "degraded"
     return verdict
