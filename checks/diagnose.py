@@ -21,6 +21,7 @@ from checks.steps import Step, build_steps
 SLOW_MS = 2000.0
 CERT_WARNING_DAYS = 14
 MAX_CAUSES = 4
+MAX_OWNER_STEPS = 7
 
 _DNS_CAUSES = {
     ErrorKind.NXDOMAIN: ("dns_nxdomain", 0.95),
@@ -240,12 +241,13 @@ def _http_layer(
     weight = 0.6 if tls_broken else 1.0
     # When some attempts work, what broke the others explains only part of the picture.
     part = 0.7 if ok else 1.0
-    for sample in failed:
+    for group in _groups(failed, prints):
+        sample = group[0]
+        line = _group_line(group, prints.get(id(sample)))
         for code, confidence in _sample_causes(sample, knowledge, prints.get(id(sample))):
-            found.add(code, confidence * weight * part,
-                      _sample_line(sample, prints.get(id(sample))))
+            found.add(code, confidence * weight * part, line)
     if ok and failed:
-        lines = [_sample_line(s, prints.get(id(s))) for s in samples]
+        lines = [_group_line(g, prints.get(id(g[0]))) for g in _groups(samples, prints)]
         bad_addresses = {s.address for s in failed} - {s.address for s in ok}
         if bad_addresses:
             lines.append("failing only at " + ", ".join(sorted(bad_addresses)))
@@ -304,13 +306,13 @@ def _rank(
     found: _Candidates, knowledge: Knowledge, context: dict[str, str], product: str | None
 ) -> tuple[Cause, ...]:
     ranked = sorted(found.scores.items(), key=lambda item: -item[1])[:MAX_CAUSES]
-    total = sum(score for _, score in ranked)
+    # Rules give calibrated shares; only when layers pile up past 1 are they scaled down.
+    total = max(1.0, sum(score for _, score in ranked))
     causes = []
     for code, score in ranked:
         info = knowledge.causes[code]
-        # A lone candidate keeps its own confidence; rivals share the certainty.
-        confidence = score if len(ranked) == 1 else score * min(1.0, score / total + 0.25)
-        owner = info.owner_for.get(product or "", ()) + info.owner
+        confidence = score / total
+        owner = (info.owner_for.get(product or "", ()) + info.owner)[:MAX_OWNER_STEPS]
         causes.append(Cause(
             code=code,
             confidence=min(0.99, round(confidence, 2)),
@@ -376,14 +378,31 @@ def _main_fingerprint(
     return next(p for p in known if p.product == best)
 
 
-def _sample_line(sample: HttpSample, fingerprint: Fingerprint | None) -> str:
-    where = f"from {sample.address}"
+def _groups(
+    samples: list[HttpSample] | tuple[HttpSample, ...], prints: dict[int, Fingerprint]
+) -> list[list[HttpSample]]:
+    """Attempts that saw the same thing (status, error, address, product), in order."""
+    groups: dict[tuple, list[HttpSample]] = {}
+    for sample in samples:
+        fingerprint = prints.get(id(sample))
+        key = (sample.status, sample.error, sample.address, sample.detail if sample.error else "",
+               fingerprint.product if fingerprint else None)
+        groups.setdefault(key, []).append(sample)
+    return list(groups.values())
+
+
+def _group_line(group: list[HttpSample], fingerprint: Fingerprint | None) -> str:
+    """One evidence line for attempts that saw the same thing, with their times."""
+    sample = group[0]
+    times = sorted(s.timings.total_ms for s in group if s.timings.total_ms is not None)
+    count = f" ×{len(group)}" if len(group) > 1 else ""
+    took = ""
+    if times:
+        took = (f" in {times[0]:.0f} ms" if times[0] == times[-1] or len(times) == 1
+                else f" in {times[0]:.0f}–{times[-1]:.0f} ms")
     if sample.status is None:
-        return f"no HTTP response {where}: {sample.detail}"
-    took = sample.timings.total_ms
-    line = f"HTTP {sample.status} {sample.reason}".rstrip() + f" {where}"
-    if took is not None:
-        line += f" in {took:.0f} ms"
+        return f"no HTTP response from {sample.address}{count}{took}: {sample.detail}"
+    line = f"HTTP {sample.status} {sample.reason}".rstrip() + f" from {sample.address}{count}{took}"
     if fingerprint and fingerprint.product != "unknown" and not sample.ok:
         line += f" (page by {fingerprint.product})"
     if sample.error:

@@ -1,0 +1,151 @@
+"""How much a full check costs beyond the network work it does.
+
+Starts a healthy site on loopback (nginx from Debian's packages, plain HTTP
+and HTTPS with a trustme certificate), then, in one run so the ratios are
+comparable on a noisy machine:
+
+- times `checks.run.check` (warm, in-process) with 1 and 3 samples;
+- adds up the check's own phases (DNS, TCP, TLS, HTTP) for the same runs;
+- times `curl -w '%{time_total}'` on the same URL;
+- times the whole `gateway check --json` command, process start included.
+
+Prints a Markdown table of medians; the README quotes it. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trustme
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from checks.run import CheckOptions, check  # noqa: E402
+from tests.servers.misbehave import wait_for_port  # noqa: E402
+from tests.servers.proxies import free_port  # noqa: E402
+
+
+def start_nginx(tmp: Path, http_port: int, https_port: int, cert: Path, key: Path):
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1; daemon off; master_process on; pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{http_port};
+    listen 127.0.0.1:{https_port} ssl;
+    ssl_certificate {cert}; ssl_certificate_key {key};
+    location / {{ default_type text/html; return 200 "<html><body>ok</body></html>"; }}
+  }}
+}}
+""")
+    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{tmp}/",
+                             "-c", str(conf), "-e", f"{tmp}/error.log"],
+                            start_new_session=True)
+    for port in (http_port, https_port):
+        if not wait_for_port("127.0.0.1", port, 10):
+            proc.kill()
+            raise SystemExit(f"nginx did not start: {(tmp / 'error.log').read_text()}")
+    return proc
+
+
+def phases_ms(diagnosis) -> float:
+    """The check's own phases, added up as if they ran one after another."""
+    ev = diagnosis.evidence
+    total = ev.dns.ms
+    total += max((a.ms for a in ev.tcp), default=0.0)
+    total += ev.tls.ms if ev.tls else 0.0
+    total += sum(s.timings.total_ms or 0.0 for s in ev.http)
+    return total
+
+
+async def time_checks(url: str, samples: int, runs: int, ca: str | None) -> tuple[float, float]:
+    options = CheckOptions(allow_private=True, samples=samples, ca_bundle=ca)
+    await check(url, options)  # warm up: imports, SSL contexts
+    walls, sums = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        diagnosis = await check(url, options)
+        walls.append((time.perf_counter() - started) * 1000)
+        sums.append(phases_ms(diagnosis))
+        assert diagnosis.healthy, diagnosis.summary
+    return statistics.median(walls), statistics.median(sums)
+
+
+def time_curl(url: str, runs: int, ca: str | None) -> float:
+    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", url]
+    if ca:
+        args[1:1] = ["--cacert", ca]
+    return statistics.median(
+        float(subprocess.run(args, capture_output=True, text=True, check=True).stdout) * 1000
+        for _ in range(runs)
+    )
+
+
+def time_command(url: str, runs: int, ca: str | None) -> float:
+    args = [sys.executable, "-m", "bot.cli", "check", url, "--json", "--allow-private"]
+    if ca:
+        args += ["--ca-bundle", ca]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(args, capture_output=True, check=True, cwd=ROOT)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+        raise SystemExit("bench needs nginx (apt-get install nginx)")
+    ca = trustme.CA()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        cert, key, ca_path = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
+        leaf = ca.issue_cert("127.0.0.1", "localhost")
+        leaf.private_key_pem.write_to_path(str(key))
+        leaf.cert_chain_pems[0].write_to_path(str(cert))
+        ca.cert_pem.write_to_path(str(ca_path))
+        http_port, https_port = free_port(), free_port()
+        proc = start_nginx(tmp, http_port, https_port, cert, key)
+        try:
+            rows = []
+            for label, url, bundle in (
+                ("HTTP", f"http://127.0.0.1:{http_port}/", None),
+                ("HTTPS", f"https://127.0.0.1:{https_port}/", str(ca_path)),
+            ):
+                one, one_sum = asyncio.run(time_checks(url, 1, args.runs, bundle))
+                three, three_sum = asyncio.run(time_checks(url, 3, args.runs, bundle))
+                curl = time_curl(url, args.runs, bundle)
+                command = time_command(url, max(5, args.runs // 8), bundle)
+                rows.append((label, one, one_sum, three, three_sum, curl, command))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"median of {args.runs} runs, milliseconds, nginx on loopback\n")
+    print("| site | check, 1 sample | its phases added up | check, 3 samples "
+          "| its phases added up | curl -w time_total | `gateway check --json` process |")
+    print("|---|---|---|---|---|---|---|")
+    for label, one, one_sum, three, three_sum, curl, command in rows:
+        print(f"| {label} | {one:.2f} | {one_sum:.2f} | {three:.2f} | {three_sum:.2f} "
+              f"| {curl:.2f} | {command:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
