@@ -121,11 +121,11 @@ def test_redirects_are_followed_to_the_final_answer():
 
 
 def test_one_bad_address_in_the_pool_is_a_partial_outage(dns_server):
-    with serve(Behaviour.OK, host="127.0.0.2") as good:
-        with serve(Behaviour.STATUS, status=502, host="127.0.0.3", port=good.port):
-            dns_server.add_a("pool.test", "127.0.0.2", "127.0.0.3")
-            result = check_json(f"http://pool.test:{good.port}/", "--resolver",
-                                dns_server.address, "--samples", "4")
+    with (serve(Behaviour.OK, host="127.0.0.2") as good,
+          serve(Behaviour.STATUS, status=502, host="127.0.0.3", port=good.port)):
+        dns_server.add_a("pool.test", "127.0.0.2", "127.0.0.3")
+        result = check_json(f"http://pool.test:{good.port}/", "--resolver",
+                            dns_server.address, "--samples", "4")
     assert result.cause == "partial_outage"
     assert result.json["verdict"]["status"] == "degraded"
     assert sorted(result.json["http"]["samples"]) == [200, 200, 502, 502]
