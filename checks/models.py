@@ -253,3 +253,12 @@ class Evidence:
     duration_ms: float = 0.0
     timeout_s: float = 10.0
     deadline_hit: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One probe finished: what a live status line shows while the check runs."""
+
+    layer: str
+    ok: bool | None
+    text: str

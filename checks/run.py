@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from checks.models import (
     Evidence,
     HttpSample,
     PortProbe,
+    Progress,
     Target,
     TcpAttempt,
     TlsResult,
@@ -68,15 +70,29 @@ class _Deadline:
         return min(self.left(), max(floor, self.total * fraction))
 
 
-async def check(text: str | Target, options: CheckOptions | None = None) -> Diagnosis:
-    """Diagnose a target. Raises TargetError or TargetRefused for unusable input."""
+OnProgress = Callable[[Progress], None]
+
+
+def _ignore(_: Progress) -> None:
+    return None
+
+
+async def check(
+    text: str | Target, options: CheckOptions | None = None, on_progress: OnProgress = _ignore
+) -> Diagnosis:
+    """Diagnose a target. Raises TargetError or TargetRefused for unusable input.
+
+    `on_progress` is called (synchronously, so it must not block) as each probe ends.
+    """
     options = options or CheckOptions()
     target = parse_target(text) if isinstance(text, str) else text
-    evidence = await gather(target, options)
+    evidence = await gather(target, options, on_progress)
     return diagnose(evidence)
 
 
-async def gather(target: Target, options: CheckOptions) -> Evidence:
+async def gather(
+    target: Target, options: CheckOptions, on_progress: OnProgress = _ignore
+) -> Evidence:
     """Collect the evidence for `target` within `options.timeout` seconds."""
     deadline = _Deadline(options.timeout)
     checked_at = datetime.now(UTC)
@@ -87,6 +103,7 @@ async def gather(target: Target, options: CheckOptions) -> Evidence:
                                answers=(DnsAnswer(resolver="literal", addresses=(target.host,)),))
     else:
         dns_result = await dns.resolve(target.host, options.resolvers, deadline.share(0.5))
+        on_progress(_dns_progress(dns_result))
     addresses = dns_result.addresses[: tcp.MAX_ADDRESSES]
     guard.vet_addresses(target.host, addresses, options.allow_private)
 
@@ -97,7 +114,7 @@ async def gather(target: Target, options: CheckOptions) -> Evidence:
 
     if not addresses:
         return finish()
-    probes = _Probes(target, options, deadline, addresses)
+    probes = _Probes(target, options, deadline, addresses, on_progress)
     tcp_results, tls_result, samples = await probes.run()
     plain = await probes.plain_http_fallback(tcp_results)
     return finish(tcp=tcp_results, tls=tls_result, http=samples, plain_http=plain)
@@ -107,7 +124,8 @@ class _Probes:
     """The connection-level probes of one check, sharing its deadline and addresses."""
 
     def __init__(self, target: Target, options: CheckOptions, deadline: _Deadline,
-                 addresses: tuple[str, ...]) -> None:
+                 addresses: tuple[str, ...], on_progress: OnProgress) -> None:
+        self.on_progress = on_progress
         self.target = target
         self.options = options
         self.deadline = deadline
@@ -127,6 +145,11 @@ class _Probes:
             for i in range(count)
         ]
         tasks = [tcp_task, *sample_tasks] + ([tls_task] if tls_task else [])
+        self._report(tcp_task, _tcp_progress)
+        if tls_task:
+            self._report(tls_task, _tls_progress)
+        for number, task in enumerate(sample_tasks, 1):
+            self._report(task, lambda s, n=number: _http_progress(s, n, count))
         await _wait_until(tasks, self.deadline)
 
         tcp_results = _result(tcp_task, ()) or self._timed_out_tcp()
@@ -137,6 +160,17 @@ class _Probes:
             for i, task in enumerate(sample_tasks)
         )
         return tcp_results, tls_result, samples
+
+    def _report(self, task: asyncio.Task, describe: Callable[..., Progress]) -> None:
+        def done(finished: asyncio.Task) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            try:
+                self.on_progress(describe(finished.result()))
+            except Exception:  # a progress display must never break the check
+                log.exception("progress callback failed")
+
+        task.add_done_callback(done)
 
     @property
     def _https(self) -> bool:
@@ -225,3 +259,29 @@ def _result(task: asyncio.Task | None, default):
         log.error("probe failed", exc_info=task.exception())
         return default
     return task.result()
+
+
+def _dns_progress(result: DnsResult) -> Progress:
+    if result.addresses:
+        return Progress("dns", not result.mismatch,
+                        f"DNS {len(result.addresses)} address(es) in {result.ms:.0f} ms")
+    return Progress("dns", False, f"DNS {result.error}")
+
+
+def _tcp_progress(attempts: tuple[TcpAttempt, ...]) -> Progress:
+    ok = sum(a.ok for a in attempts)
+    fastest = min((a.ms for a in attempts if a.ok), default=None)
+    text = f"TCP {ok}/{len(attempts)} open" + (f" in {fastest:.0f} ms" if fastest else "")
+    return Progress("tcp", ok == len(attempts), text)
+
+
+def _tls_progress(result: TlsResult) -> Progress:
+    if result.ok:
+        return Progress("tls", True, f"TLS {result.version or 'ok'} in {result.ms:.0f} ms")
+    return Progress("tls", False, f"TLS {result.error}")
+
+
+def _http_progress(sample: HttpSample, number: int, count: int) -> Progress:
+    what = str(sample.status) if sample.status is not None else str(sample.error)
+    return Progress("http", sample.ok and sample.error is None,
+                    f"HTTP {what} ({number}/{count})")
