@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
 
-from checks.fingerprint import Fingerprint, identify
+from checks.fingerprint import Fingerprint, flat_body, identify
 from checks.knowledge import Knowledge, Rule
 from checks.knowledge import load as load_knowledge
 from checks.models import ErrorKind, Evidence, HttpSample
@@ -154,7 +154,8 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         "port": str(evidence.target.port),
     }
     causes = _rank(found, knowledge, context, product)
-    status = _verdict(causes[0].code, knowledge, evidence)
+    any_working = any(_works(s, knowledge, prints.get(id(s))) for s in evidence.http)
+    status = _verdict(causes[0].code, knowledge, any_working)
     return Diagnosis(
         evidence=evidence,
         status=status,
@@ -235,7 +236,7 @@ def _http_layer(
     samples = evidence.http
     if not samples:
         return
-    ok = [s for s in samples if s.ok and s.error is None]
+    ok = [s for s in samples if _works(s, knowledge, prints.get(id(s)))]
     failed = [s for s in samples if s not in ok]
     tls_broken = evidence.tls is not None and evidence.tls.error in _TLS_CAUSES
     weight = 0.6 if tls_broken else 1.0
@@ -258,6 +259,12 @@ def _http_layer(
         if firsts and median(firsts) >= SLOW_MS:
             found.add("slow_response", 0.8 * weight,
                       f"first byte after {median(firsts):.0f} ms (median of {len(firsts)})")
+
+
+def _works(sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None) -> bool:
+    """A visitor would call this answer working: below 400, and no rule says otherwise."""
+    return (sample.ok and sample.error is None
+            and not _sample_causes(sample, knowledge, fingerprint))
 
 
 def _sample_causes(
@@ -286,7 +293,7 @@ def _rule_matches(rule: Rule, sample: HttpSample) -> bool:
         return False
     if not rule.statuses and not rule.status_range:
         return False
-    if rule.body and rule.body not in sample.body.lower():
+    if rule.body and rule.body not in flat_body(sample):
         return False
     if rule.header:
         value = sample.header(rule.header)
@@ -333,7 +340,7 @@ def _fill(text: str, context: dict[str, str]) -> str:
         return text
 
 
-def _verdict(code: str, knowledge: Knowledge, evidence: Evidence) -> str:
+def _verdict(code: str, knowledge: Knowledge, any_working: bool) -> str:
     """The cause's usual verdict, softened when some attempts worked.
 
     Not for TLS: the HTTP attempts skip certificate checks, a browser does not.
@@ -342,7 +349,7 @@ def _verdict(code: str, knowledge: Knowledge, evidence: Evidence) -> str:
     verdict = info.verdict
     if info.layer == "tls":
         return verdict
-    if verdict == "down" and any(s.ok and s.error is None for s in evidence.http):
+    if verdict == "down" and any_working:
         return "degraded"
     return verdict
 

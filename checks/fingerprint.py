@@ -26,7 +26,7 @@ class Fingerprint:
 
 def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
     """Name the product that answered `sample` ("unknown" when nothing matches)."""
-    body = sample.body.lower()
+    body = flat_body(sample)
     scored: list[tuple[int, int, str, tuple[str, ...]]] = []
     for product in knowledge.products.values():
         body_score, header_score, evidence = _score(product, sample, body)
@@ -41,6 +41,14 @@ def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
                            front=by_headers[2], front_evidence=by_headers[3])
     best = max(scored, key=lambda s: s[0] + s[1])
     return Fingerprint(product=best[2], evidence=best[3])
+
+
+def flat_body(sample: HttpSample) -> str:
+    """The body lower-cased with runs of white space folded, for marker matching.
+
+    Error pages wrap lines anywhere (Apache breaks "an invalid\nresponse").
+    """
+    return " ".join(sample.body.lower().split())
 
 
 def _score(product: Product, sample: HttpSample, body: str) -> tuple[int, int, tuple[str, ...]]:
@@ -61,9 +69,11 @@ def _score(product: Product, sample: HttpSample, body: str) -> tuple[int, int, t
 def _match(signal: Signal, sample: HttpSample, body: str) -> str | None:
     """The evidence line for a matching signal, or None."""
     if signal.body:
-        at = body.find(signal.body)
-        if at < 0:
+        if signal.body not in body:
             return None
+        at = sample.body.lower().find(signal.body)
+        if at < 0:  # the marker spans a line break: show the marker itself
+            return f"body: {signal.body!r}"
         return f"body: {_excerpt_around(sample.body, at, len(signal.body))!r}"
     value = sample.header(signal.header or "")
     if value is None:
