@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
+    commands.add_parser("serve", help="the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    commands.add_parser("shell", help="the same bot on a terminal chat, no Slack needed")
     return parser
 
 

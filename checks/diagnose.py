@@ -323,17 +323,18 @@ def _rank(
         causes.append(Cause(
             code=code,
             confidence=min(0.99, round(confidence, 2)),
-            title=_fill(info.title, context),
-            explanation=_fill(info.explanation, context),
+            title=fill(info.title, context),
+            explanation=fill(info.explanation, context),
             evidence=tuple(found.evidence.get(code, ())),
-            owner=tuple(_fill(step, context) for step in owner),
-            visitor=tuple(_fill(step, context) for step in info.visitor),
+            owner=tuple(fill(step, context) for step in owner),
+            visitor=tuple(fill(step, context) for step in info.visitor),
         ))
     causes.sort(key=lambda c: -c.confidence)
     return tuple(causes)
 
 
-def _fill(text: str, context: dict[str, str]) -> str:
+def fill(text: str, context: dict[str, str]) -> str:
+    """Fill {gateway} {status} {host} {port} in knowledge text; leave it as is if it fails."""
     try:
         return text.format_map(context)
     except (KeyError, ValueError, IndexError):

@@ -1,0 +1,104 @@
+"""`gateway serve` and `gateway shell`: settings in, a running bot out.
+
+serve: Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), else
+HTTP on PORT at /slack/events with Slack's signatures verified.
+shell: the same bot on a terminal chat; what `make run` starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+
+import aiohttp
+from aiohttp import web
+
+from bot.service import Gateway
+from bot.settings import Settings, SettingsError, from_environment, load_environment
+from bot.slack_app import build_app
+
+log = logging.getLogger("gateway")
+
+
+class StartError(RuntimeError):
+    """The bot cannot start; the message is one line saying what to set."""
+
+
+def main(mode: str, environ: dict[str, str]) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = from_environment(load_environment(environ))
+        if mode == "shell":
+            asyncio.run(run_shell(settings))
+        else:
+            asyncio.run(serve(settings))
+    except (SettingsError, StartError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def run_shell(settings: Settings) -> None:
+    from bot.shell import Shell
+
+    if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
+        settings = replace(settings, check=replace(settings.check, allow_private=True))
+    await Shell(Gateway(settings)).run()
+
+
+async def serve(settings: Settings) -> None:
+    if not settings.bot_token:
+        raise StartError("SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
+                         "`gateway shell` runs the bot without Slack")
+    gateway = Gateway(settings)
+    session = aiohttp.ClientSession()
+    try:
+        await _serve(settings, gateway, build_app(settings, gateway, session))
+    finally:
+        await gateway.drain(timeout=15)
+        await session.close()
+
+
+async def _serve(settings: Settings, gateway: Gateway, app) -> None:
+    stop = _stop_event()
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(app, settings.app_token)
+        await handler.connect_async()
+        log.info("connected to Slack in Socket Mode")
+        await stop.wait()
+        await handler.close_async()
+    else:
+        if not settings.signing_secret:
+            raise StartError("SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
+                             "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)")
+        runner = await start_http(app, "0.0.0.0", settings.port)
+        log.info("listening for Slack on port %s at /slack/events", settings.port)
+        await stop.wait()
+        await runner.cleanup()
+
+
+async def start_http(app, host: str, port: int) -> web.AppRunner:
+    """Serve the Bolt app's aiohttp application on host:port (tests use loopback)."""
+    runner = web.AppRunner(app.web_app(path="/slack/events", port=port))
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,100 @@
+"""Where the bot's messages go: Slack's Web API, or a terminal (bot/shell.py).
+
+The conversation logic (bot/service.py) talks to a `Chat` and never to Slack
+directly, which is what lets `gateway shell` be the same bot with no workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.render.slack import Message
+
+log = logging.getLogger(__name__)
+
+# Errors meaning "the bot may not post in this conversation": answer through response_url.
+NOT_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+
+class NotInChannel(Exception):
+    """The bot cannot post in the channel (private channel or DM it was not invited to)."""
+
+
+class Chat(Protocol):
+    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
+                   broadcast: bool = False) -> str | None:
+        """Post; return the message's ts, None when it failed (and was logged)."""
+
+    async def update(self, channel: str, ts: str, message: Message) -> bool:
+        """Edit a message the bot posted."""
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        """Show a message to one person."""
+
+    async def respond(self, message: Message, in_channel: bool) -> bool:
+        """Answer through the command's response_url (works where the bot is not a member)."""
+
+
+class SlackChat:
+    """A Chat on Slack's Web API; 429s are retried by the client's retry handler."""
+
+    def __init__(self, client: AsyncWebClient, response_url: str | None = None) -> None:
+        self.client = client
+        self.response_url = response_url
+
+    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
+                   broadcast: bool = False) -> str | None:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message.blocks or None,
+                thread_ts=thread_ts, reply_broadcast=broadcast or None,
+                unfurl_links=False, unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if error in NOT_HERE and thread_ts is None:
+                raise NotInChannel(error) from None
+            log.warning("chat.postMessage to %s failed: %s", channel, error)
+            return None
+        return response.get("ts")
+
+    async def update(self, channel: str, ts: str, message: Message) -> bool:
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=message.text,
+                                          blocks=message.blocks or [])
+        except SlackApiError as exc:
+            log.warning("chat.update of %s failed: %s", ts, exc.response.get("error"))
+            return False
+        return True
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=message.text,
+                                                 blocks=message.blocks or None)
+        except SlackApiError as exc:
+            if not await self.respond(message, in_channel=False):
+                log.warning("ephemeral message failed: %s", exc.response.get("error"))
+
+    async def respond(self, message: Message, in_channel: bool) -> bool:
+        if not self.response_url:
+            return False
+        webhook = AsyncWebhookClient(self.response_url)
+        try:
+            response = await webhook.send(
+                text=message.text, blocks=message.blocks or None,
+                response_type="in_channel" if in_channel else "ephemeral",
+                replace_original=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("response_url post failed: %s", type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url post answered %s: %s", response.status_code, response.body)
+            return False
+        return True

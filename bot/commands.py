@@ -1,0 +1,137 @@
+"""What `/gateway …` asks for, parsed from the command's text. Pure.
+
+Unusable text raises `CommandError` whose message says what was wrong; the
+caller shows it with the usage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from checks.models import Target
+from checks.target import TargetError, parse_target
+
+USAGE = """\
+*Usage*
+• `/gateway check site.com`: diagnose now (or just `/gateway site.com`)
+• `/gateway watch site.com [every 30s|5m|1h] [after N]`: alert this channel when it breaks
+• `/gateway unwatch site.com`: stop watching
+• `/gateway watches`: this channel's watches and their state
+• `/gateway help`: this message
+A target can be `site.com`, `site.com:8443`, `http://site.com:8080/health` or an IP."""
+
+_INTERVAL = re.compile(r"^(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+class CommandError(ValueError):
+    """The text cannot be acted on; the message is one line for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class Check:
+    target: Target
+
+
+@dataclass(frozen=True)
+class Watch:
+    target: Target
+    interval: float | None = None
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class Unwatch:
+    target: Target
+
+
+@dataclass(frozen=True)
+class ListWatches:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+Command = Check | Watch | Unwatch | ListWatches | Help
+
+
+def parse_command(text: str) -> Command:
+    words = (text or "").split()
+    if not words:
+        raise CommandError("tell me which site to check, e.g. `/gateway check example.com`")
+    verb = words[0].lower()
+    rest = words[1:]
+    if verb in ("help", "-h", "--help", "?"):
+        return Help()
+    if verb == "watches":
+        return ListWatches()
+    if verb == "check":
+        return Check(_one_target(rest, "check"))
+    if verb == "watch":
+        return _watch(rest)
+    if verb == "unwatch":
+        return Unwatch(_one_target(rest, "unwatch"))
+    if len(words) == 1:
+        return Check(_target(words[0]))
+    raise CommandError(f"I don't know the command `{_short(words[0])}`")
+
+
+def _one_target(words: list[str], verb: str) -> Target:
+    if not words:
+        raise CommandError(f"`{verb}` needs a site, e.g. `/gateway {verb} example.com`")
+    if len(words) > 1:
+        raise CommandError(f"`{verb}` takes one site; I don't understand `{_short(words[1])}`")
+    return _target(words[0])
+
+
+def _watch(words: list[str]) -> Watch:
+    if not words:
+        raise CommandError("`watch` needs a site, e.g. `/gateway watch example.com every 5m`")
+    target = _target(words[0])
+    interval = after = None
+    rest = words[1:]
+    while rest:
+        word = rest.pop(0).lower()
+        if word == "every" and rest:
+            interval = parse_interval(rest.pop(0))
+        elif word == "after" and rest:
+            after = _count(rest.pop(0))
+        else:
+            raise CommandError(f"I don't understand `{_short(word)}`: "
+                               "try `watch site.com every 5m after 3`")
+    return Watch(target=target, interval=interval, after=after)
+
+
+def parse_interval(text: str) -> float:
+    """`30s`, `5m`, `1h`, `90` (seconds) → seconds."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return float(text)
+    match = _INTERVAL.match(text)
+    if not match:
+        raise CommandError(f"`{_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
+    return float(int(match.group(1)) * _UNITS[match.group(2)[0]])
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise CommandError(
+            f"`after` takes a number of failed checks from 1 to 100, not `{_short(text)}`"
+        )
+    return int(text)
+
+
+def _target(text: str) -> Target:
+    try:
+        return parse_target(text)
+    except TargetError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

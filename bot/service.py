@@ -1,0 +1,236 @@
+"""The conversation: what the bot does with a `/gateway` command or a button press.
+
+Transport-free: Slack (bot/slack_app.py) and the terminal (bot/shell.py) both
+call `Gateway` with a `Chat`. A command is answered in two steps: `admit`
+(pure and fast, so Slack's 3-second ack is never at risk) and `run_check`
+(the slow part, in a task of its own, so one slow site delays nobody else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.chat import Chat, NotInChannel
+from bot.commands import USAGE, Check, Command, CommandError, Help, parse_command
+from bot.limits import RateLimiter, Refused, Ticket
+from bot.render import slack as render
+from bot.settings import Settings
+from checks.diagnose import Diagnosis, fill
+from checks.guard import TargetRefused
+from checks.knowledge import load as load_knowledge
+from checks.models import Progress, Target
+from checks.run import CheckOptions, check
+from checks.target import TargetError, parse_target
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 1.0  # seconds between progress edits: Slack allows about one a second
+INVITE_HINT = ("I'm not a member of this channel, so I answered here without live progress "
+               "or a thread. Invite me with `/invite @gateway` for the full experience.")
+
+CheckFunction = Callable[[Target, CheckOptions, Callable[[Progress], None]], Awaitable[Diagnosis]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asked, where, and for what: the parts of a slash command or click we use."""
+
+    team: str
+    channel: str
+    user: str
+    text: str = ""
+    response_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The immediate answer to a command: an ephemeral text, or nothing (work follows)."""
+
+    text: str | None = None
+    work: Coroutine[Any, Any, None] | None = None
+
+
+class Gateway:
+    """Commands in, messages out; one instance per running bot."""
+
+    def __init__(self, settings: Settings, check_function: CheckFunction | None = None,
+                 watch_enabled: bool = False) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.limits)
+        self.checks_in_flight = asyncio.Semaphore(settings.limits.checks_in_flight)
+        self.check_function = check_function or _run_check
+        self.watch_enabled = watch_enabled
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- admission (fast, before the ack) -----------------------------------------
+
+    def on_command(self, chat: Chat, request: Request) -> Answer:
+        """Parse and admit a command; the work, if any, is returned to be spawned."""
+        try:
+            command = parse_command(request.text)
+        except CommandError as exc:
+            return Answer(text=render.usage_message(str(exc), USAGE).text)
+        return self.on_parsed(chat, request, command)
+
+    def on_parsed(self, chat: Chat, request: Request, command: Command) -> Answer:
+        if isinstance(command, Help):
+            return Answer(text=USAGE)
+        if isinstance(command, Check):
+            try:
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self.run_check(chat, request, command.target, ticket))
+        return Answer(text="Watching sites is not available in this version of gateway.")
+
+    def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
+        target = _target_from(value)
+        if target is None:
+            return Answer(text="That button is too old to use; run `/gateway check SITE` again.")
+        return self.on_parsed(chat, request, Check(target))
+
+    def on_watch_button(self, chat: Chat, request: Request, value: str) -> Answer:
+        return Answer(text="Watching sites is not available in this version of gateway.")
+
+    async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
+        """Show the clicking person what a visitor can try, for the cause the verdict named."""
+        data = _button_data(value)
+        cause = load_knowledge().causes.get(data.get("c", ""))
+        target = _target_from(value)
+        if cause is None or target is None:
+            return
+        context = {"host": target.host, "port": str(target.port), "gateway": "the site",
+                   "status": "the error"}
+        steps = tuple(fill(step, context) for step in cause.visitor)
+        for message in render.visitor_messages(steps, target.host):
+            await chat.ephemeral(request.channel, request.user, message)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
+        """Run work in the background, keeping a reference so it is not collected."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for background work (tests and shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    # --- the check (slow, after the ack) -------------------------------------------
+
+    async def run_check(self, chat: Chat, request: Request, target: Target, ticket: Ticket) -> None:
+        with ticket:
+            try:
+                await self._run_check(chat, request, target)
+            except Exception:  # one failed check must never take the bot down
+                log.exception("check of %s failed", target.url)
+
+    async def _run_check(self, chat: Chat, request: Request, target: Target) -> None:
+        events: list[Progress] = []
+        try:
+            ts = await chat.post(request.channel,
+                                 render.progress_message(target, request.user, events))
+        except NotInChannel:
+            ts = None
+            if not request.response_url:
+                return
+        progress = _ProgressUpdater(chat, request, target, ts, events)
+        try:
+            async with self.checks_in_flight:
+                diagnosis = await self.check_function(target, self.settings.check, progress.add)
+        except (TargetRefused, TargetError) as exc:
+            await progress.stop()
+            await self._refused(chat, request, ts, str(exc))
+            return
+        await progress.stop()
+        verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
+        thread = render.thread_messages(diagnosis)
+        if ts is None:
+            await self._answer_without_membership(chat, verdict, thread)
+            return
+        if not await chat.update(request.channel, ts, verdict):
+            ts = await chat.post(request.channel, verdict) or ts
+        for message in thread:
+            await chat.post(request.channel, message, thread_ts=ts)
+
+    async def _refused(self, chat: Chat, request: Request, ts: str | None, reason: str) -> None:
+        message = render.notice(f":no_entry: {render.escape(reason)}")
+        if ts is None or not await chat.update(request.channel, ts, message):
+            await chat.respond(message, in_channel=False)
+
+    async def _answer_without_membership(self, chat: Chat, verdict: render.Message,
+                                         thread: list[render.Message]) -> None:
+        """Private channel or DM without the bot: response_url, 5 uses at most."""
+        await chat.respond(verdict, in_channel=True)
+        blocks: list[dict] = []
+        for message in thread:
+            blocks += message.blocks
+        for start in range(0, min(len(blocks), 3 * render.BLOCKS_PER_MESSAGE),
+                           render.BLOCKS_PER_MESSAGE):
+            part = blocks[start : start + render.BLOCKS_PER_MESSAGE]
+            await chat.respond(render.Message(text=verdict.text, blocks=part), in_channel=True)
+        await chat.respond(render.notice(INVITE_HINT), in_channel=False)
+
+
+class _ProgressUpdater:
+    """Collects progress events and edits the progress message at most once a second."""
+
+    def __init__(self, chat: Chat, request: Request, target: Target, ts: str | None,
+                 events: list[Progress]) -> None:
+        self.chat, self.request, self.target, self.ts = chat, request, target, ts
+        self.events = events
+        self.changed = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._loop()) if ts else None
+
+    def add(self, event: Progress) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    async def _loop(self) -> None:
+        last = 0.0
+        while True:
+            await self.changed.wait()
+            await asyncio.sleep(max(0.0, last + PROGRESS_EVERY - time.monotonic()))
+            self.changed.clear()
+            last = time.monotonic()
+            message = render.progress_message(self.target, self.request.user, list(self.events))
+            await self.chat.update(self.request.channel, self.ts or "", message)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def _run_check(target: Target, options: CheckOptions,
+                     on_progress: Callable[[Progress], None]) -> Diagnosis:
+    return await check(target, options, on_progress)
+
+
+def _button_data(value: str) -> dict:
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _target_from(value: str) -> Target | None:
+    url = _button_data(value).get("t")
+    if not isinstance(url, str):
+        return None
+    try:
+        return parse_target(url)
+    except TargetError:
+        return None
+
+
+def with_check_options(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, check=replace(settings.check, **changes))

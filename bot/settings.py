@@ -1,0 +1,123 @@
+"""The bot's settings: environment (and `.env`) in, one typed, frozen object out.
+
+Read once at start-up; nothing else in the bot reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from checks.dns import ResolverAddress
+from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(ValueError):
+    """A setting is unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one person and one workspace may ask of the bot."""
+
+    user_in_flight: int = 2
+    user_per_minute: int = 6
+    team_in_flight: int = 20
+    team_per_minute: int = 60
+    checks_in_flight: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    port: int = 3000
+    api_url: str = DEFAULT_API_URL
+    database_url: str = "sqlite:///gateway.sqlite3"
+    min_interval: float = 60.0
+    check: CheckOptions = field(default_factory=CheckOptions)
+    limits: Limits = field(default_factory=Limits)
+    allow_private_set: bool = False
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.app_token)
+
+    @property
+    def has_slack(self) -> bool:
+        return bool(self.bot_token)
+
+
+def load_environment(environ: dict[str, str] | None = None, env_file: Path | None = None
+                     ) -> dict[str, str]:
+    """The process environment over `.env` (the environment wins, as dotenv does)."""
+    path = env_file or Path.cwd() / ".env"
+    values: dict[str, str] = {}
+    if path.is_file():
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    values.update(environ if environ is not None else os.environ)
+    return values
+
+
+def from_environment(environ: dict[str, str]) -> Settings:
+    """Build settings; every unusable value is a SettingsError naming the variable."""
+    allow_text = environ.get("GATEWAY_ALLOW_PRIVATE")
+    check = CheckOptions(
+        resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
+        allow_private=_flag(allow_text),
+        ca_bundle=environ.get("GATEWAY_CA_BUNDLE") or None,
+        timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, 120.0),
+        samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
+    )
+    limits = Limits(
+        user_in_flight=int(_number(environ, "GATEWAY_USER_IN_FLIGHT", 2, 1, 100)),
+        user_per_minute=int(_number(environ, "GATEWAY_USER_PER_MINUTE", 6, 1, 1000)),
+        team_in_flight=int(_number(environ, "GATEWAY_TEAM_IN_FLIGHT", 20, 1, 1000)),
+        team_per_minute=int(_number(environ, "GATEWAY_TEAM_PER_MINUTE", 60, 1, 10000)),
+        checks_in_flight=int(_number(environ, "GATEWAY_CHECKS_IN_FLIGHT", 50, 1, 10000)),
+    )
+    api_url = environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return Settings(
+        bot_token=environ.get("SLACK_BOT_TOKEN") or None,
+        app_token=environ.get("SLACK_APP_TOKEN") or None,
+        signing_secret=environ.get("SLACK_SIGNING_SECRET") or None,
+        port=int(_number(environ, "PORT", 3000, 1, 65535)),
+        api_url=api_url,
+        database_url=environ.get("GATEWAY_DATABASE_URL") or "sqlite:///gateway.sqlite3",
+        min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 1.0, 86400.0),
+        check=check,
+        limits=limits,
+        allow_private_set=allow_text is not None and allow_text.strip() != "",
+    )
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _resolvers(text: str) -> tuple[ResolverAddress, ...]:
+    try:
+        return tuple(ResolverAddress.parse(r) for r in text.split(",") if r.strip())
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAY_RESOLVERS: {exc}") from None
+
+
+def _number(environ: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, not {text!r}")
+    return value

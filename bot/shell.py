@@ -1,0 +1,202 @@
+"""`gateway shell`: the bot on a terminal chat, no Slack workspace needed.
+
+Like the shell adapters of the classic chat-bot frameworks: a person types
+`/gateway check site.com` and sees the messages the bot would post, their
+edits, the thread and the buttons (press one with `/click N`). The bot behind
+it is the same `Gateway` the Slack app drives; only the `Chat` differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from bot.render.slack import Message
+from bot.service import Gateway, Request
+
+CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
+_MENTION = re.compile(r"<@([A-Z0-9a-z]+)>")
+_EMOJI = {":white_check_mark:": "✅", ":x:": "❌", ":heavy_minus_sign:": "➖",
+          ":red_circle:": "🔴", ":warning:": "⚠️", ":hourglass_flowing_sand:": "⏳",
+          ":hourglass:": "⌛", ":no_entry:": "⛔", ":thinking_face:": "🤔"}
+
+BANNER = """\
+gateway shell: the bot as it answers in Slack, here in the terminal.
+Type `/gateway check example.com` (or `/gateway help`); `/click N` presses button N;
+`/quit` or Ctrl-D leaves. Sites on this machine and private networks are allowed here
+(GATEWAY_ALLOW_PRIVATE=0 refuses them, as the Slack bot does by default)."""
+
+
+@dataclass
+class _Shown:
+    number: int
+    channel: str
+    message: Message
+    thread_ts: str | None
+
+
+@dataclass
+class ShellChat:
+    """A Chat that prints to a terminal; buttons are remembered for `/click`."""
+
+    console: Console
+    _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    messages: dict[str, _Shown] = field(default_factory=dict)
+    buttons: list[tuple[str, str, str]] = field(default_factory=list)  # action, value, ts
+
+    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
+                   broadcast: bool = False) -> str | None:
+        number = next(self._counter)
+        ts = f"{number}.000000"
+        self.messages[ts] = _Shown(number, channel, message, thread_ts)
+        if thread_ts:
+            parent = self.messages.get(thread_ts)
+            label = f"in the thread of #{parent.number}" if parent else "in a thread"
+            self._show(f"#{number} gateway ({label})", message, indent="  │ ", ts=ts)
+        else:
+            self._show(f"#{number} gateway", message, ts=ts)
+        return ts
+
+    async def update(self, channel: str, ts: str, message: Message) -> bool:
+        shown = self.messages.get(ts)
+        if shown is None:
+            return False
+        shown.message = message
+        self._show(f"#{shown.number} gateway (edited)", message, ts=ts)
+        return True
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        self._show("gateway (only you can see this)", message)
+
+    async def respond(self, message: Message, in_channel: bool) -> bool:
+        self._show("gateway" if in_channel else "gateway (only you can see this)", message)
+        return True
+
+    def _show(self, heading: str, message: Message, indent: str = "", ts: str | None = None
+              ) -> None:
+        self.console.print(Text(indent + heading, style="bold cyan"))
+        for line in render_lines(message):
+            self.console.print(Text(indent + "  " + line))
+        for action, label, value in message_buttons(message):
+            self.buttons.append((action, value, ts or ""))
+            self.console.print(Text(f"{indent}  [{len(self.buttons)}] {label}", style="bold"))
+        self.console.print()
+
+
+def render_lines(message: Message) -> list[str]:
+    """The readable lines of a message: block texts with Slack's markup turned to plain text."""
+    if not message.blocks:
+        return _plain(message.text).splitlines()
+    lines: list[str] = []
+    for block in message.blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(_plain(block["text"]["text"]).upper())
+        elif kind == "section":
+            if block.get("text"):
+                lines += _plain(block["text"]["text"]).splitlines()
+            for item in block.get("fields") or []:
+                lines.append("  " + " ".join(_plain(item["text"]).split("\n")))
+        elif kind == "context":
+            lines += ["  " + _plain(e.get("text", "")) for e in block.get("elements", [])]
+        elif kind == "divider":
+            lines.append("─" * 40)
+    return lines
+
+
+def message_buttons(message: Message) -> list[tuple[str, str, str]]:
+    found = []
+    for block in message.blocks:
+        if block.get("type") == "actions":
+            for element in block.get("elements", []):
+                if element.get("type") == "button":
+                    found.append((element["action_id"], element["text"]["text"],
+                                  element.get("value", "")))
+    return found
+
+
+def _plain(text: str) -> str:
+    text = text.replace("```", "")
+    text = _MENTION.sub(lambda m: "@" + m.group(1), text)
+    for code, emoji in _EMOJI.items():
+        text = text.replace(code, emoji)
+    return html.unescape(text)
+
+
+class Shell:
+    """Reads lines, runs them through the Gateway, shows what it posts."""
+
+    def __init__(self, gateway: Gateway, console: Console | None = None,
+                 stdin: TextIO | None = None) -> None:
+        self.gateway = gateway
+        self.console = console or Console(highlight=False)
+        self.chat = ShellChat(self.console)
+        self.stdin = stdin or sys.stdin
+
+    async def run(self) -> None:
+        self.console.print(Text(BANNER, style="dim"))
+        while True:
+            line = await asyncio.to_thread(self._read)
+            if line is None or line.strip() in ("/quit", "/exit"):
+                break
+            await self.handle(line.strip())
+        await self.gateway.drain()
+
+    def _read(self) -> str | None:
+        if self.stdin.isatty():
+            try:
+                return input("you> ")
+            except EOFError:
+                return None
+        line = self.stdin.readline()
+        return line if line else None
+
+    async def handle(self, line: str) -> None:
+        """One line typed by the person, answered completely before the next."""
+        if not line:
+            return
+        request = Request(team=TEAM, channel=CHANNEL, user=USER)
+        if line.startswith("/click"):
+            await self._click(line, request)
+            return
+        if not line.startswith("/gateway"):
+            self.console.print(Text("Only /gateway commands here; try `/gateway help`.",
+                                    style="dim"))
+            return
+        text = line.removeprefix("/gateway").strip()
+        answer = self.gateway.on_command(self.chat, Request(TEAM, CHANNEL, USER, text))
+        if answer.text:
+            await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
+        if answer.work is not None:
+            await self.gateway.spawn(answer.work)
+
+    async def _click(self, line: str, request: Request) -> None:
+        number = line.removeprefix("/click").strip()
+        if not number.isdigit() or not 1 <= int(number) <= len(self.chat.buttons):
+            self.console.print(Text(f"No button {number or '?'}; the buttons are numbered "
+                                    f"1 to {len(self.chat.buttons)}.", style="dim"))
+            return
+        action, value, _ts = self.chat.buttons[int(number) - 1]
+        from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH
+
+        if action == ACTION_VISITOR:
+            await self.gateway.on_visitor_advice(self.chat, request, value)
+            return
+        if action == ACTION_RERUN:
+            answer = self.gateway.on_rerun(self.chat, request, value)
+        elif action == ACTION_WATCH:
+            answer = self.gateway.on_watch_button(self.chat, request, value)
+        else:
+            return
+        if answer.text:
+            await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
+        if answer.work is not None:
+            await self.gateway.spawn(answer.work)

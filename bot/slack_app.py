@@ -1,0 +1,116 @@
+"""Bolt wiring: thin listeners that parse, ack, and hand the work to `Gateway`.
+
+Slack allows 3 seconds for the ack; parsing and the rate limits are pure and
+take microseconds, so the ack goes out at once, with an ephemeral answer when
+there is nothing more to do, and the check runs in a task of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat import SlackChat
+from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, Message, notice
+from bot.service import Gateway, Request
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def web_client(settings: Settings, session: aiohttp.ClientSession | None = None
+               ) -> AsyncWebClient:
+    """The Web API client: SLACK_API_URL as its base, 429s retried after Retry-After.
+
+    With a shared `session` its connections are kept alive; without one the SDK opens
+    a new aiohttp session (and connection) for every call.
+    """
+    return AsyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def build_app(settings: Settings, gateway: Gateway,
+              session: aiohttp.ClientSession | None = None) -> AsyncApp:
+    app = AsyncApp(
+        client=web_client(settings, session),
+        signing_secret=settings.signing_secret or "",
+        # Listeners only parse, admit and ack (microseconds), then spawn the work: running
+        # them inline returns the ack at once instead of after Bolt's 10 ms ack polling.
+        process_before_response=True,
+        # Socket Mode has no signatures to check; HTTP mode always checks them.
+        request_verification_enabled=not settings.socket_mode,
+    )
+
+    @app.command("/gateway")
+    async def on_gateway(ack, command, client):
+        request = Request(team=command.get("team_id", ""), channel=command["channel_id"],
+                          user=command["user_id"], text=command.get("text", ""),
+                          response_url=command.get("response_url"))
+        answer = gateway.on_command(SlackChat(client, request.response_url), request)
+        await ack(text=answer.text) if answer.text else await ack()
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+
+    @app.action(ACTION_RERUN)
+    async def on_rerun(ack, body, action, client):
+        await ack()
+        request = _request_from_action(body)
+        chat = SlackChat(client, request.response_url)
+        answer = gateway.on_rerun(chat, request, action.get("value", ""))
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+        elif answer.text:
+            await chat.ephemeral(request.channel, request.user, _notice(answer.text))
+
+    @app.action(ACTION_VISITOR)
+    async def on_visitor(ack, body, action, client):
+        await ack()
+        request = _request_from_action(body)
+        chat = SlackChat(client, request.response_url)
+        gateway.spawn(gateway.on_visitor_advice(chat, request, action.get("value", "")))
+
+    @app.action(ACTION_WATCH)
+    async def on_watch(ack, body, action, client):
+        await ack()
+        request = _request_from_action(body)
+        chat = SlackChat(client, request.response_url)
+        answer = gateway.on_watch_button(chat, request, action.get("value", ""))
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+        elif answer.text:
+            await chat.ephemeral(request.channel, request.user, _notice(answer.text))
+
+    @app.error
+    async def on_error(error, body):
+        log.error("unhandled error in a listener: %s", error, exc_info=error)
+
+    return app
+
+
+def _request_from_action(body: dict) -> Request:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id", "")
+    return Request(
+        team=(body.get("team") or {}).get("id", "") or (body.get("user") or {}).get("team_id", ""),
+        channel=channel,
+        user=(body.get("user") or {}).get("id", ""),
+        response_url=body.get("response_url"),
+    )
+
+
+def _notice(text: str) -> Message:
+    return notice(text)

@@ -1,0 +1,97 @@
+"""The two ways to run the bot, as a person starts them: `gateway shell` and `gateway serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import yaml
+
+from tests.conftest import ROOT
+from tests.servers.misbehave import Behaviour, serve
+from tests.servers.proxies import free_port
+from tests.slack.signing import SIGNING_SECRET, signed_headers, slash_command_body
+from tests.slack.stand_in import SlackStandIn
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "GATEWAY_")) and k != "PORT"}
+    env.update(extra)
+    return env
+
+
+def test_the_shell_shows_the_verdict_and_the_threaded_explanation(tmp_path):
+    with serve(Behaviour.STATUS, status=502, headers=(("Server", "nginx/1.22.1"),),
+               body="<hr><center>nginx/1.22.1</center>") as site:
+        lines = f"/gateway check {site.url()}\n/click 2\n/quit\n"
+        proc = subprocess.run([sys.executable, "-m", "bot.cli", "shell"], input=lines,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env=clean_env(PYTHONPATH=str(ROOT), COLUMNS="200"))
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert "Checking" in out and "(edited)" in out
+    assert "nginx answered 502" in out
+    for part in ("in the thread of #1", "What was checked", "Likely causes",
+                 "What the site owner should do", "What a visitor", "[1] Re-run"):
+        assert part in out, part
+    assert "only you can see this" in out  # the visitor advice, pressed with /click 2
+
+
+def test_serve_without_a_token_says_what_to_set(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], capture_output=True,
+                          text=True, timeout=30, cwd=tmp_path,
+                          env=clean_env(PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_serve_in_http_mode_reads_dotenv_and_answers_a_signed_command(tmp_path):
+    port = free_port()
+    with SlackStandIn() as slack, serve(Behaviour.STATUS, status=504) as site:
+        (tmp_path / ".env").write_text(
+            f"SLACK_BOT_TOKEN=xoxb-from-dotenv\nSLACK_SIGNING_SECRET={SIGNING_SECRET}\n"
+            f"PORT={port}\nSLACK_API_URL={slack.api_url}\nGATEWAY_ALLOW_PRIVATE=1\n")
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=tmp_path,
+                                env=clean_env(PYTHONPATH=str(ROOT)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            body = slash_command_body(f"check {site.url()}",
+                                      response_url=slack.response_url("cmd", channel="C123"))
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body,
+                                        headers=signed_headers(body), timeout=5)
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "gateway serve did not start"
+                    time.sleep(0.2)
+            assert answer.status_code == 200
+            assert slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) >= 5, 20)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(15)
+    calls = slack.calls_to("chat.postMessage")
+    assert calls[0].token == "xoxb-from-dotenv"
+    verdict = next(m for m in slack.messages().values() if not m["thread_ts"])
+    assert "upstream_timeout" in verdict["text"]
+
+
+def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert manifest["display_information"]["name"] == "gateway"
+    command = manifest["features"]["slash_commands"][0]
+    assert command["command"] == "/gateway"
+    assert command["description"] and command["usage_hint"]
+    assert "url" not in command  # Socket Mode manifests carry no URLs
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "chat:write", "chat:write.public", "commands"]
+    settings = manifest["settings"]
+    assert settings["socket_mode_enabled"] is True
+    assert settings["interactivity"]["is_enabled"] is True
+    assert "request_url" not in settings["interactivity"]
