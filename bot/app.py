@@ -17,9 +17,12 @@ from dataclasses import replace
 import aiohttp
 from aiohttp import web
 
+from bot.chat import SlackChat
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
-from bot.slack_app import build_app
+from bot.slack_app import build_app, web_client
+from bot.watch.service import WatchService
+from bot.watch.store import Store
 
 log = logging.getLogger("gateway")
 
@@ -51,19 +54,30 @@ async def run_shell(settings: Settings) -> None:
 
     if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
         settings = replace(settings, check=replace(settings.check, allow_private=True))
-    await Shell(Gateway(settings)).run()
+    shell = Shell(None)
+    watches = WatchService(Store(settings.database_url), settings, shell.chat)
+    shell.gateway = Gateway(settings, watches=watches)
+    await watches.start()
+    try:
+        await shell.run()
+    finally:
+        await watches.stop()
 
 
 async def serve(settings: Settings) -> None:
     if not settings.bot_token:
         raise StartError("SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
                          "`gateway shell` runs the bot without Slack")
-    gateway = Gateway(settings)
     session = aiohttp.ClientSession()
+    client = web_client(settings, session)
+    watches = WatchService(Store(settings.database_url), settings, SlackChat(client))
+    gateway = Gateway(settings, watches=watches)
+    await watches.start()
     try:
-        await _serve(settings, gateway, build_app(settings, gateway, session))
+        await _serve(settings, gateway, build_app(settings, gateway, client))
     finally:
         await gateway.drain(timeout=15)
+        await watches.stop()
         await session.close()
 
 

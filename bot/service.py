@@ -17,10 +17,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.chat import Chat, NotInChannel
-from bot.commands import USAGE, Check, Command, CommandError, Help, parse_command
+from bot.commands import (
+    USAGE,
+    Check,
+    Command,
+    CommandError,
+    Help,
+    Unwatch,
+    Watch,
+    parse_command,
+)
 from bot.limits import RateLimiter, Refused, Ticket
 from bot.render import slack as render
+from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.settings import Settings
+from bot.watch.service import WatchService
 from checks.diagnose import Diagnosis, fill
 from checks.guard import TargetRefused
 from checks.knowledge import load as load_knowledge
@@ -60,12 +71,13 @@ class Gateway:
     """Commands in, messages out; one instance per running bot."""
 
     def __init__(self, settings: Settings, check_function: CheckFunction | None = None,
-                 watch_enabled: bool = False) -> None:
+                 watches: WatchService | None = None) -> None:
         self.settings = settings
+        self.watches = watches
         self.limiter = RateLimiter(settings.limits)
         self.checks_in_flight = asyncio.Semaphore(settings.limits.checks_in_flight)
         self.check_function = check_function or _run_check
-        self.watch_enabled = watch_enabled
+        self.watch_enabled = watches is not None
         self._tasks: set[asyncio.Task] = set()
 
     # --- admission (fast, before the ack) -----------------------------------------
@@ -87,7 +99,15 @@ class Gateway:
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
             return Answer(work=self.run_check(chat, request, command.target, ticket))
-        return Answer(text="Watching sites is not available in this version of gateway.")
+        if self.watches is None:
+            return Answer(text="Watching sites needs the bot's database; it is not set up here.")
+        if isinstance(command, Watch):
+            return Answer(work=self.watches.watch(chat, request.team, request.channel,
+                                                  request.user, command))
+        if isinstance(command, Unwatch):
+            return Answer(work=self.watches.unwatch(chat, request.channel, request.user,
+                                                    command.target))
+        return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
 
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
@@ -96,7 +116,20 @@ class Gateway:
         return self.on_parsed(chat, request, Check(target))
 
     def on_watch_button(self, chat: Chat, request: Request, value: str) -> Answer:
-        return Answer(text="Watching sites is not available in this version of gateway.")
+        target = _target_from(value)
+        if target is None:
+            return Answer(text="That button is too old to use; try `/gateway watch SITE`.")
+        return self.on_parsed(chat, request, Watch(target))
+
+    def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
+        """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert."""
+        if self.watches is None:
+            return Answer()
+        handlers = {ACTION_ACK: self.watches.acknowledge, ACTION_MUTE: self.watches.mute,
+                    ACTION_RECHECK: self.watches.recheck,
+                    ACTION_UNWATCH: self.watches.unwatch_button}
+        handler = handlers.get(action)
+        return Answer(work=handler(chat, request.user, value)) if handler else Answer()
 
     async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
         """Show the clicking person what a visitor can try, for the cause the verdict named."""

@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from checks.dns import ResolverAddress
 from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions
+from checks.target import TargetError, parse_target
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -41,6 +42,7 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     database_url: str = "sqlite:///gateway.sqlite3"
     min_interval: float = 60.0
+    canary: str | None = None
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
@@ -92,11 +94,21 @@ def from_environment(environ: dict[str, str]) -> Settings:
         port=int(_number(environ, "PORT", 3000, 1, 65535)),
         api_url=api_url,
         database_url=environ.get("GATEWAY_DATABASE_URL") or "sqlite:///gateway.sqlite3",
-        min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 1.0, 86400.0),
+        min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
+        canary=_canary(environ.get("GATEWAY_CANARY")),
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
     )
+
+
+def _canary(text: str | None) -> str | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return parse_target(text.strip()).url
+    except TargetError as exc:
+        raise SettingsError(f"GATEWAY_CANARY: {exc}") from None
 
 
 def _flag(text: str | None) -> bool:

@@ -19,7 +19,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from bot.render.slack import Message
+from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, Message
 from bot.service import Gateway, Request
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
@@ -134,7 +134,7 @@ def _plain(text: str) -> str:
 class Shell:
     """Reads lines, runs them through the Gateway, shows what it posts."""
 
-    def __init__(self, gateway: Gateway, console: Console | None = None,
+    def __init__(self, gateway: Gateway | None, console: Console | None = None,
                  stdin: TextIO | None = None) -> None:
         self.gateway = gateway
         self.console = console or Console(highlight=False)
@@ -185,8 +185,6 @@ class Shell:
                                     f"1 to {len(self.chat.buttons)}.", style="dim"))
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
-        from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH
-
         if action == ACTION_VISITOR:
             await self.gateway.on_visitor_advice(self.chat, request, value)
             return
@@ -195,7 +193,7 @@ class Shell:
         elif action == ACTION_WATCH:
             answer = self.gateway.on_watch_button(self.chat, request, value)
         else:
-            return
+            answer = self.gateway.on_alert_action(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:

@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import SlackChat
+from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, Message, notice
 from bot.service import Gateway, Request
 from bot.settings import Settings
@@ -44,9 +45,9 @@ def web_client(settings: Settings, session: aiohttp.ClientSession | None = None
 
 
 def build_app(settings: Settings, gateway: Gateway,
-              session: aiohttp.ClientSession | None = None) -> AsyncApp:
+              client: AsyncWebClient | None = None) -> AsyncApp:
     app = AsyncApp(
-        client=web_client(settings, session),
+        client=client or web_client(settings),
         signing_secret=settings.signing_secret or "",
         # Listeners only parse, admit and ack (microseconds), then spawn the work: running
         # them inline returns the ack at once instead of after Bolt's 10 ms ack polling.
@@ -93,6 +94,18 @@ def build_app(settings: Settings, gateway: Gateway,
             gateway.spawn(answer.work)
         elif answer.text:
             await chat.ephemeral(request.channel, request.user, _notice(answer.text))
+
+    async def on_alert_button(ack, body, action, client):
+        await ack()
+        request = _request_from_action(body)
+        chat = SlackChat(client, request.response_url)
+        answer = gateway.on_alert_action(chat, request, action["action_id"],
+                                         action.get("value", ""))
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+
+    for action_id in (ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH):
+        app.action(action_id)(on_alert_button)
 
     @app.error
     async def on_error(error, body):

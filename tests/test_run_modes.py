@@ -28,7 +28,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_the_shell_shows_the_verdict_and_the_threaded_explanation(tmp_path):
     with serve(Behaviour.STATUS, status=502, headers=(("Server", "nginx/1.22.1"),),
                body="<hr><center>nginx/1.22.1</center>") as site:
-        lines = f"/gateway check {site.url()}\n/click 2\n/quit\n"
+        lines = f"/gateway check {site.url()}\n/click 3\n/quit\n"
         proc = subprocess.run([sys.executable, "-m", "bot.cli", "shell"], input=lines,
                               capture_output=True, text=True, timeout=60, cwd=tmp_path,
                               env=clean_env(PYTHONPATH=str(ROOT), COLUMNS="200"))
@@ -39,7 +39,7 @@ def test_the_shell_shows_the_verdict_and_the_threaded_explanation(tmp_path):
     for part in ("in the thread of #1", "What was checked", "Likely causes",
                  "What the site owner should do", "What a visitor", "[1] Re-run"):
         assert part in out, part
-    assert "only you can see this" in out  # the visitor advice, pressed with /click 2
+    assert "only you can see this" in out  # the visitor advice, pressed with /click 3
 
 
 def test_serve_without_a_token_says_what_to_set(tmp_path):

@@ -28,7 +28,8 @@ What the SDK (slack_sdk 3.48 ``AsyncWebClient``; the sync ``WebClient`` alike) a
 * Bolt's ``respond()`` / ``AsyncWebhookClient``: POST JSON to the ``response_url``.
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``users.info``; anything else is
+``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``users.info``, and
+``apps.connections.open`` (Socket Mode, below); anything else is
 ``unknown_method``. Message arguments are validated as Slack does (``channel_not_found``,
 ``no_text``, ``invalid_blocks`` against the Block Kit limits, ``invalid_blocks_format``), and every
 call is recorded, failed or not, in ``calls`` (``Call.status`` / ``Call.response`` tell how it was
@@ -52,6 +53,17 @@ and listed in ``ephemerals()``.
 
 ``wait_for`` blocks the calling thread; from an async test whose event loop runs the code under
 test, use ``await slack.wait_for_async(...)`` instead.
+
+Socket Mode (``tests/slack/socket_mode.py`` tells the protocol): ``apps.connections.open`` wants an
+app-level token (``xapp-…``) and answers with a ``ws://127.0.0.1:PORT/socket-mode/link/?ticket=…``
+URL; the app's WebSocket there gets ``hello``, then whatever the test sends::
+
+    with SlackStandIn() as slack:        # run the app with SLACK_APP_TOKEN=xapp-…, base_url api_url
+        assert slack.wait_for_socket()
+        eid = slack.send_slash_command("check site.test", channel_id="C123")
+        assert slack.wait_for_ack(eid, 3) == {"envelope_id": eid}   # or with a "payload"
+        slack.send_block_action("gateway_rerun", value, message_ts=ts, message_blocks=blocks)
+        slack.send_disconnect("refresh_requested")                 # the app reconnects
 """
 
 from __future__ import annotations
@@ -70,12 +82,16 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.slack.socket_mode import Envelope, SocketConnection, SocketModeMixin
+
 __all__ = [
     "BOT_ID",
     "BOT_USER_ID",
     "TEAM_ID",
     "Call",
+    "Envelope",
     "SlackStandIn",
+    "SocketConnection",
     "validate_blocks",
 ]
 
@@ -110,6 +126,7 @@ class Call:
     http_method: str = ""  # "POST" / "GET"
     content_type: str = ""  # the Content-Type header without parameters, "" if none was sent
     body_size: int = 0  # bytes of request body
+    token_in_header: bool = False  # the token came in "Authorization: Bearer …"
 
 
 class _SlackError(Exception):
@@ -241,7 +258,7 @@ def _truthy(value: Any) -> bool:
 # -- the server -----------------------------------------------------------------------------------
 
 
-class SlackStandIn:
+class SlackStandIn(SocketModeMixin):
     """Slack's Web API on 127.0.0.1, recording every call (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -253,6 +270,7 @@ class SlackStandIn:
         self.url = ""  # "http://127.0.0.1:PORT"
         self.api_url = ""  # "http://127.0.0.1:PORT/api/", the AsyncWebClient base_url
         self.scopes: set[str] = set(DEFAULT_SCOPES)
+        self._init_socket_mode()
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -265,6 +283,7 @@ class SlackStandIn:
         self._users: dict[str, dict] = {}
         self._hooks: dict[str, dict] = {}  # response_url name -> {channel, message_ts, uses}
         self._ts_count = 0
+        self._reset_socket_state()
 
     # -- lifecycle
 
@@ -311,6 +330,7 @@ class SlackStandIn:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_route("*", "/commands/{team}/{name}", self._handle_response_url)
+        self._add_socket_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -323,6 +343,8 @@ class SlackStandIn:
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
+        with contextlib.suppress(Exception):  # say goodbye to Socket Mode apps, as Slack would
+            asyncio.run_coroutine_threadsafe(self._close_sockets(), loop).result(3)
         with contextlib.suppress(RuntimeError):  # loop already closed
             loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
@@ -500,6 +522,8 @@ class SlackStandIn:
             http_method=request.method,
             content_type=request.headers.get("Content-Type", "").split(";")[0].strip().lower(),
             body_size=size,
+            token_in_header=bool(token)
+            and request.headers.get("Authorization", "")[7:].strip() == token,
         )
         with self._lock:
             self._calls.append(call)
@@ -527,6 +551,8 @@ class SlackStandIn:
             body = {"ok": False, "error": fault[1]}
         elif parse_error:
             body = {"ok": False, "error": parse_error}
+        elif method == "apps.connections.open":  # the one method that wants an app token
+            body = self._apps_connections_open(token)
         else:
             body = self._dispatch(method, args, token)
         call.status, call.response = status, body

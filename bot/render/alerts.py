@@ -1,0 +1,219 @@
+"""Watch alerts as Slack messages: the alert, its edits, its thread replies. Pure.
+
+One alert per incident; everything after it is an edit or a reply in its
+thread. Remote text (the error page's excerpt, the summary) is escaped like
+everything else that reaches Slack.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    PlainTextObject,
+)
+
+from bot.render.slack import (
+    HEADER_LIMIT,
+    Message,
+    _clip,
+    _mrkdwn,
+    _sections,
+    _to_messages,
+    escape,
+)
+
+ACTION_ACK = "gateway_ack"
+ACTION_MUTE = "gateway_mute"
+ACTION_RECHECK = "gateway_recheck"
+ACTION_UNWATCH = "gateway_unwatch"
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """Everything an alert shows, gathered by the watch service."""
+
+    watch_id: int
+    incident_id: int
+    host: str
+    url: str
+    state: str  # down | recovering | resolved
+    verdict: str  # down | degraded (from the last diagnosis)
+    summary: str
+    cause: str
+    gateway: str | None
+    http_statuses: tuple[int | None, ...]
+    excerpt: str
+    failing_since: datetime
+    last_check_at: datetime
+    failure_count: int
+    acknowledged_by: str | None = None
+    muted_until: datetime | None = None
+    healthy_checks: int = 0
+    healthy_needed: int = 2
+    resolved_at: datetime | None = None
+    flaps: int = 0
+
+
+def duration(delta: timedelta) -> str:
+    """`14 min`, `2 h 5 min`, `40 s`: how people say a downtime."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _hhmm(moment: datetime) -> str:
+    return moment.strftime("%H:%M UTC")
+
+
+def alert_message(view: AlertView) -> Message:
+    if view.state == "resolved" and view.resolved_at is not None:
+        return _resolved(view)
+    emoji, word = (":warning:", "is degraded") if view.verdict == "degraded" else (
+        ":rotating_light:", "is down")
+    if view.state == "recovering":
+        emoji, word = ":large_yellow_circle:", "is recovering"
+    title = _clip(f"{view.host} {word}", HEADER_LIMIT - 3)
+    statuses = " ".join(str(s) if s is not None else "—" for s in view.http_statuses) or "—"
+    lines = [
+        f"*{escape(view.summary)}*",
+        f"Failing since *{_hhmm(view.failing_since)}* "
+        f"({duration(view.last_check_at - view.failing_since)}) · "
+        f"{view.failure_count} failed check{'s' if view.failure_count != 1 else ''}"
+        + (f" · {view.flaps} flap{'s' if view.flaps != 1 else ''}" if view.flaps else ""),
+        f"Gateway: {escape(view.gateway or 'no HTTP answer')} · HTTP {escape(statuses)} · "
+        f"cause `{view.cause}`",
+    ]
+    if view.excerpt:
+        lines.append(f"The page says: ```{escape(_clip(view.excerpt, 300))}```")
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_plain(view) + " " + title))]
+    blocks += _sections("\n".join(lines))
+    context = [f"Last check {_hhmm(view.last_check_at)}", f"<{escape(view.url)}>"]
+    if view.state == "recovering":
+        context.insert(0, f"{view.healthy_checks}/{view.healthy_needed} healthy checks")
+    if view.acknowledged_by:
+        context.append(f"acknowledged by <@{view.acknowledged_by}>")
+    if view.muted_until:
+        context.append(f"muted until {_hhmm(view.muted_until)}")
+    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    blocks.append(ActionsBlock(block_id="gateway_alert_actions", elements=_buttons(view)))
+    text = f"{emoji} {view.host} {word}: {escape(view.summary)}"
+    return _to_messages(text, blocks)[0]
+
+
+def _plain(view: AlertView) -> str:
+    if view.state == "recovering":
+        return "🟡"
+    return "⚠️" if view.verdict == "degraded" else "🚨"
+
+
+def _resolved(view: AlertView) -> Message:
+    assert view.resolved_at is not None
+    down_for = duration(view.resolved_at - view.failing_since)
+    text = (f":white_check_mark: {view.host} recovered: it was down for {down_for} "
+            f"(down since {_hhmm(view.failing_since)}, back at {_hhmm(view.resolved_at)})")
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
+        *_sections(f"Down for *{down_for}*: down since {_hhmm(view.failing_since)}, back at "
+                   f"{_hhmm(view.resolved_at)}. Last cause: `{view.cause}` "
+                   f"({escape(view.summary)})"),
+    ]
+    context = [f"{view.failure_count} failed checks"]
+    if view.acknowledged_by:
+        context.append(f"acknowledged by <@{view.acknowledged_by}>")
+    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    return _to_messages(text, blocks)[0]
+
+
+def _buttons(view: AlertView) -> list[ButtonElement]:
+    value = json.dumps({"w": view.watch_id, "i": view.incident_id}, separators=(",", ":"))
+    buttons = []
+    if not view.acknowledged_by:
+        buttons.append(ButtonElement(text="Acknowledge", action_id=ACTION_ACK, value=value,
+                                     style="primary"))
+    buttons += [
+        ButtonElement(text="Mute 1h", action_id=ACTION_MUTE, value=value),
+        ButtonElement(text="Re-check now", action_id=ACTION_RECHECK, value=value),
+        ButtonElement(text="Unwatch", action_id=ACTION_UNWATCH, value=value, style="danger"),
+    ]
+    return buttons
+
+
+def recovery_reply(view: AlertView) -> Message:
+    assert view.resolved_at is not None
+    down_for = duration(view.resolved_at - view.failing_since)
+    text = (f":white_check_mark: {view.host} recovered after {down_for} "
+            f"(down since {_hhmm(view.failing_since)}).")
+    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+
+
+def changed_reply(before: str, after: str, summary: str) -> Message:
+    text = (f":arrows_counterclockwise: The diagnosis changed: `{escape(before)}` → "
+            f"`{escape(after)}`\n*{escape(summary)}*")
+    return Message(text=f"The diagnosis changed: {escape(after)}",
+                   blocks=[b.to_dict() for b in _sections(text)])
+
+
+def reopened_reply(flaps: int, summary: str) -> Message:
+    text = (f":repeat: Failing again ({flaps} change{'s' if flaps != 1 else ''} between up "
+            f"and down in the last 30 min): *{escape(summary)}*. Kept in this thread instead "
+            "of a new alert.")
+    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+
+
+def note(text: str) -> Message:
+    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+
+
+def cert_warning(host: str, days: int, not_after: datetime, subject: str) -> Message:
+    text = (f":lock: The certificate of *{escape(host)}* expires in *{days} days* "
+            f"({not_after:%Y-%m-%d %H:%M} UTC; {escape(subject)}). Renew it before visitors "
+            "see a certificate error; I'll say this once for this certificate.")
+    return note(text)
+
+
+NETWORK_TROUBLE = (":satellite_antenna: I can't reach my own DNS resolvers or my canary right "
+                   "now, so the failures I see may be mine, not the sites'. I'm holding alerts "
+                   "until my network is back.")
+NETWORK_BACK = ":satellite_antenna: My network is back; alerts resume."
+
+
+@dataclass(frozen=True)
+class WatchLine:
+    url: str
+    state: str
+    interval_s: float
+    fail_after: int
+    last_checked_at: datetime | None
+    availability: float | None
+    muted_until: datetime | None = None
+
+
+def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
+    if not lines:
+        return note("This channel watches no site. "
+                    "Start with `/gateway watch example.com every 5m`.")
+    rows = [f"*This channel's watches* ({len(lines)} of at most {channel_watches_max})"]
+    for line in lines:
+        emoji = {"healthy": ":large_green_circle:", "down": ":red_circle:"}.get(
+            line.state, ":white_circle:")
+        last = _hhmm(line.last_checked_at) if line.last_checked_at else "not yet"
+        availability = (f"{line.availability:.2%}" if line.availability is not None else "—")
+        muted = f" · muted until {_hhmm(line.muted_until)}" if line.muted_until else ""
+        rows.append(f"{emoji} {escape(line.url)} · {line.state} · every "
+                    f"{duration(timedelta(seconds=line.interval_s))} · alert after "
+                    f"{line.fail_after} · last check {last} · 24 h availability "
+                    f"{availability}{muted}")
+    return Message(text="\n".join(rows), blocks=[b.to_dict() for b in _sections("\n".join(rows))])

@@ -1,0 +1,85 @@
+"""The watches' clock: APScheduler 3 in the bot's event loop.
+
+One interval job per watch, rebuilt from the watches table at start-up (the
+database is the one source of truth; the job store is memory). First runs are
+spread over the interval and every run gets jitter, so a thousand watches on
+one interval never fire at once; missed runs coalesce into one; a semaphore
+bounds the checks in flight. The lag between a run's scheduled time and its
+start is recorded, because a scheduler that falls behind should say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+MAX_JITTER = 5.0  # seconds
+LAGS_KEPT = 100_000
+
+
+class Scheduler:
+    def __init__(self, run: Callable[[int], Awaitable[None]], max_in_flight: int = 200) -> None:
+        self._run = run
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+        self._due: dict[str, datetime] = {}
+        self.lags: deque[float] = deque(maxlen=LAGS_KEPT)
+        self.runs = 0
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def add(self, watch_id: int, interval_s: float, first_in: float | None = None) -> None:
+        """Schedule (or reschedule) a watch; its first run within `first_in` seconds."""
+        jitter = min(MAX_JITTER, interval_s * 0.1)
+        delay = random.uniform(0, interval_s) if first_in is None else first_in
+        self._scheduler.add_job(
+            self._job, IntervalTrigger(seconds=interval_s, jitter=jitter or None, timezone=UTC),
+            args=[watch_id], id=_job_id(watch_id), replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=delay),
+        )
+
+    def remove(self, watch_id: int) -> None:
+        if self._scheduler.get_job(_job_id(watch_id)) is not None:
+            self._scheduler.remove_job(_job_id(watch_id))
+
+    def scheduled(self) -> int:
+        return len(self._scheduler.get_jobs())
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        if event.scheduled_run_times:
+            self._due[event.job_id] = event.scheduled_run_times[-1]
+
+    async def _job(self, watch_id: int) -> None:
+        due = self._due.pop(_job_id(watch_id), None)
+        if due is not None:
+            self.lags.append(max(0.0, time.time() - due.timestamp()))
+        self.runs += 1
+        async with self._in_flight:
+            try:
+                await self._run(watch_id)
+            except Exception:  # one failing watch never stops the scheduler or the others
+                log.exception("watch %s failed", watch_id)
+
+
+def _job_id(watch_id: int) -> str:
+    return f"watch-{watch_id}"

@@ -1,0 +1,551 @@
+"""Watches: subscribe a channel, check on a schedule, alert quietly, announce recovery.
+
+The flow of one scheduled check: run a light check (one sample); feed the
+result to the pure state machine (bot/watch/state.py); act on its event:
+post the one alert (after a full re-check confirms it), edit it, reply in its
+thread when the diagnosis changes, announce the recovery. Incidents are
+written before their alert is posted, so a restart never repeats an alert.
+Check history and counters are written behind, in batches, once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from bot.chat import Chat, NotInChannel
+from bot.commands import Watch
+from bot.render import alerts
+from bot.render.slack import Message, thread_messages
+from bot.settings import Settings
+from bot.watch.scheduler import Scheduler
+from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
+from bot.watch.state import Event, Incident, Memory, Outcome, Rules, diagnosis_key, step
+from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, Store, StoreError
+from checks.diagnose import Diagnosis
+from checks.guard import TargetRefused
+from checks.models import Progress, Target
+from checks.run import CheckOptions, check
+from checks.steps import body_excerpt
+from checks.target import TargetError, parse_target
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 300.0
+DEFAULT_FAIL_AFTER = 2
+CERT_WARNING_DAYS = 14
+MUTE = timedelta(hours=1)
+FLUSH_EVERY = 1.0
+
+CheckFunction = Callable[[Target, CheckOptions, Callable[[Progress], None]], Awaitable[Diagnosis]]
+
+
+def _ignore(_: Progress) -> None:
+    return None
+
+
+@dataclass
+class WatchInfo:
+    """A watch as the service keeps it in memory (the database holds the same)."""
+
+    id: int
+    team: str
+    channel: str
+    url: str
+    interval_s: float
+    fail_after: int
+    recover_after: int
+    memory: Memory
+    muted_until: datetime | None = None
+    cert_warned: str | None = None
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(fail_after=self.fail_after, recover_after=self.recover_after,
+                     interval=timedelta(seconds=self.interval_s))
+
+
+class WatchService:
+    def __init__(self, store: Store, settings: Settings, chat: Chat,
+                 check_function: CheckFunction | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_in_flight: int = 200) -> None:
+        self.store = store
+        self.settings = settings
+        self.chat = chat
+        self.check_function = check_function or _check
+        self.clock = clock
+        self.light = replace(settings.check, samples=1)
+        self.watches: dict[int, WatchInfo] = {}
+        self.scheduler = Scheduler(self.run, max_in_flight=max_in_flight)
+        self.selfcheck = SelfCheck(settings.check.resolvers, self._canary_check()
+                                   if settings.canary else None)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._history: list[CheckRecord] = []
+        self._pending: dict[int, dict] = {}
+        self._trouble_told: set[str] = set()
+        self._flusher: asyncio.Task | None = None
+        self._writes: set[asyncio.Task] = set()
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild every job from the watches table and start the clock."""
+        await self.store.open()
+        for row in await self.store.watches():
+            info = _info(row)
+            self.watches[info.id] = info
+            self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
+        self.scheduler.start()
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        log.info("watching %d sites", len(self.watches))
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown()
+        if self._flusher:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.flush()
+        await self.store.close()
+
+    def _first_in(self, info: WatchInfo) -> float | None:
+        """Overdue watches run soon after a restart; the rest keep their rhythm, spread."""
+        last = info.memory.last_checked_at
+        if last is None:
+            return 1.0
+        overdue = (self.clock() - last).total_seconds() - info.interval_s
+        return 1.0 if overdue > 0 else None
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def watch(self, chat: Chat, team: str, channel: str, user: str, command: Watch) -> None:
+        interval = command.interval or max(DEFAULT_INTERVAL, self.settings.min_interval)
+        if interval < self.settings.min_interval:
+            await chat.ephemeral(channel, user, alerts.note(
+                f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
+                f"the shortest interval here is "
+                f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."))
+            return
+        fail_after = command.after or DEFAULT_FAIL_AFTER
+        target = command.target
+        try:
+            row, created = await self.store.upsert_watch(
+                team=team, channel=channel, url=target.url, target_input=target.input,
+                interval_s=interval, fail_after=fail_after, created_by=user, now=self.clock())
+        except StoreError as exc:
+            await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
+            return
+        info = self.watches.get(row.id) or _info(row)
+        info.interval_s, info.fail_after = interval, fail_after
+        self.watches[row.id] = info
+        self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
+        every = alerts.duration(timedelta(seconds=interval))
+        verb = "is now watching" if created else "changed the watch of"
+        text = (f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
+                f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
+                "and the recovery in its thread.")
+        await self._say(chat, channel, alerts.note(text))
+
+    async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
+        row = await self.store.find_watch(channel, target.url)
+        if row is None:
+            await chat.ephemeral(channel, user, alerts.note(
+                f"This channel does not watch {alerts.escape(target.url)}; "
+                "`/gateway watches` lists what it watches."))
+            return
+        await self._remove(row.id)
+        await self._say(chat, channel, alerts.note(
+            f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."))
+
+    async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
+        rows = await self.store.watches(channel)
+        availability = await self.store.availability([r.id for r in rows],
+                                                     self.clock() - timedelta(hours=24))
+        lines = []
+        for row in rows:
+            info = self.watches.get(row.id) or _info(row)
+            lines.append(alerts.WatchLine(
+                url=row.url, state=info.memory.state, interval_s=info.interval_s,
+                fail_after=info.fail_after, last_checked_at=info.memory.last_checked_at,
+                availability=availability.get(row.id), muted_until=_future(info.muted_until,
+                                                                            self.clock())))
+        await chat.ephemeral(channel, user,
+                             alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
+
+    # --- alert buttons ----------------------------------------------------------------------
+
+    async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
+        found = await self._from_button(value)
+        if found is None:
+            return
+        info, incident = found
+        if incident.acknowledged_by:
+            return
+        await self.store.save_incident(incident.id, acknowledged_by=user)
+        incident.acknowledged_by = user
+        await self._edit_alert(info, incident)
+        await self._reply(info, incident, alerts.note(
+            f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
+            "it recovers."))
+
+    async def mute(self, chat: Chat, user: str, value: str) -> None:
+        found = await self._from_button(value)
+        if found is None:
+            return
+        info, incident = found
+        info.muted_until = self.clock() + MUTE
+        await self.store.save_watch_state(info.id, muted_until=info.muted_until)
+        await self._edit_alert(info, incident)
+        await self._reply(info, incident, alerts.note(
+            f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."))
+
+    async def recheck(self, chat: Chat, user: str, value: str) -> None:
+        watch_id = _button(value).get("w")
+        if isinstance(watch_id, int) and watch_id in self.watches:
+            await self.run(watch_id)
+
+    async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
+        found = await self._from_button(value)
+        if found is None:
+            return
+        info, incident = found
+        await self._reply(info, incident, alerts.note(
+            f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."))
+        await self._remove(info.id)
+
+    async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
+        data = _button(value)
+        info = self.watches.get(data.get("w")) if isinstance(data.get("w"), int) else None
+        incident = await self.store.incident(data["i"]) if isinstance(data.get("i"), int) else None
+        if info is None or incident is None:
+            return None
+        return info, incident
+
+    async def _remove(self, watch_id: int) -> None:
+        self.scheduler.remove(watch_id)
+        self.watches.pop(watch_id, None)
+        self._pending.pop(watch_id, None)
+        self._history = [r for r in self._history if r.watch_id != watch_id]
+        await self.store.delete_watch(watch_id)
+
+    # --- one scheduled check -----------------------------------------------------------
+
+    async def run(self, watch_id: int) -> None:
+        """Check one watch and act on what changed; never raises for a site's trouble."""
+        lock = self._locks.setdefault(watch_id, asyncio.Lock())
+        async with lock:
+            info = self.watches.get(watch_id)
+            if info is None:
+                self.scheduler.remove(watch_id)
+                return
+            await self._run(info)
+
+    async def _run(self, info: WatchInfo) -> None:
+        try:
+            target = parse_target(info.url)
+            diagnosis = await self.check_function(target, self.light, _ignore)
+            opening = (not diagnosis.healthy and info.memory.state == "healthy"
+                       and info.memory.failures + 1 >= info.fail_after)
+            if opening:  # confirm with a full check before anyone is paged
+                diagnosis = await self.check_function(target, self.settings.check, _ignore)
+        except (TargetRefused, TargetError) as exc:
+            await self._say(self.chat, info.channel, alerts.note(
+                f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"))
+            await self._remove(info.id)
+            return
+        now = self.clock()
+        key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
+        outcome = Outcome(at=now, healthy=diagnosis.healthy, key=key)
+        incident = await self._incident_for(info, outcome)
+        hold = False
+        if not outcome.healthy and diagnosis.cause.code in NETWORK_CAUSES and (
+                info.memory.state == "healthy" and info.memory.failures + 1 >= info.fail_after):
+            hold = not await self.selfcheck.network_ok()
+        view_incident = Incident(key=incident.diagnosis_key, resolved_at=incident.resolved_at
+                                 ) if incident else None
+        memory, event = step(info.memory, outcome, info.rules, view_incident, hold)
+        info.memory = memory
+        self._record(info, diagnosis, now)
+        await self._act(info, event, diagnosis, incident, now)
+        await self._maybe_warn_certificate(info, diagnosis)
+
+    async def _incident_for(self, info: WatchInfo, outcome: Outcome) -> IncidentRow | None:
+        if info.memory.state == "down":
+            return await self.store.open_incident(info.id)
+        if not outcome.healthy and info.memory.failures + 1 >= info.fail_after:
+            return await self.store.last_incident(info.id)  # for flapping
+        return None
+
+    async def _act(self, info: WatchInfo, event: Event, diagnosis: Diagnosis,
+                   incident: IncidentRow | None, now: datetime) -> None:
+        if event is Event.HELD:
+            await self._tell_trouble(info.channel)
+            return
+        if event is not Event.NOTHING or info.memory.state == "down":
+            await self._network_back()
+        if event in (Event.NOTHING, Event.HELD):
+            return
+        self._save_memory(info, now=True)
+        key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
+        if event is Event.OPENED or (event is Event.REOPENED and incident is None):
+            incident = await self.store.create_incident(
+                watch_id=info.id, channel=info.channel,
+                failing_since=info.memory.failing_since or now, diagnosis_key=key,
+                last_summary=diagnosis.summary, excerpt=_excerpt(diagnosis),
+                failure_count=info.memory.failures)
+            await self._announce(info, incident, diagnosis)
+            return
+        if incident is None:
+            return
+        incident.failure_count = info.memory.failures or incident.failure_count
+        if event is Event.REOPENED:
+            await self._reopen(info, incident, diagnosis, key)
+        elif event in (Event.STILL_DOWN, Event.CHANGED):
+            before = incident.diagnosis_key
+            await self._update(incident, diagnosis, key)
+            if not incident.announced_at and not self._muted(info):
+                await self._announce(info, incident, diagnosis)  # a mute ran out
+                return
+            await self._edit_alert(info, incident, diagnosis)
+            if event is Event.CHANGED and not incident.acknowledged_by and not self._muted(info):
+                await self._reply(info, incident, alerts.changed_reply(
+                    _readable(before), _readable(key), diagnosis.summary))
+        elif event is Event.RECOVERING:
+            await self._edit_alert(info, incident, diagnosis, recovering=True)
+        elif event is Event.RECOVERED:
+            await self._recovered(info, incident, now)
+
+    async def _announce(self, info: WatchInfo, incident: IncidentRow,
+                        diagnosis: Diagnosis) -> None:
+        """Post the one alert of an incident, and its diagnosis in the thread."""
+        if self._muted(info):
+            return
+        announced = self.clock()
+        # Written first: after a crash between here and the post, no second alert.
+        await self.store.save_incident(incident.id, announced_at=announced)
+        incident.announced_at = announced
+        message = alerts.alert_message(self._view(info, incident, diagnosis))
+        ts = await self._post_top(info.channel, message)
+        if ts is None:
+            return
+        incident.alert_ts = ts
+        await self.store.save_incident(incident.id, alert_ts=ts)
+        for reply in thread_messages(diagnosis):
+            await self.chat.post(info.channel, reply, thread_ts=ts)
+
+    async def _reopen(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis,
+                      key: str) -> None:
+        incident.flaps += 1
+        incident.resolved_at = incident.recovered_at = None
+        await self.store.save_incident(incident.id, flaps=incident.flaps, resolved_at=None,
+                                       recovered_at=None, failure_count=incident.failure_count)
+        await self._update(incident, diagnosis, key)
+        if not incident.alert_ts:
+            await self._announce(info, incident, diagnosis)
+            return
+        await self._edit_alert(info, incident, diagnosis)
+        if not self._muted(info):
+            await self._reply(info, incident, alerts.reopened_reply(incident.flaps,
+                                                                     diagnosis.summary))
+
+    async def _update(self, incident: IncidentRow, diagnosis: Diagnosis, key: str) -> None:
+        incident.diagnosis_key, incident.last_summary = key, diagnosis.summary
+        incident.excerpt = _excerpt(diagnosis)
+        await self.store.save_incident(
+            incident.id, diagnosis_key=key, last_summary=diagnosis.summary,
+            excerpt=incident.excerpt, failure_count=incident.failure_count)
+
+    async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+        incident.resolved_at = incident.recovered_at = now
+        await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
+        if not incident.alert_ts:
+            return  # never announced (muted all along): nothing to close
+        view = self._view(info, incident, None)
+        await self.chat.post(info.channel, alerts.recovery_reply(view),
+                             thread_ts=incident.alert_ts, broadcast=True)
+        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
+
+    async def _edit_alert(self, info: WatchInfo, incident: IncidentRow,
+                          diagnosis: Diagnosis | None = None, recovering: bool = False) -> None:
+        if incident.alert_ts:
+            view = self._view(info, incident, diagnosis, recovering)
+            await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
+
+    async def _reply(self, info: WatchInfo, incident: IncidentRow, message: Message) -> None:
+        if incident.alert_ts:
+            await self.chat.post(info.channel, message, thread_ts=incident.alert_ts)
+
+    def _view(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis | None,
+              recovering: bool = False) -> alerts.AlertView:
+        status, cause, product = _split_key(incident.diagnosis_key)
+        state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
+        return alerts.AlertView(
+            watch_id=info.id, incident_id=incident.id, host=parse_target(info.url).host,
+            url=info.url, state=state,
+            verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
+            summary=incident.last_summary, cause=cause,
+            gateway=(diagnosis.product_name if diagnosis else None) or (
+                None if product == "-" else product),
+            http_statuses=diagnosis.samples if diagnosis else ((int(status),)
+                                                              if status.isdigit() else ()),
+            excerpt=incident.excerpt or "", failing_since=incident.failing_since,
+            last_check_at=info.memory.last_checked_at or self.clock(),
+            failure_count=incident.failure_count, acknowledged_by=incident.acknowledged_by,
+            muted_until=_future(info.muted_until, self.clock()),
+            healthy_checks=info.memory.successes, healthy_needed=info.recover_after,
+            resolved_at=incident.resolved_at, flaps=incident.flaps,
+        )
+
+    def _muted(self, info: WatchInfo) -> bool:
+        return _future(info.muted_until, self.clock()) is not None
+
+    async def _maybe_warn_certificate(self, info: WatchInfo, diagnosis: Diagnosis) -> None:
+        tls = diagnosis.evidence.tls
+        certificate = tls.certificate if tls is not None and tls.ok else None
+        if certificate is None or self._muted(info):
+            return
+        days = certificate.days_left(self.clock())
+        key = f"{certificate.subject}|{certificate.not_after.isoformat()}"[:600]
+        if days >= CERT_WARNING_DAYS or info.cert_warned == key:
+            return
+        info.cert_warned = key
+        await self.store.save_watch_state(info.id, cert_warned=key)
+        await self._say(self.chat, info.channel, alerts.cert_warning(
+            parse_target(info.url).host, days, certificate.not_after, certificate.subject))
+
+    async def _tell_trouble(self, channel: str) -> None:
+        if channel in self._trouble_told:
+            return
+        self._trouble_told.add(channel)
+        await self._say(self.chat, channel, alerts.note(alerts.NETWORK_TROUBLE))
+
+    async def _network_back(self) -> None:
+        if not self._trouble_told:
+            return
+        self.selfcheck.forget()
+        if not await self.selfcheck.network_ok():
+            return
+        told, self._trouble_told = self._trouble_told, set()
+        for channel in sorted(told):
+            await self._say(self.chat, channel, alerts.note(alerts.NETWORK_BACK))
+
+    async def _post_top(self, channel: str, message: Message) -> str | None:
+        try:
+            return await self.chat.post(channel, message)
+        except NotInChannel:
+            log.warning("cannot post the alert in %s: the bot is not a member", channel)
+            return None
+
+    async def _say(self, chat: Chat, channel: str, message: Message) -> None:
+        try:
+            await chat.post(channel, message)
+        except NotInChannel:
+            await chat.respond(message, in_channel=True)
+
+    # --- write-behind ---------------------------------------------------------------------
+
+    def _record(self, info: WatchInfo, diagnosis: Diagnosis, now: datetime) -> None:
+        self._history.append(CheckRecord(
+            watch_id=info.id, at=now, status=diagnosis.status, cause=diagnosis.cause.code,
+            http_status=diagnosis.http_status, duration_ms=diagnosis.evidence.duration_ms))
+        self._save_memory(info)
+
+    def _save_memory(self, info: WatchInfo, now: bool = False) -> None:
+        memory = info.memory
+        self._pending[info.id] = {
+            "state": memory.state, "failures": memory.failures, "successes": memory.successes,
+            "failing_since": memory.failing_since, "last_checked_at": memory.last_checked_at,
+        }
+        if now:  # a transition: written at once, not a second later
+            values = self._pending.pop(info.id)
+            task = asyncio.get_running_loop().create_task(
+                self.store.save_watch_state(info.id, **values))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Write the buffered history and counters in one transaction each."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        history, self._history = self._history, []
+        pending, self._pending = self._pending, {}
+        try:
+            await self.store.add_checks(history)
+            for watch_id, values in pending.items():
+                if watch_id in self.watches:
+                    await self.store.save_watch_state(watch_id, **values)
+        except Exception:
+            log.exception("writing %d checks failed; they are kept for the next flush",
+                          len(history))
+            self._history = history + self._history
+            self._pending = {**pending, **self._pending}
+
+    async def _flush_forever(self) -> None:
+        pruned_at = self.clock()
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self.flush()
+            if self.clock() - pruned_at > timedelta(hours=1):
+                pruned_at = self.clock()
+                with contextlib.suppress(Exception):
+                    await self.store.prune_history(pruned_at)
+
+    def _canary_check(self) -> Callable[[], Awaitable[bool]]:
+        async def canary() -> bool:
+            try:
+                result = await self.check_function(parse_target(self.settings.canary or ""),
+                                                   self.light, _ignore)
+            except (TargetRefused, TargetError):
+                return False
+            return result.cause.code not in NETWORK_CAUSES
+        return canary
+
+
+async def _check(target: Target, options: CheckOptions,
+                 on_progress: Callable[[Progress], None]) -> Diagnosis:
+    return await check(target, options, on_progress)
+
+
+def _info(row) -> WatchInfo:
+    return WatchInfo(
+        id=row.id, team=row.team, channel=row.channel, url=row.url, interval_s=row.interval_s,
+        fail_after=row.fail_after, recover_after=row.recover_after,
+        memory=Memory(state=row.state, failures=row.failures, successes=row.successes,
+                      failing_since=row.failing_since, last_checked_at=row.last_checked_at),
+        muted_until=row.muted_until, cert_warned=row.cert_warned,
+    )
+
+
+def _future(moment: datetime | None, now: datetime) -> datetime | None:
+    return moment if moment is not None and moment > now else None
+
+
+def _button(value: str) -> dict:
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _excerpt(diagnosis: Diagnosis) -> str:
+    failing = [s for s in diagnosis.evidence.http if s.status is not None and not s.ok]
+    return body_excerpt(failing[-1], 200) if failing else ""
+
+
+def _split_key(key: str) -> tuple[str, str, str]:
+    parts = [*key.split("|"), "-", "-", "-"][:3]
+    return parts[0], parts[1], parts[2]
+
+
+def _readable(key: str) -> str:
+    status, cause, product = _split_key(key)
+    words = [status if status != "-" else "no response", cause]
+    if product != "-":
+        words.append(f"from {product}")
+    return " ".join(words)

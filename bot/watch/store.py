@@ -1,0 +1,270 @@
+"""Watches, incidents and a short check history, in a real database (SQLAlchemy, async).
+
+A SQLite file by default, PostgreSQL by the same `GATEWAY_DATABASE_URL`. The
+database is the one source of truth: the scheduler's jobs are rebuilt from the
+watches table at start-up, and an incident is written as announced *before*
+its alert is posted, so a crash can lose an edit but never post an alert twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+HISTORY_KEEP = timedelta(days=7)
+MAX_WATCHES_PER_CHANNEL = 50
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class WatchRow(Base):
+    __tablename__ = "watches"
+    __table_args__ = (UniqueConstraint("channel", "url", name="one_watch_per_channel_and_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32), index=True)
+    url: Mapped[str] = mapped_column(String(2100))
+    target_input: Mapped[str] = mapped_column(String(2100))
+    interval_s: Mapped[float] = mapped_column(Float)
+    fail_after: Mapped[int] = mapped_column(Integer, default=2)
+    recover_after: Mapped[int] = mapped_column(Integer, default=2)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # the state machine's memory (bot/watch/state.py)
+    state: Mapped[str] = mapped_column(String(16), default="healthy")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cert_warned: Mapped[str | None] = mapped_column(String(600), nullable=True)
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (Index("open_incident_of_watch", "watch_id", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watch_id: Mapped[int] = mapped_column(ForeignKey("watches.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    failing_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    alert_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    diagnosis_key: Mapped[str] = mapped_column(String(200), default="")
+    last_summary: Mapped[str] = mapped_column(Text, default="")
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    flaps: Mapped[int] = mapped_column(Integer, default=0)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CheckRow(Base):
+    __tablename__ = "checks"
+    __table_args__ = (Index("history_of_watch", "watch_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watch_id: Mapped[int] = mapped_column(ForeignKey("watches.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(String(40))
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class StoreError(ValueError):
+    """A request the store refuses (too many watches); the message is for the person."""
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    watch_id: int
+    at: datetime
+    status: str
+    cause: str
+    http_status: int | None
+    duration_ms: float
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///f.db` → `sqlite+aiosqlite:///f.db`, `postgresql://…` → `…+asyncpg`."""
+    parsed = make_url(url)
+    drivers = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+               "postgres": "postgresql+asyncpg"}
+    if parsed.drivername in drivers:
+        parsed = parsed.set(drivername=drivers[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
+class Store:
+    """Async access to the three tables; every method is one short transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.engine: AsyncEngine = create_async_engine(self.url)
+        self.session = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def open(self) -> Store:
+        async with self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            await connection.run_sync(Base.metadata.create_all)
+        return self
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # --- watches ------------------------------------------------------------------------
+
+    async def upsert_watch(self, *, team: str, channel: str, url: str, target_input: str,
+                           interval_s: float, fail_after: int, created_by: str,
+                           now: datetime) -> tuple[WatchRow, bool]:
+        """Create the watch, or update the one this channel has for the URL; (row, created)."""
+        async with self.session.begin() as session:
+            row = (await session.execute(
+                select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
+            )).scalar_one_or_none()
+            if row is not None:
+                row.interval_s, row.fail_after = interval_s, fail_after
+                return row, False
+            count = (await session.execute(
+                select(func.count()).select_from(WatchRow).where(WatchRow.channel == channel)
+            )).scalar_one()
+            if count >= MAX_WATCHES_PER_CHANNEL:
+                raise StoreError(f"this channel already watches {count} sites, the most it may; "
+                                 "unwatch one first")
+            row = WatchRow(team=team, channel=channel, url=url, target_input=target_input,
+                           interval_s=interval_s, fail_after=fail_after, recover_after=2,
+                           created_by=created_by, created_at=now, state="healthy",
+                           failures=0, successes=0)
+            session.add(row)
+            await session.flush()
+            return row, True
+
+    async def watches(self, channel: str | None = None) -> list[WatchRow]:
+        async with self.session() as session:
+            query = select(WatchRow).order_by(WatchRow.id)
+            if channel is not None:
+                query = query.where(WatchRow.channel == channel)
+            return list((await session.execute(query)).scalars())
+
+    async def watch(self, watch_id: int) -> WatchRow | None:
+        async with self.session() as session:
+            return await session.get(WatchRow, watch_id)
+
+    async def find_watch(self, channel: str, url: str) -> WatchRow | None:
+        async with self.session() as session:
+            return (await session.execute(
+                select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
+            )).scalar_one_or_none()
+
+    async def delete_watch(self, watch_id: int) -> None:
+        async with self.session.begin() as session:
+            await session.execute(delete(CheckRow).where(CheckRow.watch_id == watch_id))
+            await session.execute(delete(IncidentRow).where(IncidentRow.watch_id == watch_id))
+            await session.execute(delete(WatchRow).where(WatchRow.id == watch_id))
+
+    async def save_watch_state(self, watch_id: int, **values) -> None:
+        async with self.session.begin() as session:
+            await session.execute(update(WatchRow).where(WatchRow.id == watch_id).values(**values))
+
+    # --- incidents ----------------------------------------------------------------------
+
+    async def open_incident(self, watch_id: int) -> IncidentRow | None:
+        async with self.session() as session:
+            return (await session.execute(
+                select(IncidentRow).where(IncidentRow.watch_id == watch_id,
+                                          IncidentRow.resolved_at.is_(None))
+                .order_by(IncidentRow.id.desc()).limit(1)
+            )).scalar_one_or_none()
+
+    async def last_incident(self, watch_id: int) -> IncidentRow | None:
+        async with self.session() as session:
+            return (await session.execute(
+                select(IncidentRow).where(IncidentRow.watch_id == watch_id)
+                .order_by(IncidentRow.id.desc()).limit(1)
+            )).scalar_one_or_none()
+
+    async def incident(self, incident_id: int) -> IncidentRow | None:
+        async with self.session() as session:
+            return await session.get(IncidentRow, incident_id)
+
+    async def create_incident(self, **values) -> IncidentRow:
+        async with self.session.begin() as session:
+            row = IncidentRow(**values)
+            session.add(row)
+            await session.flush()
+            return row
+
+    async def save_incident(self, incident_id: int, **values) -> None:
+        async with self.session.begin() as session:
+            await session.execute(
+                update(IncidentRow).where(IncidentRow.id == incident_id).values(**values))
+
+    # --- history ------------------------------------------------------------------------
+
+    async def add_checks(self, records: list[CheckRecord]) -> None:
+        """Write a batch of check results in one transaction (the write-behind flush)."""
+        if not records:
+            return
+        async with self.session.begin() as session:
+            session.add_all([CheckRow(watch_id=r.watch_id, at=r.at, status=r.status,
+                                      cause=r.cause, http_status=r.http_status,
+                                      duration_ms=r.duration_ms) for r in records])
+
+    async def availability(self, watch_ids: list[int], since: datetime) -> dict[int, float]:
+        """Share of healthy checks per watch since `since` (watches without checks omitted)."""
+        if not watch_ids:
+            return {}
+        healthy = func.sum(func.cast(CheckRow.status == "healthy", Integer))
+        async with self.session() as session:
+            rows = await session.execute(
+                select(CheckRow.watch_id, healthy, func.count())
+                .where(CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since)
+                .group_by(CheckRow.watch_id))
+            return {watch_id: (ok or 0) / total for watch_id, ok, total in rows if total}
+
+    async def prune_history(self, now: datetime) -> int:
+        async with self.session.begin() as session:
+            result = await session.execute(delete(CheckRow).where(CheckRow.at < now - HISTORY_KEEP))
+            return result.rowcount or 0
