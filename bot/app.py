@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
+from slack_sdk.errors import SlackApiError
 
 from bot.chat import SlackChat
 from bot.service import Gateway
@@ -70,6 +71,11 @@ async def serve(settings: Settings) -> None:
                          "`gateway shell` runs the bot without Slack")
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
+    try:
+        await _verify_tokens(settings, client)
+    except StartError:
+        await session.close()
+        raise
     watches = WatchService(Store(settings.database_url), settings, SlackChat(client))
     gateway = Gateway(settings, watches=watches)
     await watches.start()
@@ -81,15 +87,42 @@ async def serve(settings: Settings) -> None:
         await session.close()
 
 
+async def _verify_tokens(settings: Settings, client) -> None:
+    """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
+    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+    if settings.socket_mode:
+        checks.append(("SLACK_APP_TOKEN",
+                       lambda: client.apps_connections_open(app_token=settings.app_token)))
+    for name, call in checks:
+        try:
+            await call()
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else "refused"
+            raise StartError(f"Slack refused {name}: {error}") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("cannot reach Slack at %s yet (%s); will keep trying",
+                        settings.api_url, type(exc).__name__)
+            return
+
+
 async def _serve(settings: Settings, gateway: Gateway, app) -> None:
     stop = _stop_event()
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, settings.app_token)
-        await handler.connect_async()
-        log.info("connected to Slack in Socket Mode")
-        await stop.wait()
+        # Connecting retries for as long as Slack is unreachable: stay stoppable meanwhile.
+        connecting = asyncio.get_running_loop().create_task(handler.connect_async())
+        stopping = asyncio.get_running_loop().create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done() and not connecting.cancelled() and connecting.exception():
+            stopping.cancel()
+            raise StartError(f"Socket Mode failed: {connecting.exception()}")
+        if not stopping.done():
+            log.info("connected to Slack in Socket Mode")
+            await stopping
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
         await handler.close_async()
     else:
         if not settings.signing_secret:

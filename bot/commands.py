@@ -21,7 +21,7 @@ USAGE = """\
 • `/gateway help`: this message
 A target can be `site.com`, `site.com:8443`, `http://site.com:8080/health` or an IP."""
 
-_INTERVAL = re.compile(r"^(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$")
+_INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -109,12 +109,10 @@ def _watch(words: list[str]) -> Watch:
 def parse_interval(text: str) -> float:
     """`30s`, `5m`, `1h`, `90` (seconds) → seconds."""
     text = text.strip().lower()
-    if text.isdigit():
-        return float(text)
-    match = _INTERVAL.match(text)
+    match = _INTERVAL.match(text) or _INTERVAL.match(text + "s")
     if not match:
         raise CommandError(f"`{_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
-    return float(int(match.group(1)) * _UNITS[match.group(2)[0]])
+    return float(match.group(1)) * _UNITS[match.group(2)[0]]
 
 
 def _count(text: str) -> int:

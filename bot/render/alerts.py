@@ -64,7 +64,10 @@ class AlertView:
 
 def duration(delta: timedelta) -> str:
     """`14 min`, `2 h 5 min`, `40 s`: how people say a downtime."""
-    seconds = max(0, int(delta.total_seconds()))
+    exact = max(0.0, delta.total_seconds())
+    if exact < 10:
+        return f"{exact:.1f} s".replace(".0 s", " s")
+    seconds = int(exact)
     if seconds < 60:
         return f"{seconds} s"
     minutes = seconds // 60

@@ -39,14 +39,21 @@ class Scheduler:
         self._scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self._due: dict[str, datetime] = {}
         self.lags: deque[float] = deque(maxlen=LAGS_KEPT)
+        self._running: set[asyncio.Task] = set()
         self.runs = 0
 
     def start(self) -> None:
         self._scheduler.start()
 
-    def shutdown(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+    async def stop(self, timeout: float = 10.0) -> None:
+        """No new runs; let the running checks finish (an alert half-posted is worse than a
+        slow stop), then shut down."""
+        if not self._scheduler.running:
+            return
+        self._scheduler.pause()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+        self._scheduler.shutdown(wait=False)
 
     def add(self, watch_id: int, interval_s: float, first_in: float | None = None) -> None:
         """Schedule (or reschedule) a watch; its first run within `first_in` seconds."""
@@ -74,6 +81,10 @@ class Scheduler:
         if due is not None:
             self.lags.append(max(0.0, time.time() - due.timestamp()))
         self.runs += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         async with self._in_flight:
             try:
                 await self._run(watch_id)

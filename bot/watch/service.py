@@ -106,7 +106,7 @@ class WatchService:
         log.info("watching %d sites", len(self.watches))
 
     async def stop(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.stop()
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -179,7 +179,14 @@ class WatchService:
 
     # --- alert buttons ----------------------------------------------------------------------
 
+    def _lock(self, watch_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(watch_id, asyncio.Lock())
+
     async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
+        async with self._lock(_button(value).get("w", 0)):
+            await self._acknowledge(user, value)
+
+    async def _acknowledge(self, user: str, value: str) -> None:
         found = await self._from_button(value)
         if found is None:
             return
@@ -194,6 +201,10 @@ class WatchService:
             "it recovers."))
 
     async def mute(self, chat: Chat, user: str, value: str) -> None:
+        async with self._lock(_button(value).get("w", 0)):
+            await self._mute(user, value)
+
+    async def _mute(self, user: str, value: str) -> None:
         found = await self._from_button(value)
         if found is None:
             return
@@ -210,6 +221,10 @@ class WatchService:
             await self.run(watch_id)
 
     async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
+        async with self._lock(_button(value).get("w", 0)):
+            await self._unwatch_button(user, value)
+
+    async def _unwatch_button(self, user: str, value: str) -> None:
         found = await self._from_button(value)
         if found is None:
             return
@@ -237,8 +252,7 @@ class WatchService:
 
     async def run(self, watch_id: int) -> None:
         """Check one watch and act on what changed; never raises for a site's trouble."""
-        lock = self._locks.setdefault(watch_id, asyncio.Lock())
-        async with lock:
+        async with self._lock(watch_id):
             info = self.watches.get(watch_id)
             if info is None:
                 self.scheduler.remove(watch_id)
@@ -363,12 +377,14 @@ class WatchService:
     async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
         incident.resolved_at = incident.recovered_at = now
         await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
-        if not incident.alert_ts:
-            return  # never announced (muted all along): nothing to close
         view = self._view(info, incident, None)
+        if not incident.alert_ts:
+            if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
+                await self._say(self.chat, info.channel, alerts.recovery_reply(view))
+            return  # else never announced (muted all along): nothing to close
+        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
         await self.chat.post(info.channel, alerts.recovery_reply(view),
                              thread_ts=incident.alert_ts, broadcast=True)
-        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
 
     async def _edit_alert(self, info: WatchInfo, incident: IncidentRow,
                           diagnosis: Diagnosis | None = None, recovering: bool = False) -> None:

@@ -142,6 +142,21 @@ class ServerHandle:
     _writers: set[asyncio.StreamWriter] = field(default_factory=set, repr=False)
     _closed: bool = field(default=False, repr=False)
     _closer: Closer = field(default_factory=lambda: Closer([]), repr=False)
+    _cfg: _Config | None = field(default=None, repr=False)
+
+    def switch(self, behaviour: Behaviour | str, *, status: int | None = None,
+               delay: float | None = None, body: bytes | str | None = None,
+               headers: Iterable[tuple[str, str]] | None = None) -> None:
+        """Change how the server answers from the next request on (a site breaking, healing)."""
+        assert self._cfg is not None
+        self.behaviour = self._cfg.behaviour = Behaviour(behaviour)
+        if status is not None:
+            self._cfg.status = status
+        if delay is not None:
+            self._cfg.delay = delay
+        self._cfg.body = body.encode() if isinstance(body, str) else body
+        if headers is not None:
+            self._cfg.headers = tuple(headers)
 
     @property
     def netloc(self) -> str:
@@ -383,7 +398,8 @@ def serve(
     if isinstance(body, str):
         body = body.encode()
     cfg = _Config(behaviour, status, delay, body, tuple(headers), location)
-    handle = ServerHandle(host=host, port=0, behaviour=behaviour, tls=ssl_context is not None)
+    handle = ServerHandle(host=host, port=0, behaviour=behaviour, tls=ssl_context is not None,
+                          _cfg=cfg)
 
     async def start() -> asyncio.base_events.Server:
         return await asyncio.start_server(

@@ -26,8 +26,9 @@ uses, works against it unchanged):
    in the channel); the stand-in records those in ``ephemerals()`` / ``messages()`` with
    ``via="ack"``.
 5. Slack may send ``{"type": "disconnect", "reason": "warning" | "refresh_requested" |
-   "link_disabled" | "too_many_websockets", "debug_info": {...}}``; the SDK then calls
-   ``apps.connections.open`` again and opens a new socket (closing the old one). With
+   "link_disabled" | "too_many_websockets", "debug_info": {...}}``; the SDK (3.48), whatever
+   the reason, calls ``apps.connections.open`` again and opens a new socket, closing the old
+   one. With
    ``debug_reconnects=true`` in the socket URL Slack sends ``refresh_requested`` after about 360 s
    instead of hours; here after ``socket_debug_reconnect_after`` seconds (put the parameter in the
    issued URLs with ``socket_url_params``). The old socket is closed by the stand-in
@@ -394,7 +395,8 @@ class SocketModeMixin:
 
     @property
     def socket_unmatched(self) -> list[dict]:
-        """Frames from the app that acked nothing: unknown or repeated envelope_ids, non-JSON."""
+        """What Slack could not use: frames acking nothing (unknown or repeated envelope_ids,
+        non-JSON, binary) and slash command ack payloads it would refuse (with the ``error``)."""
         with self._lock:
             return list(self._sm_unmatched)
 

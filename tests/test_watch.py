@@ -1,0 +1,340 @@
+"""Watches end to end: the real scheduler, a real SQLite file, short intervals, a local
+site that the test breaks and heals, and the Slack stand-in recording what the channel sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.chat import SlackChat
+from bot.commands import parse_command
+from bot.service import Gateway, Request
+from bot.settings import from_environment
+from bot.slack_app import web_client
+from bot.watch.service import WatchService
+from bot.watch.store import Store
+from tests.servers.dns_server import DnsServer
+from tests.servers.misbehave import Behaviour, serve
+from tests.slack.stand_in import SlackStandIn
+
+INTERVAL = "0.3s"
+NGINX_502 = dict(status=502, headers=(("Server", "nginx/1.22.1"),),
+                 body="<html><head><title>502 Bad Gateway</title></head><body>"
+                      "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1"
+                      "</center></body></html>")
+
+
+@pytest.fixture
+def slack():
+    with SlackStandIn() as stand_in:
+        yield stand_in
+
+
+class Watcher:
+    """A WatchService (and the Gateway in front of it) on a SQLite file in tmp_path."""
+
+    def __init__(self, slack: SlackStandIn, tmp_path, **env: str) -> None:
+        self.slack = slack
+        self.db = f"sqlite:///{tmp_path}/gateway.sqlite3"
+        self.settings = from_environment({
+            "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": slack.api_url,
+            "GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "2", "GATEWAY_MIN_INTERVAL": "0.2",
+            "GATEWAY_DATABASE_URL": self.db, **env,
+        })
+        self.service: WatchService | None = None
+
+    async def start(self) -> Watcher:
+        self.client = web_client(self.settings)
+        self.chat = SlackChat(self.client)
+        self.service = WatchService(Store(self.db), self.settings, self.chat)
+        self.gateway = Gateway(self.settings, watches=self.service)
+        await self.service.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.gateway.drain(5)
+        await self.service.stop()
+
+    async def command(self, text: str, channel: str = "C1", user: str = "U1") -> str | None:
+        answer = self.gateway.on_command(self.chat, Request("T1", channel, user, text))
+        if answer.work is not None:
+            await self.gateway.spawn(answer.work)
+        return answer.text
+
+    def tops(self) -> list[dict]:
+        return [m for m in self.slack.messages().values() if not m["thread_ts"]]
+
+    def alerts(self) -> list[dict]:
+        return [m for m in self.tops() if "gateway_alert_actions" in str(m["blocks"])
+                or "recovered" in m["text"]]
+
+    async def until(self, predicate, timeout: float = 15.0) -> None:
+        assert await self.slack.wait_for_async(lambda _: predicate(), timeout), (
+            [m["text"][:120] for m in self.slack.messages().values()])
+
+
+def text_of(message: dict) -> str:
+    return message["text"] + str(message.get("blocks"))
+
+
+async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
+    with serve(Behaviour.OK) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            confirmation = bot.tops()[0]
+            assert "is now watching" in confirmation["text"]
+            await asyncio.sleep(1.0)
+            assert bot.alerts() == []  # healthy: not a word
+            site.switch(Behaviour.STATUS, **NGINX_502)
+            await bot.until(lambda: bot.alerts())
+            await asyncio.sleep(1.5)  # several more failed checks
+            alerts = bot.alerts()
+            assert len(alerts) == 1, "one alert, however long it stays down"
+            alert = alerts[0]
+            assert "is down" in alert["text"] and "nginx answered 502" in text_of(alert)
+            assert "Failing since" in text_of(alert)
+            assert "502 Bad Gateway" in text_of(alert)  # what the page said, excerpted
+            assert alert["updated"] >= 1  # the alert is kept current, quietly
+            thread = slack.thread(alert["ts"])
+            assert any("What was checked" in text_of(r) for r in thread)
+            assert any("What the site owner should do" in text_of(r) for r in thread)
+            site.switch(Behaviour.OK)
+            await bot.until(lambda: any("recovered after" in r["text"]
+                                        for r in slack.thread(alert["ts"])))
+            recovery = next(r for r in slack.thread(alert["ts"]) if "recovered after" in r["text"])
+            assert recovery["reply_broadcast"] is True
+            edited = slack.messages()[alert["ts"]]
+            assert "resolved" in text_of(edited) and "down since" in edited["text"]
+            assert len(bot.alerts()) == 1
+        finally:
+            await bot.stop()
+
+
+async def test_a_restart_mid_incident_repeats_nothing_and_loses_nothing(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        await bot.command(f"watch {site.url()} every {INTERVAL} after 2")
+        await bot.until(lambda: bot.alerts())
+        alert = bot.alerts()[0]
+        await bot.stop()
+
+        again = await Watcher(slack, tmp_path).start()
+        try:
+            assert len(again.service.watches) == 1  # rebuilt from the database
+            runs = again.service.scheduler.runs
+            await asyncio.sleep(1.5)
+            assert again.service.scheduler.runs > runs + 2
+            assert len(again.alerts()) == 1, "no second alert for the announced incident"
+            site.switch(Behaviour.OK)
+            await again.until(lambda: any("recovered after" in r["text"]
+                                          for r in slack.thread(alert["ts"])))
+        finally:
+            await again.stop()
+
+
+async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        await bot.command(f"watch {site.url()} every {INTERVAL}")
+        await bot.until(lambda: bot.alerts())
+        alert = bot.alerts()[0]
+        await bot.stop()
+        site.switch(Behaviour.OK)
+        await asyncio.sleep(1.2)  # the bot is away for 4 intervals
+
+        again = await Watcher(slack, tmp_path).start()
+        try:
+            await again.until(lambda: any("recovered after" in r["text"]
+                                          for r in slack.thread(alert["ts"])), 5)
+            assert again.service.scheduler.runs <= 2
+        finally:
+            await again.stop()
+
+
+async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            alert = bot.alerts()[0]
+            site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
+            await bot.until(lambda: any("diagnosis changed" in r["text"]
+                                        for r in slack.thread(alert["ts"])))
+            change = next(r for r in slack.thread(alert["ts"]) if "changed" in r["text"])
+            assert "upstream_timeout" in text_of(change)
+            await asyncio.sleep(1.0)
+            changes = [r for r in slack.thread(alert["ts"]) if "diagnosis changed" in r["text"]]
+            assert len(changes) == 1  # said once, not at every check
+            assert len(bot.alerts()) == 1
+        finally:
+            await bot.stop()
+
+
+async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            alert = bot.alerts()[0]
+            actions = next(b for b in alert["blocks"] if b["type"] == "actions")
+            value = next(e["value"] for e in actions["elements"]
+                         if e["action_id"] == "gateway_ack")
+            answer = bot.gateway.on_alert_action(bot.chat, Request("T1", "C1", "U7"),
+                                                 "gateway_ack", value)
+            await bot.gateway.spawn(answer.work)
+            assert "acknowledged by <@U7>" in text_of(slack.messages()[alert["ts"]])
+            site.switch(Behaviour.STATUS, status=504)
+            runs = bot.service.scheduler.runs
+            await asyncio.sleep(1.2)
+            assert bot.service.scheduler.runs > runs  # still checking
+            assert not any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
+            site.switch(Behaviour.OK)
+            await bot.until(lambda: any("recovered after" in r["text"]
+                                        for r in slack.thread(alert["ts"])))
+        finally:
+            await bot.stop()
+
+
+async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            alert = bot.alerts()[0]
+            for _ in range(2):
+                site.switch(Behaviour.OK)
+                await bot.until(lambda: "resolved" in text_of(slack.messages()[alert["ts"]]))
+                site.switch(Behaviour.STATUS, **NGINX_502)
+                await bot.until(lambda: "resolved" not in text_of(slack.messages()[alert["ts"]]))
+            def flaps():
+                return [r for r in slack.thread(alert["ts"]) if "Failing again" in r["text"]]
+
+            await bot.until(lambda: len(flaps()) == 2)
+            assert "2 changes" in flaps()[-1]["text"]
+            assert len(bot.alerts()) == 1, "flaps stay in one incident"
+        finally:
+            await bot.stop()
+
+
+async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            alert = bot.alerts()[0]
+            value = next(e["value"] for b in alert["blocks"] if b["type"] == "actions"
+                         for e in b["elements"] if e["action_id"] == "gateway_mute")
+            await bot.gateway.spawn(bot.gateway.on_alert_action(
+                bot.chat, Request("T1", "C1", "U7"), "gateway_mute", value).work)
+            assert "muted until" in text_of(slack.messages()[alert["ts"]])
+            before = len(slack.thread(alert["ts"]))
+            site.switch(Behaviour.STATUS, status=504)
+            await asyncio.sleep(1.2)
+            assert len(slack.thread(alert["ts"])) == before
+        finally:
+            await bot.stop()
+
+
+async def test_the_bot_holds_alerts_when_its_own_network_is_in_trouble(slack, tmp_path):
+    dns = DnsServer().start()
+    port = dns.port
+    dns.add_a("a.test", "127.0.0.1")
+    dns.add_a("b.test", "127.0.0.1")
+    with serve(Behaviour.OK) as site:
+        bot = await Watcher(slack, tmp_path, GATEWAY_RESOLVERS=dns.address,
+                            GATEWAY_TIMEOUT="1").start()
+        try:
+            await bot.command(f"watch http://a.test:{site.port}/ every {INTERVAL}")
+            await bot.command(f"watch http://b.test:{site.port}/ every {INTERVAL}")
+            await asyncio.sleep(0.8)
+            dns.close()  # the bot's resolver is gone: every lookup times out
+            await bot.until(lambda: any("holding alerts" in m["text"] for m in bot.tops()))
+            await asyncio.sleep(2.0)
+            notices = [m for m in bot.tops() if "holding alerts" in m["text"]]
+            assert len(notices) == 1, "said once"
+            assert bot.alerts() == [], "no alert while the failures are the bot's own"
+            dns = DnsServer(port=port).start()
+            dns.add_a("a.test", "127.0.0.1")
+            dns.add_a("b.test", "127.0.0.1")
+            await bot.until(lambda: any("network is back" in m["text"] for m in bot.tops()))
+            assert bot.alerts() == []
+        finally:
+            await bot.stop()
+            dns.close()
+
+
+async def test_a_certificate_about_to_expire_is_warned_about_once(slack, tmp_path, pki, ca_bundle):
+    soon = datetime.now(UTC) + timedelta(days=5)
+    leaf = pki.ca.issue_cert("127.0.0.1", not_after=soon)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    with serve(Behaviour.OK, ssl_context=context) as site:
+        bot = await Watcher(slack, tmp_path, GATEWAY_CA_BUNDLE=ca_bundle).start()
+        try:
+            await bot.command(f"watch https://127.0.0.1:{site.port}/ every {INTERVAL}")
+            await bot.until(lambda: any("certificate" in m["text"] for m in bot.tops()))
+            await asyncio.sleep(1.2)
+            warnings = [m for m in bot.tops() if "expires in" in m["text"]]
+            assert len(warnings) == 1
+            assert "4 days" in warnings[0]["text"] or "5 days" in warnings[0]["text"]
+            assert bot.alerts() == []
+        finally:
+            await bot.stop()
+
+
+async def test_watch_commands_and_the_list(slack, tmp_path):
+    with serve(Behaviour.OK) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every 0.1s")
+            too_often = slack.calls_to("chat.postEphemeral")[-1].args["text"]
+            assert "too often" in too_often and "shortest interval" in too_often
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.command(f"watch {site.url()} every 1m after 3")
+            assert len(bot.service.watches) == 1, "watching twice updates the watch"
+            assert "changed the watch" in bot.tops()[-1]["text"]
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await asyncio.sleep(1.5)
+            await bot.service.flush()
+            await bot.command("watches")
+            listing = slack.calls_to("chat.postEphemeral")[-1].args["text"]
+            assert site.url() in listing and "healthy" in listing
+            assert "24 h availability 100.00%" in listing
+            await bot.command(f"unwatch {site.url()}")
+            assert bot.service.watches == {} and "stopped watching" in bot.tops()[-1]["text"]
+            await bot.command(f"unwatch {site.url()}")
+            assert "does not watch" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
+        finally:
+            await bot.stop()
+
+
+async def test_a_channel_holds_at_most_50_watches(slack, tmp_path):
+    bot = await Watcher(slack, tmp_path).start()
+    try:
+        for i in range(50):
+            await bot.command(f"watch http://127.0.0.1:{10000 + i}/ every 1h")
+        await bot.command("watch http://127.0.0.1:20000/ every 1h")
+        assert "the most it may" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
+        assert len(bot.service.watches) == 50
+    finally:
+        await bot.stop()
+
+
+def test_watch_syntax_errors_are_explained():
+    from bot.commands import CommandError
+
+    for text, says in [("watch", "needs a site"), ("watch x.com every soon", "not an interval"),
+                       ("watch x.com after zero", "after"), ("watch x.com hourly", "understand")]:
+        with pytest.raises(CommandError, match=says):
+            parse_command(text)
+    command = parse_command("watch x.com every 5m after 3")
+    assert (command.interval, command.after) == (300.0, 3)
