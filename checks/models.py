@@ -8,6 +8,7 @@ exception class or errno, so no later code has to parse an error message.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -224,11 +225,15 @@ class HttpSample:
         return self.status is not None and self.status < 400
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
+        """The first value of a header, by case-insensitive name."""
+        return self._header_map.get(name.lower())
+
+    @functools.cached_property
+    def _header_map(self) -> dict[str, str]:
+        found: dict[str, str] = {}
         for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
+            found.setdefault(key.lower(), value)
+        return found
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
@@ -114,12 +117,16 @@ class WatchService:
         await self.store.close()
 
     def _first_in(self, info: WatchInfo) -> float | None:
-        """Overdue watches run soon after a restart; the rest keep their rhythm, spread."""
+        """When a watch first runs after a start-up: overdue ones soon, but spread out.
+
+        None lets the scheduler spread it over its interval. A restart must not
+        become a thundering herd of every watch at once.
+        """
         last = info.memory.last_checked_at
         if last is None:
-            return 1.0
+            return None
         overdue = (self.clock() - last).total_seconds() - info.interval_s
-        return 1.0 if overdue > 0 else None
+        return random.uniform(0.5, min(info.interval_s, 10.0)) if overdue > 0 else None
 
     # --- commands --------------------------------------------------------------------------
 
@@ -490,12 +497,10 @@ class WatchService:
             await asyncio.gather(*self._writes, return_exceptions=True)
         history, self._history = self._history, []
         pending, self._pending = self._pending, {}
+        pending = {k: v for k, v in pending.items() if k in self.watches}
         try:
-            await self.store.add_checks(history)
-            for watch_id, values in pending.items():
-                if watch_id in self.watches:
-                    await self.store.save_watch_state(watch_id, **values)
-        except Exception:
+            await self.store.write_behind(history, pending)
+        except (SQLAlchemyError, OSError):
             log.exception("writing %d checks failed; they are kept for the next flush",
                           len(history))
             self._history = history + self._history
@@ -508,7 +513,7 @@ class WatchService:
             await self.flush()
             if self.clock() - pruned_at > timedelta(hours=1):
                 pruned_at = self.clock()
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.store.prune_history(pruned_at)
 
     def _canary_check(self) -> Callable[[], Awaitable[bool]]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    insert,
     select,
     update,
 )
@@ -243,14 +244,19 @@ class Store:
 
     # --- history ------------------------------------------------------------------------
 
-    async def add_checks(self, records: list[CheckRecord]) -> None:
-        """Write a batch of check results in one transaction (the write-behind flush)."""
-        if not records:
+    async def write_behind(self, records: list[CheckRecord], states: dict[int, dict]) -> None:
+        """Write a batch of check results and watch counters in one transaction."""
+        if not records and not states:
             return
         async with self.session.begin() as session:
-            session.add_all([CheckRow(watch_id=r.watch_id, at=r.at, status=r.status,
-                                      cause=r.cause, http_status=r.http_status,
-                                      duration_ms=r.duration_ms) for r in records])
+            if records:
+                await session.execute(insert(CheckRow), [
+                    {"watch_id": r.watch_id, "at": r.at, "status": r.status, "cause": r.cause,
+                     "http_status": r.http_status, "duration_ms": r.duration_ms}
+                    for r in records])
+            if states:  # one executemany UPDATE by primary key
+                await session.execute(update(WatchRow), [
+                    {"id": watch_id, **values} for watch_id, values in states.items()])
 
     async def availability(self, watch_ids: list[int], since: datetime) -> dict[int, float]:
         """Share of healthy checks per watch since `since` (watches without checks omitted)."""
