@@ -265,3 +265,27 @@ async def test_a_public_channel_works_without_an_invitation(slack):
         await bot.command(f"check http://127.0.0.1:{closed_port()}/", channel="C999")
         verdict = await bot.verdict()
     assert verdict["channel"] == "C999" and "tcp_refused" in all_text(verdict)
+
+
+async def test_progress_is_shown_while_a_slow_check_runs(slack):
+    with serve(Behaviour.SLOW, delay=2.2) as site:
+        async with Bot(slack) as bot:
+            await bot.command(f"check {site.url()}")
+            await bot.verdict(20)
+    updates = [c.args["text"] + json.dumps(c.args.get("blocks")) for c in
+               slack.calls_to("chat.update")]
+    progress = [u for u in updates if "Checking" in u]
+    assert progress, "the progress message was edited before the verdict"
+    assert "TCP 1/1 open" in progress[0]
+    assert "slow_response" in updates[-1] or "response_timeout" in updates[-1]
+
+
+async def test_enormous_remote_content_stays_within_block_kit_limits(slack):
+    headers = (*((f"X-Junk-{i}", "x" * 900) for i in range(60)), ("Server", "y" * 5000))
+    body = "<html><body>" + ("<p>" + "z" * 5000 + "</p>\n") * 12 + "</body></html>"
+    with serve(Behaviour.STATUS, status=500, headers=headers, body=body) as site:
+        async with Bot(slack) as bot:
+            await bot.command(f"check {site.url()}")
+            verdict = await bot.verdict()
+    assert [c for c in slack.calls if c.response.get("ok") is False] == []
+    assert "server_error" in all_text(verdict)

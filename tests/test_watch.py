@@ -5,6 +5,7 @@ site that the test breaks and heals, and the Slack stand-in recording what the c
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from datetime import UTC, datetime, timedelta
 
@@ -338,3 +339,46 @@ def test_watch_syntax_errors_are_explained():
             parse_command(text)
     command = parse_command("watch x.com every 5m after 3")
     assert (command.interval, command.after) == (300.0, 3)
+
+
+async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path):
+    with serve(Behaviour.OK) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            value = json.dumps({"t": site.url(), "c": "healthy"})
+            answer = bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
+            await bot.gateway.spawn(answer.work)
+            assert len(bot.service.watches) == 1
+            watch = next(iter(bot.service.watches.values()))
+            assert watch.url == site.url() and watch.interval_s == 300
+            assert "<@U5> is now watching" in bot.tops()[-1]["text"]
+        finally:
+            await bot.stop()
+
+
+async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path):
+    with serve(Behaviour.HANG) as stuck, serve(Behaviour.STATUS, **NGINX_502) as broken, \
+            serve(Behaviour.OK) as fine:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            for site in (stuck, broken, fine):
+                await bot.command(f"watch {site.url()} every {INTERVAL}")
+            slack.fail_next("chat.postMessage", "internal_error", times=3)
+            await asyncio.sleep(2.5)
+            await bot.service.flush()
+            rows = {w.url: w for w in bot.service.watches.values()}
+            fine_checks = await _history_count(bot, rows[fine.url()].id)
+            assert fine_checks >= 5, "the healthy watch kept its rhythm"
+            await bot.until(lambda: bot.alerts())  # the broken one alerts despite Slack errors
+        finally:
+            await bot.stop()
+
+
+async def _history_count(bot: Watcher, watch_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from bot.watch.store import CheckRow
+
+    async with bot.service.store.session() as session:
+        return (await session.execute(select(func.count()).select_from(CheckRow).where(
+            CheckRow.watch_id == watch_id))).scalar_one()

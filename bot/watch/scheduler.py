@@ -51,8 +51,11 @@ class Scheduler:
         if not self._scheduler.running:
             return
         self._scheduler.pause()
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=timeout)
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0)  # runs submitted a moment ago start, and so are waited for
+        while self._running and time.monotonic() < deadline:
+            await asyncio.wait(set(self._running), timeout=deadline - time.monotonic())
+            await asyncio.sleep(0)
         self._scheduler.shutdown(wait=False)
 
     def add(self, watch_id: int, interval_s: float, first_in: float | None = None) -> None:

@@ -352,7 +352,9 @@ class WatchService:
         incident.announced_at = announced
         message = alerts.alert_message(self._view(info, incident, diagnosis))
         ts = await self._post_top(info.channel, message)
-        if ts is None:
+        if ts is None:  # Slack said no: not posted, so the next check tries again
+            incident.announced_at = None
+            await self.store.save_incident(incident.id, announced_at=None)
             return
         incident.alert_ts = ts
         await self.store.save_incident(incident.id, alert_ts=ts)
