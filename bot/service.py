@@ -9,10 +9,9 @@ call `Gateway` with a `Chat`. A command is answered in two steps: `admit`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,11 +31,11 @@ from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.settings import Settings
 from bot.watch.service import WatchService
-from checks.diagnose import Diagnosis, fill
+from checks.diagnose import fill
 from checks.guard import TargetRefused
 from checks.knowledge import load as load_knowledge
 from checks.models import Progress, Target
-from checks.run import CheckOptions, check
+from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
 
 log = logging.getLogger(__name__)
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 1.0  # seconds between progress edits: Slack allows about one a second
 INVITE_HINT = ("I'm not a member of this channel, so I answered here without live progress "
                "or a thread. Invite me with `/invite @gateway` for the full experience.")
-
-CheckFunction = Callable[[Target, CheckOptions, Callable[[Progress], None]], Awaitable[Diagnosis]]
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Gateway:
         self.watches = watches
         self.limiter = RateLimiter(settings.limits)
         self.checks_in_flight = asyncio.Semaphore(settings.limits.checks_in_flight)
-        self.check_function = check_function or _run_check
+        self.check_function = check_function or check
         self.watch_enabled = watches is not None
         self._tasks: set[asyncio.Task] = set()
 
@@ -109,6 +106,16 @@ class Gateway:
                                                     command.target))
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
 
+    def on_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
+        """Any button the bot posted, pressed by `request.user`."""
+        if action == render.ACTION_VISITOR:
+            return Answer(work=self.on_visitor_advice(chat, request, value))
+        if action == render.ACTION_RERUN:
+            return self.on_rerun(chat, request, value)
+        if action == render.ACTION_WATCH:
+            return self.on_watch_button(chat, request, value)
+        return self.on_alert_action(chat, request, action, value)
+
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
         if target is None:
@@ -133,7 +140,7 @@ class Gateway:
 
     async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
         """Show the clicking person what a visitor can try, for the cause the verdict named."""
-        data = _button_data(value)
+        data = render.button_data(value)
         cause = load_knowledge().causes.get(data.get("c", ""))
         target = _target_from(value)
         if cause is None or target is None:
@@ -242,21 +249,8 @@ class _ProgressUpdater:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def _run_check(target: Target, options: CheckOptions,
-                     on_progress: Callable[[Progress], None]) -> Diagnosis:
-    return await check(target, options, on_progress)
-
-
-def _button_data(value: str) -> dict:
-    try:
-        data = json.loads(value)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _target_from(value: str) -> Target | None:
-    url = _button_data(value).get("t")
+    url = render.button_data(value).get("t")
     if not isinstance(url, str):
         return None
     try:

@@ -19,7 +19,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, Message
+from bot.render.slack import Message
 from bot.service import Gateway, Request
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
@@ -185,15 +185,7 @@ class Shell:
                                     f"1 to {len(self.chat.buttons)}.", style="dim"))
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
-        if action == ACTION_VISITOR:
-            await self.gateway.on_visitor_advice(self.chat, request, value)
-            return
-        if action == ACTION_RERUN:
-            answer = self.gateway.on_rerun(self.chat, request, value)
-        elif action == ACTION_WATCH:
-            answer = self.gateway.on_watch_button(self.chat, request, value)
-        else:
-            answer = self.gateway.on_alert_action(self.chat, request, action, value)
+        answer = self.gateway.on_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:

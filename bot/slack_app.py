@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import SlackChat
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
-from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, Message, notice
+from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, notice
 from bot.service import Gateway, Request
 from bot.settings import Settings
 
@@ -66,46 +66,19 @@ def build_app(settings: Settings, gateway: Gateway,
         if answer.work is not None:
             gateway.spawn(answer.work)
 
-    @app.action(ACTION_RERUN)
-    async def on_rerun(ack, body, action, client):
+    async def on_button(ack, body, action, client):
         await ack()
         request = _request_from_action(body)
         chat = SlackChat(client, request.response_url)
-        answer = gateway.on_rerun(chat, request, action.get("value", ""))
+        answer = gateway.on_button(chat, request, action["action_id"], action.get("value", ""))
         if answer.work is not None:
             gateway.spawn(answer.work)
         elif answer.text:
-            await chat.ephemeral(request.channel, request.user, _notice(answer.text))
+            await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
-    @app.action(ACTION_VISITOR)
-    async def on_visitor(ack, body, action, client):
-        await ack()
-        request = _request_from_action(body)
-        chat = SlackChat(client, request.response_url)
-        gateway.spawn(gateway.on_visitor_advice(chat, request, action.get("value", "")))
-
-    @app.action(ACTION_WATCH)
-    async def on_watch(ack, body, action, client):
-        await ack()
-        request = _request_from_action(body)
-        chat = SlackChat(client, request.response_url)
-        answer = gateway.on_watch_button(chat, request, action.get("value", ""))
-        if answer.work is not None:
-            gateway.spawn(answer.work)
-        elif answer.text:
-            await chat.ephemeral(request.channel, request.user, _notice(answer.text))
-
-    async def on_alert_button(ack, body, action, client):
-        await ack()
-        request = _request_from_action(body)
-        chat = SlackChat(client, request.response_url)
-        answer = gateway.on_alert_action(chat, request, action["action_id"],
-                                         action.get("value", ""))
-        if answer.work is not None:
-            gateway.spawn(answer.work)
-
-    for action_id in (ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH):
-        app.action(action_id)(on_alert_button)
+    for action_id in (ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, ACTION_ACK, ACTION_MUTE,
+                      ACTION_RECHECK, ACTION_UNWATCH):
+        app.action(action_id)(on_button)
 
     @app.error
     async def on_error(error, body):
@@ -123,7 +96,3 @@ def _request_from_action(body: dict) -> Request:
         user=(body.get("user") or {}).get("id", ""),
         response_url=body.get("response_url"),
     )
-
-
-def _notice(text: str) -> Message:
-    return notice(text)

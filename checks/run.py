@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -71,6 +71,7 @@ class _Deadline:
 
 
 OnProgress = Callable[[Progress], None]
+CheckFunction = Callable[["str | Target", "CheckOptions", OnProgress], Awaitable[Diagnosis]]
 
 
 def _ignore(_: Progress) -> None:

@@ -171,6 +171,15 @@ def _plain_emoji(status: str) -> str:
     return {"healthy": "✅", "degraded": "⚠️", "down": "🔴"}[status]
 
 
+def button_data(value: str) -> dict:
+    """A button's value back as the dict it was made from ({} when it is not one)."""
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def button_value(target: Target, cause: str) -> str | None:
     value = json.dumps({"t": target.url, "c": cause}, separators=(",", ":"))
     return value if len(value) <= BUTTON_VALUE_LIMIT else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
 from bot.render import alerts
-from bot.render.slack import Message, thread_messages
+from bot.render.slack import Message, button_data, thread_messages
 from bot.settings import Settings
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
@@ -33,7 +32,7 @@ from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, S
 from checks.diagnose import Diagnosis
 from checks.guard import TargetRefused
 from checks.models import Progress, Target
-from checks.run import CheckOptions, check
+from checks.run import CheckFunction, check
 from checks.steps import body_excerpt
 from checks.target import TargetError, parse_target
 
@@ -44,8 +43,6 @@ DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
-
-CheckFunction = Callable[[Target, CheckOptions, Callable[[Progress], None]], Awaitable[Diagnosis]]
 
 
 def _ignore(_: Progress) -> None:
@@ -81,7 +78,7 @@ class WatchService:
         self.store = store
         self.settings = settings
         self.chat = chat
-        self.check_function = check_function or _check
+        self.check_function = check_function or check
         self.clock = clock
         self.light = replace(settings.check, samples=1)
         self.watches: dict[int, WatchInfo] = {}
@@ -190,7 +187,7 @@ class WatchService:
         return self._locks.setdefault(watch_id, asyncio.Lock())
 
     async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(_button(value).get("w", 0)):
+        async with self._lock(button_data(value).get("w", 0)):
             await self._acknowledge(user, value)
 
     async def _acknowledge(self, user: str, value: str) -> None:
@@ -208,7 +205,7 @@ class WatchService:
             "it recovers."))
 
     async def mute(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(_button(value).get("w", 0)):
+        async with self._lock(button_data(value).get("w", 0)):
             await self._mute(user, value)
 
     async def _mute(self, user: str, value: str) -> None:
@@ -223,12 +220,12 @@ class WatchService:
             f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."))
 
     async def recheck(self, chat: Chat, user: str, value: str) -> None:
-        watch_id = _button(value).get("w")
+        watch_id = button_data(value).get("w")
         if isinstance(watch_id, int) and watch_id in self.watches:
             await self.run(watch_id)
 
     async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(_button(value).get("w", 0)):
+        async with self._lock(button_data(value).get("w", 0)):
             await self._unwatch_button(user, value)
 
     async def _unwatch_button(self, user: str, value: str) -> None:
@@ -241,7 +238,7 @@ class WatchService:
         await self._remove(info.id)
 
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
-        data = _button(value)
+        data = button_data(value)
         info = self.watches.get(data.get("w")) if isinstance(data.get("w"), int) else None
         incident = await self.store.incident(data["i"]) if isinstance(data.get("i"), int) else None
         if info is None or incident is None:
@@ -529,11 +526,6 @@ class WatchService:
         return canary
 
 
-async def _check(target: Target, options: CheckOptions,
-                 on_progress: Callable[[Progress], None]) -> Diagnosis:
-    return await check(target, options, on_progress)
-
-
 def _info(row) -> WatchInfo:
     return WatchInfo(
         id=row.id, team=row.team, channel=row.channel, url=row.url, interval_s=row.interval_s,
@@ -546,14 +538,6 @@ def _info(row) -> WatchInfo:
 
 def _future(moment: datetime | None, now: datetime) -> datetime | None:
     return moment if moment is not None and moment > now else None
-
-
-def _button(value: str) -> dict:
-    try:
-        data = json.loads(value)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _excerpt(diagnosis: Diagnosis) -> str:
