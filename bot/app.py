@@ -33,7 +33,8 @@ class StartError(RuntimeError):
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "apscheduler"):  # a line per request or job run is noise here
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -26,7 +26,10 @@ CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
 _MENTION = re.compile(r"<@([A-Z0-9a-z]+)>")
 _EMOJI = {":white_check_mark:": "✅", ":x:": "❌", ":heavy_minus_sign:": "➖",
           ":red_circle:": "🔴", ":warning:": "⚠️", ":hourglass_flowing_sand:": "⏳",
-          ":hourglass:": "⌛", ":no_entry:": "⛔", ":thinking_face:": "🤔"}
+          ":hourglass:": "⌛", ":no_entry:": "⛔", ":thinking_face:": "🤔", ":eyes:": "👀",
+          ":rotating_light:": "🚨", ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡",
+          ":white_circle:": "⚪", ":lock:": "🔒", ":satellite_antenna:": "📡", ":wave:": "👋",
+          ":mute:": "🔇", ":repeat:": "🔁", ":arrows_counterclockwise:": "🔄"}
 
 BANNER = """\
 gateway shell: the bot as it answers in Slack, here in the terminal.

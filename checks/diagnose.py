@@ -406,8 +406,8 @@ def _group_line(group: list[HttpSample], fingerprint: Fingerprint | None) -> str
     count = f" ×{len(group)}" if len(group) > 1 else ""
     took = ""
     if times:
-        took = (f" in {times[0]:.0f} ms" if times[0] == times[-1] or len(times) == 1
-                else f" in {times[0]:.0f}–{times[-1]:.0f} ms")
+        low, high = f"{times[0]:.0f}", f"{times[-1]:.0f}"
+        took = f" in {low} ms" if low == high else f" in {low}–{high} ms"
     if sample.status is None:
         return f"no HTTP response from {sample.address}{count}{took}: {sample.detail}"
     line = f"HTTP {sample.status} {sample.reason}".rstrip() + f" from {sample.address}{count}{took}"

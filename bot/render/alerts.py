@@ -103,7 +103,7 @@ def alert_message(view: AlertView) -> Message:
         lines.append(f"The page says: ```{escape(_clip(view.excerpt, 300))}```")
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_plain(view) + " " + title))]
     blocks += _sections("\n".join(lines))
-    context = [f"Last check {_hhmm(view.last_check_at)}", f"<{escape(view.url)}>"]
+    context = [f"Last check {_hhmm(view.last_check_at)}", escape(view.url)]
     if view.state == "recovering":
         context.insert(0, f"{view.healthy_checks}/{view.healthy_needed} healthy checks")
     if view.acknowledged_by:
