@@ -9,7 +9,7 @@ come from `checks.knowledge`, not from branches here.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 
 from checks.fingerprint import Fingerprint, flat_body, identify
@@ -34,6 +34,7 @@ _TCP_CAUSES = {
     ErrorKind.REFUSED: "tcp_refused",
     ErrorKind.TIMEOUT: "tcp_timeout",
     ErrorKind.UNREACHABLE: "tcp_unreachable",
+    ErrorKind.NO_ROUTE: "tcp_unreachable",
     ErrorKind.RESET: "connection_reset",
     ErrorKind.OTHER: "tcp_unreachable",
 }
@@ -49,6 +50,7 @@ _NO_RESPONSE_CAUSES: dict[ErrorKind, tuple[tuple[str, float], ...]] = {
     ErrorKind.REFUSED: (("tcp_refused", 0.9),),
     ErrorKind.TIMEOUT: (("tcp_timeout", 0.85),),
     ErrorKind.UNREACHABLE: (("tcp_unreachable", 0.9),),
+    ErrorKind.NO_ROUTE: (("tcp_unreachable", 0.9),),
     ErrorKind.RESET: (("connection_reset", 0.85), ("upstream_bad_response", 0.15)),
     ErrorKind.PROTOCOL: (("connection_reset", 0.6), ("upstream_bad_response", 0.4)),
     ErrorKind.NO_RESPONSE: (("response_timeout", 0.85), ("upstream_timeout", 0.15)),
@@ -133,6 +135,8 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
     """Rank the causes that explain `evidence`, most likely first."""
     knowledge = knowledge or load_knowledge()
     found = _Candidates()
+    shown = evidence
+    evidence, gap = _set_aside_local_gaps(evidence)
     responses = [s for s in evidence.http if s.status is not None]
     prints = {id(s): identify(s, knowledge) for s in responses}
     last = responses[-1] if responses else None
@@ -157,7 +161,7 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
     any_working = any(_works(s, knowledge, prints.get(id(s))) for s in evidence.http)
     status = _verdict(causes[0].code, knowledge, any_working)
     return Diagnosis(
-        evidence=evidence,
+        evidence=shown,
         status=status,
         causes=causes,
         summary=_summary(causes[0], last, gateway_name if product else None),
@@ -167,13 +171,33 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         front=fingerprint.front if fingerprint else None,
         http_status=last.status if last else None,
         samples=tuple(s.status for s in evidence.http),
-        steps=build_steps(evidence),
+        steps=build_steps(shown),
         notes=_notes(knowledge, last.status if last else None, status),
-        warnings=_warnings(evidence),
+        warnings=(*gap, *_warnings(evidence)),
     )
 
 
 # --- the layers -----------------------------------------------------------------------
+
+
+def _set_aside_local_gaps(evidence: Evidence) -> tuple[Evidence, tuple[str, ...]]:
+    """Leave out IPv6 addresses that *this machine* cannot route to, when others work.
+
+    A host without IPv6 would otherwise call every dual-stack site a partial outage.
+    """
+    unroutable = {a.address for a in evidence.tcp
+                  if a.error is ErrorKind.NO_ROUTE and ":" in a.address}
+    if not unroutable or not any(a.ok for a in evidence.tcp):
+        return evidence, ()
+    kept = replace(
+        evidence,
+        tcp=tuple(a for a in evidence.tcp if a.address not in unroutable),
+        http=tuple(s for s in evidence.http if s.address not in unroutable),
+    )
+    note = (f"this machine has no IPv6 route, so {', '.join(sorted(unroutable))} "
+            "could not be checked from here; the verdict rests on the other addresses")
+    return kept, (note,)
+
 
 
 def _dns_failed(evidence: Evidence) -> bool:
@@ -262,8 +286,11 @@ def _http_layer(
 
 
 def _works(sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None) -> bool:
-    """A visitor would call this answer working: below 400, and no rule says otherwise."""
-    return (sample.ok and sample.error is None
+    """A visitor would call this answer working: below 400, and no rule says otherwise.
+
+    A redirect the check would not follow (to a private address) still answered.
+    """
+    return (sample.ok and sample.error in (None, ErrorKind.REDIRECT_REFUSED)
             and not _sample_causes(sample, knowledge, fingerprint))
 
 
@@ -271,9 +298,7 @@ def _sample_causes(
     sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None
 ) -> tuple[tuple[str, float], ...]:
     """What one failed attempt points at: by its product's rules, or by its error."""
-    if sample.error in _NO_RESPONSE_CAUSES and sample.status is None:
-        return _NO_RESPONSE_CAUSES[sample.error]
-    if sample.error in _NO_RESPONSE_CAUSES:  # a redirect that went wrong
+    if sample.error in _NO_RESPONSE_CAUSES:  # no response, or a redirect that went wrong
         return _NO_RESPONSE_CAUSES[sample.error]
     if sample.status is None:
         return (("connection_reset", 0.5),)

@@ -24,6 +24,7 @@ class ErrorKind(enum.StrEnum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
+    NO_ROUTE = "no_route"  # ENETUNREACH: this machine has no route to that network at all
     RESET = "reset"
     NO_RESPONSE = "no_response"
     PROTOCOL = "protocol"

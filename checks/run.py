@@ -186,7 +186,7 @@ class _Probes:
     ) -> TlsResult | None:
         """If the first address was down, shake hands with one that accepted TCP."""
         if first is None or first.error not in (ErrorKind.REFUSED, ErrorKind.TIMEOUT,
-                                                ErrorKind.UNREACHABLE):
+                                                ErrorKind.UNREACHABLE, ErrorKind.NO_ROUTE):
             return first
         reachable = [a.address for a in attempts if a.ok and a.address != first.address]
         if not reachable or self.deadline.left() <= 0:

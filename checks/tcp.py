@@ -14,7 +14,7 @@ import time
 from checks.models import ErrorKind, TcpAttempt
 
 MAX_ADDRESSES = 8
-_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 
 async def connect_all(
@@ -54,6 +54,8 @@ def classify_os_error(exc: OSError) -> tuple[ErrorKind, str]:
     name = errno.errorcode.get(code or 0, "error")
     if isinstance(exc, ConnectionRefusedError) or code == errno.ECONNREFUSED:
         return ErrorKind.REFUSED, "connection refused: nothing listens on the port"
+    if code == errno.ENETUNREACH:
+        return ErrorKind.NO_ROUTE, f"{name}: this machine has no route to that network"
     if code in _UNREACHABLE:
         return ErrorKind.UNREACHABLE, f"{name}: no route to the host or network"
     if code == errno.ETIMEDOUT:

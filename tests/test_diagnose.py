@@ -265,3 +265,27 @@ def test_the_json_contract():
     assert data["http"] == {**data["http"], "status": 502, "samples": [502]}
     assert isinstance(data["duration_ms"], int)
     assert data["verdict"]["summary"].startswith("nginx answered 502")
+
+
+def test_a_machine_without_ipv6_does_not_call_dual_stack_sites_partially_down():
+    v6 = "2001:db8::10"
+    ev = evidence(
+        response(200), failure(ErrorKind.NO_ROUTE, "ENETUNREACH", address=v6), response(200),
+        tcp=(TcpAttempt(ADDRESS, 443, ms=3.0),
+             TcpAttempt(v6, 443, error=ErrorKind.NO_ROUTE, detail="ENETUNREACH")),
+    )
+    result = diagnose(ev)
+    assert result.cause.code == "healthy" and result.status == "healthy"
+    assert any("no IPv6 route" in w and v6 in w for w in result.warnings)
+    # the attempt is still shown in what was checked
+    assert any(v6 in line for step in result.steps for line in step.lines)
+
+
+def test_an_ipv6_address_that_is_really_unreachable_still_counts():
+    v6 = "2001:db8::10"
+    ev = evidence(
+        response(200), failure(ErrorKind.UNREACHABLE, "EHOSTUNREACH", address=v6),
+        tcp=(TcpAttempt(ADDRESS, 443, ms=3.0),
+             TcpAttempt(v6, 443, error=ErrorKind.UNREACHABLE, detail="EHOSTUNREACH")),
+    )
+    assert diagnose(ev).cause.code == "partial_outage"

@@ -44,3 +44,16 @@ def test_no_route_to_the_host(namespace):
     assert proc.returncode == 1
     assert result["verdict"]["cause"] == "tcp_unreachable"
     assert result["tcp"][0]["error"] == "unreachable"
+
+
+@pytest.mark.netns
+def test_no_route_at_all_to_an_ipv6_network(namespace):
+    proc = subprocess.run(
+        ["ip", "netns", "exec", namespace, sys.executable, "-m", "bot.cli", "check",
+         "http://[2001:db8::7]/", "--json", "--allow-private", "--timeout", "3"],
+        capture_output=True, text=True, cwd=ROOT, timeout=30,
+    )
+    result = json.loads(proc.stdout)
+    assert result["verdict"]["cause"] == "tcp_unreachable"
+    assert result["tcp"][0]["error"] == "no_route"
+    assert "this machine has no route" in result["tcp"][0]["detail"]
