@@ -43,6 +43,7 @@ class Settings:
     database_url: str = "sqlite:///gateway.sqlite3"
     min_interval: float = 60.0
     canary: str | None = None
+    recover_after: int = 2
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
@@ -96,6 +97,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         database_url=environ.get("GATEWAY_DATABASE_URL") or "sqlite:///gateway.sqlite3",
         min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
         canary=_canary(environ.get("GATEWAY_CANARY")),
+        recover_after=int(_number(environ, "GATEWAY_RECOVER_AFTER", 2, 1, 100)),
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",

@@ -382,3 +382,18 @@ async def _history_count(bot: Watcher, watch_id: int) -> int:
     async with bot.service.store.session() as session:
         return (await session.execute(select(func.count()).select_from(CheckRow).where(
             CheckRow.watch_id == watch_id))).scalar_one()
+
+
+async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp_path):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="4").start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            alert = bot.alerts()[0]
+            site.switch(Behaviour.OK)
+            await bot.until(lambda: "2/4 healthy checks" in text_of(slack.messages()[alert["ts"]]))
+            await bot.until(lambda: any("recovered after" in r["text"]
+                                        for r in slack.thread(alert["ts"])))
+        finally:
+            await bot.stop()

@@ -140,7 +140,8 @@ class WatchService:
         try:
             row, created = await self.store.upsert_watch(
                 team=team, channel=channel, url=target.url, target_input=target.input,
-                interval_s=interval, fail_after=fail_after, created_by=user, now=self.clock())
+                interval_s=interval, fail_after=fail_after, created_by=user, now=self.clock(),
+                recover_after=self.settings.recover_after)
         except StoreError as exc:
             await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
             return

@@ -159,7 +159,7 @@ class Store:
 
     async def upsert_watch(self, *, team: str, channel: str, url: str, target_input: str,
                            interval_s: float, fail_after: int, created_by: str,
-                           now: datetime) -> tuple[WatchRow, bool]:
+                           now: datetime, recover_after: int = 2) -> tuple[WatchRow, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created)."""
         async with self.session.begin() as session:
             row = (await session.execute(
@@ -175,7 +175,8 @@ class Store:
                 raise StoreError(f"this channel already watches {count} sites, the most it may; "
                                  "unwatch one first")
             row = WatchRow(team=team, channel=channel, url=url, target_input=target_input,
-                           interval_s=interval_s, fail_after=fail_after, recover_after=2,
+                           interval_s=interval_s, fail_after=fail_after,
+                           recover_after=recover_after,
                            created_by=created_by, created_at=now, state="healthy",
                            failures=0, successes=0)
             session.add(row)
