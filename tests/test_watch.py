@@ -397,3 +397,17 @@ async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp
                                         for r in slack.thread(alert["ts"])))
         finally:
             await bot.stop()
+
+
+async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, tmp_path):
+    slack.add_channel("G9", "private", is_private=True, is_member=False)
+    bot = await Watcher(slack, tmp_path).start()
+    try:
+        chat = type(bot.chat)(bot.client, slack.response_url("w", channel="G9"))
+        answer = bot.gateway.on_command(chat, Request("T1", "G9", "U1",
+                                                      "watch http://127.0.0.1:9/ every 1h"))
+        await bot.gateway.spawn(answer.work)
+        assert bot.service.watches == {}
+        assert any("/invite @gateway" in e["text"] for e in slack.ephemerals())
+    finally:
+        await bot.stop()

@@ -145,16 +145,23 @@ class WatchService:
         except StoreError as exc:
             await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
             return
-        info = self.watches.get(row.id) or _info(row)
-        info.interval_s, info.fail_after = interval, fail_after
-        self.watches[row.id] = info
-        self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
         every = alerts.duration(timedelta(seconds=interval))
         verb = "is now watching" if created else "changed the watch of"
         text = (f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
                 f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
                 "and the recovery in its thread.")
-        await self._say(chat, channel, alerts.note(text))
+        try:
+            await chat.post(channel, alerts.note(text))
+        except NotInChannel:  # alerts could never be posted here: say so, keep nothing
+            await self.store.delete_watch(row.id)
+            await chat.respond(alerts.note(
+                ":no_entry: I can't post in this channel, so I couldn't alert here. Invite me "
+                "with `/invite @gateway`, then watch again."), in_channel=False)
+            return
+        info = self.watches.get(row.id) or _info(row)
+        info.interval_s, info.fail_after = interval, fail_after
+        self.watches[row.id] = info
+        self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
         row = await self.store.find_watch(channel, target.url)
