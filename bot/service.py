@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot.chat import Chat, NotInChannel
@@ -258,6 +258,3 @@ def _target_from(value: str) -> Target | None:
     except TargetError:
         return None
 
-
-def with_check_options(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, check=replace(settings.check, **changes))

@@ -17,7 +17,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from checks.models import ErrorKind, Hop, HttpSample, Timings, build_url
+from checks.models import ErrorKind, Hop, HttpSample, Timings
 from checks.tcp import classify_os_error
 from checks.tls import inspecting_context
 
@@ -261,7 +261,3 @@ def _os_error(exc: BaseException, depth: int = 0) -> OSError | None:
     nested = exc.__cause__ or exc.__context__
     return _os_error(nested, depth + 1) if nested is not None else None
 
-
-def address_url(scheme: str, host: str, port: int, path: str) -> str:
-    """The URL a sample asks for (kept as the name, never the pinned address)."""
-    return build_url(scheme, host, port, path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from checks.models import Evidence, HttpSample
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 HEADERS_SHOWN = ("server", "via", "x-cache", "retry-after", "content-type", "location",
                  "cf-ray", "x-served-by", "x-varnish", "x-squid-error", "x-vercel-error")
 
@@ -140,5 +141,6 @@ def body_excerpt(sample: HttpSample, limit: int = 160) -> str:
     """The page's visible words, tags stripped, squeezed into one short line."""
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", sample.body)
     text = re.sub(r"(?s)<[^>]+>", " ", text)
-    text = " ".join(html.unescape(text).split())
+    text = _CONTROL.sub(" ", html.unescape(text))  # NULs and escapes have no place in a chat
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

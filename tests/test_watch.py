@@ -46,6 +46,7 @@ class Watcher:
             "GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "2", "GATEWAY_MIN_INTERVAL": "0.2",
             "GATEWAY_DATABASE_URL": self.db, **env,
         })
+        self.db = self.settings.database_url  # the store opens what a user would set
         self.service: WatchService | None = None
 
     async def start(self) -> Watcher:
@@ -411,3 +412,32 @@ async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, 
         assert any("/invite @gateway" in e["text"] for e in slack.ephemerals())
     finally:
         await bot.stop()
+
+
+async def test_unwatching_in_the_middle_of_a_check_loses_no_other_history(slack, tmp_path):
+    with serve(Behaviour.HANG) as stuck, serve(Behaviour.OK) as fine:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {stuck.url()} every {INTERVAL}")
+            await bot.command(f"watch {fine.url()} every {INTERVAL}")
+            await asyncio.sleep(0.8)  # the stuck watch is inside its 2 s check now
+            await bot.command(f"unwatch {stuck.url()}")
+            await asyncio.sleep(2.5)
+            await bot.service.flush()
+            fine_id = next(w.id for w in bot.service.watches.values() if w.url == fine.url())
+            assert await _history_count(bot, fine_id) >= 5
+        finally:
+            await bot.stop()
+
+
+async def test_an_error_page_with_nul_bytes_still_alerts(slack, tmp_path):
+    body = "<html><body><h1>502 Bad Gateway</h1>\x00\x00 binary junk \x1b[31m</body></html>"
+    with serve(Behaviour.STATUS, status=502, body=body) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        try:
+            await bot.command(f"watch {site.url()} every {INTERVAL}")
+            await bot.until(lambda: bot.alerts())
+            text = text_of(bot.alerts()[0])
+            assert "binary junk" in text and "\\x00" not in text and "\x00" not in text
+        finally:
+            await bot.stop()

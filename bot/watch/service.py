@@ -39,6 +39,7 @@ from checks.target import TargetError, parse_target
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 300.0
+MAX_URL = 2000
 DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
@@ -91,6 +92,7 @@ class WatchService:
         self._trouble_told: set[str] = set()
         self._flusher: asyncio.Task | None = None
         self._writes: set[asyncio.Task] = set()
+        self._flush_failed = False
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -137,6 +139,10 @@ class WatchService:
             return
         fail_after = command.after or DEFAULT_FAIL_AFTER
         target = command.target
+        if len(target.url) > MAX_URL:
+            await chat.ephemeral(channel, user, alerts.note(
+                f"URLs longer than {MAX_URL} characters cannot be watched."))
+            return
         try:
             row, created = await self.store.upsert_watch(
                 team=team, channel=channel, url=target.url, target_input=target.input,
@@ -170,7 +176,8 @@ class WatchService:
                 f"This channel does not watch {alerts.escape(target.url)}; "
                 "`/gateway watches` lists what it watches."))
             return
-        await self._remove(row.id)
+        async with self._lock(row.id):  # not in the middle of its check
+            await self._remove(row.id)
         await self._say(chat, channel, alerts.note(
             f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."))
 
@@ -294,10 +301,16 @@ class WatchService:
             hold = not await self.selfcheck.network_ok()
         view_incident = Incident(key=incident.diagnosis_key, resolved_at=incident.resolved_at
                                  ) if incident else None
-        memory, event = step(info.memory, outcome, info.rules, view_incident, hold)
-        info.memory = memory
+        before = info.memory
+        info.memory, event = step(info.memory, outcome, info.rules, view_incident, hold)
+        try:
+            await self._act(info, event, diagnosis, incident, now)
+        except SQLAlchemyError:
+            info.memory = before  # the next check tries the transition again
+            raise
+        if event not in (Event.NOTHING, Event.HELD):
+            self._save_memory(info, now=True)  # a transition is written at once, after its incident
         self._record(info, diagnosis, now)
-        await self._act(info, event, diagnosis, incident, now)
         await self._maybe_warn_certificate(info, diagnosis)
 
     async def _incident_for(self, info: WatchInfo, outcome: Outcome) -> IncidentRow | None:
@@ -316,9 +329,10 @@ class WatchService:
             await self._network_back()
         if event in (Event.NOTHING, Event.HELD):
             return
-        self._save_memory(info, now=True)
         key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
-        if event is Event.OPENED or (event is Event.REOPENED and incident is None):
+        # No incident behind a "down" watch (a write that failed once): open it now.
+        lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
+        if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
             incident = await self.store.create_incident(
                 watch_id=info.id, channel=info.channel,
                 failing_since=info.memory.failing_since or now, diagnosis_key=key,
@@ -502,16 +516,22 @@ class WatchService:
         """Write the buffered history and counters in one transaction each."""
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
-        history, self._history = self._history, []
-        pending, self._pending = self._pending, {}
-        pending = {k: v for k, v in pending.items() if k in self.watches}
+        history = [r for r in self._history if r.watch_id in self.watches]
+        pending = {k: v for k, v in self._pending.items() if k in self.watches}
+        self._history, self._pending = [], {}
         try:
             await self.store.write_behind(history, pending)
         except (SQLAlchemyError, OSError):
-            log.exception("writing %d checks failed; they are kept for the next flush",
-                          len(history))
+            if self._flush_failed:  # twice in a row: this batch is the problem, not the moment
+                log.exception("writing %d checks failed again; dropping them", len(history))
+                self._flush_failed = False
+                return
+            log.exception("writing %d checks failed; retrying with the next flush", len(history))
+            self._flush_failed = True
             self._history = history + self._history
             self._pending = {**pending, **self._pending}
+            return
+        self._flush_failed = False
 
     async def _flush_forever(self) -> None:
         pruned_at = self.clock()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
+    event,
     func,
     insert,
     select,
@@ -137,12 +138,20 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _sqlite_foreign_keys(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 class Store:
     """Async access to the three tables; every method is one short transaction."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.engine: AsyncEngine = create_async_engine(self.url)
+        if self.engine.dialect.name == "sqlite":  # enforce foreign keys as PostgreSQL does
+            event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> Store:
