@@ -1,9 +1,10 @@
 """The conversation: what the bot does with a `/gateway` command or a button press.
 
 Transport-free: Slack (bot/slack_app.py) and the terminal (bot/shell.py) both
-call `Gateway` with a `Chat`. A command is answered in two steps: `admit`
-(pure and fast, so Slack's 3-second ack is never at risk) and `run_check`
-(the slow part, in a task of its own, so one slow site delays nobody else).
+call `Gateway` with a `Chat`. A command is answered in two steps: `on_command`
+parses and admits it (pure and fast, so Slack's 3-second ack is never at risk)
+and returns the slow part as work that runs in a task of its own, so one slow
+site delays nobody else.
 """
 
 from __future__ import annotations

@@ -95,3 +95,51 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     assert "request_url" not in settings["interactivity"]
+
+
+def test_serve_watches_alerts_and_takes_an_acknowledgement(tmp_path):
+    from tests.slack.signing import block_actions_body
+
+    port = free_port()
+    with SlackStandIn() as slack, serve(Behaviour.STATUS, status=502) as site:
+        env = clean_env(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-test",
+                        SLACK_SIGNING_SECRET=SIGNING_SECRET, PORT=str(port),
+                        SLACK_API_URL=slack.api_url, GATEWAY_ALLOW_PRIVATE="1",
+                        GATEWAY_MIN_INTERVAL="0.2", GATEWAY_TIMEOUT="2")
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        url = f"http://127.0.0.1:{port}/slack/events"
+        try:
+            body = slash_command_body(f"watch {site.url()} every 0.3s",
+                                      response_url=slack.response_url("w", channel="C123"))
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.post(url, content=body, headers=signed_headers(body), timeout=5)
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "gateway serve did not start"
+                    time.sleep(0.2)
+
+            def alert(s):
+                return next((m for m in s.messages().values() if not m["thread_ts"]
+                             and "is down" in m["text"]), None)
+
+            assert slack.wait_for(alert, 20)
+            message = alert(slack)
+            ack = next(e for b in message["blocks"] if b["type"] == "actions"
+                       for e in b["elements"] if e["action_id"] == "gateway_ack")
+            click = block_actions_body("gateway_ack", ack["value"], channel_id="C123",
+                                       message_ts=message["ts"], user_id="U777",
+                                       response_url=slack.response_url("a", channel="C123"))
+            answer = httpx.post(url, content=click, headers=signed_headers(click), timeout=5)
+            assert answer.status_code == 200
+            assert slack.wait_for(lambda s: "acknowledged by <@U777>" in str(
+                s.messages()[message["ts"]]["blocks"]), 10)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert (tmp_path / "gateway.sqlite3").exists()  # the default database, where it runs
+    assert len([m for m in slack.messages().values()
+                if not m["thread_ts"] and "is down" in m["text"]]) == 1
