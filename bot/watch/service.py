@@ -1,10 +1,9 @@
 """Watches: subscribe a channel, check on a schedule, alert quietly, announce recovery.
 
 The flow of one scheduled check: run a light check (one sample); feed the
-result to the pure state machine (bot/watch/state.py); act on its event:
-post the one alert (after a full re-check confirms it), edit it, reply in its
-thread when the diagnosis changes, announce the recovery. Incidents are
-written before their alert is posted, so a restart never repeats an alert.
+result to the pure state machine (bot/watch/state.py); hand its event to
+bot/watch/incidents.py, which posts, edits and replies. A full re-check
+confirms before an alert opens, and the bot checks its own network first.
 Check history and counters are written behind, in batches, once a second.
 """
 
@@ -15,7 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,17 +22,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
 from bot.render import alerts
-from bot.render.slack import Message, button_data, thread_messages
+from bot.render.slack import button_data
 from bot.settings import Settings
+from bot.watch.incidents import Incidents
+from bot.watch.model import WatchInfo, future, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
-from bot.watch.state import Event, Incident, Memory, Outcome, Rules, diagnosis_key, step
+from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
 from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, Store, StoreError
 from checks.diagnose import Diagnosis
 from checks.guard import TargetRefused
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
-from checks.steps import body_excerpt
 from checks.target import TargetError, parse_target
 
 log = logging.getLogger(__name__)
@@ -48,27 +48,6 @@ FLUSH_EVERY = 1.0
 
 def _ignore(_: Progress) -> None:
     return None
-
-
-@dataclass
-class WatchInfo:
-    """A watch as the service keeps it in memory (the database holds the same)."""
-
-    id: int
-    team: str
-    channel: str
-    url: str
-    interval_s: float
-    fail_after: int
-    recover_after: int
-    memory: Memory
-    muted_until: datetime | None = None
-    cert_warned: str | None = None
-
-    @property
-    def rules(self) -> Rules:
-        return Rules(fail_after=self.fail_after, recover_after=self.recover_after,
-                     interval=timedelta(seconds=self.interval_s))
 
 
 class WatchService:
@@ -91,6 +70,7 @@ class WatchService:
         self._pending: dict[int, dict] = {}
         self._trouble_told: set[str] = set()
         self._flusher: asyncio.Task | None = None
+        self.incidents = Incidents(store, chat, clock)
         self._writes: set[asyncio.Task] = set()
         self._flush_failed = False
 
@@ -100,7 +80,7 @@ class WatchService:
         """Rebuild every job from the watches table and start the clock."""
         await self.store.open()
         for row in await self.store.watches():
-            info = _info(row)
+            info = watch_info(row)
             self.watches[info.id] = info
             self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
         self.scheduler.start()
@@ -164,7 +144,7 @@ class WatchService:
                 ":no_entry: I can't post in this channel, so I couldn't alert here. Invite me "
                 "with `/invite @gateway`, then watch again."), in_channel=False)
             return
-        info = self.watches.get(row.id) or _info(row)
+        info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
         self.watches[row.id] = info
         self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
@@ -178,7 +158,7 @@ class WatchService:
             return
         async with self._lock(row.id):  # not in the middle of its check
             await self._remove(row.id)
-        await self._say(chat, channel, alerts.note(
+        await self.incidents.say(chat, channel, alerts.note(
             f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."))
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
@@ -187,11 +167,11 @@ class WatchService:
                                                      self.clock() - timedelta(hours=24))
         lines = []
         for row in rows:
-            info = self.watches.get(row.id) or _info(row)
+            info = self.watches.get(row.id) or watch_info(row)
             lines.append(alerts.WatchLine(
                 url=row.url, state=info.memory.state, interval_s=info.interval_s,
                 fail_after=info.fail_after, last_checked_at=info.memory.last_checked_at,
-                availability=availability.get(row.id), muted_until=_future(info.muted_until,
+                availability=availability.get(row.id), muted_until=future(info.muted_until,
                                                                             self.clock())))
         await chat.ephemeral(channel, user,
                              alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
@@ -214,8 +194,8 @@ class WatchService:
             return
         await self.store.save_incident(incident.id, acknowledged_by=user)
         incident.acknowledged_by = user
-        await self._edit_alert(info, incident)
-        await self._reply(info, incident, alerts.note(
+        await self.incidents.edit(info, incident)
+        await self.incidents.reply(info, incident, alerts.note(
             f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
             "it recovers."))
 
@@ -230,8 +210,8 @@ class WatchService:
         info, incident = found
         info.muted_until = self.clock() + MUTE
         await self.store.save_watch_state(info.id, muted_until=info.muted_until)
-        await self._edit_alert(info, incident)
-        await self._reply(info, incident, alerts.note(
+        await self.incidents.edit(info, incident)
+        await self.incidents.reply(info, incident, alerts.note(
             f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."))
 
     async def recheck(self, chat: Chat, user: str, value: str) -> None:
@@ -248,7 +228,7 @@ class WatchService:
         if found is None:
             return
         info, incident = found
-        await self._reply(info, incident, alerts.note(
+        await self.incidents.reply(info, incident, alerts.note(
             f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."))
         await self._remove(info.id)
 
@@ -287,7 +267,7 @@ class WatchService:
             if opening:  # confirm with a full check before anyone is paged
                 diagnosis = await self.check_function(target, self.settings.check, _ignore)
         except (TargetRefused, TargetError) as exc:
-            await self._say(self.chat, info.channel, alerts.note(
+            await self.incidents.say(self.chat, info.channel, alerts.note(
                 f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"))
             await self._remove(info.id)
             return
@@ -329,129 +309,12 @@ class WatchService:
             await self._network_back()
         if event in (Event.NOTHING, Event.HELD):
             return
-        key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
-        # No incident behind a "down" watch (a write that failed once): open it now.
-        lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
-        if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
-            incident = await self.store.create_incident(
-                watch_id=info.id, channel=info.channel,
-                failing_since=info.memory.failing_since or now, diagnosis_key=key,
-                last_summary=diagnosis.summary, excerpt=_excerpt(diagnosis),
-                failure_count=info.memory.failures)
-            await self._announce(info, incident, diagnosis)
-            return
-        if incident is None:
-            return
-        incident.failure_count = info.memory.failures or incident.failure_count
-        if event is Event.REOPENED:
-            await self._reopen(info, incident, diagnosis, key)
-        elif event in (Event.STILL_DOWN, Event.CHANGED):
-            before = incident.diagnosis_key
-            await self._update(incident, diagnosis, key)
-            if not incident.announced_at and not self._muted(info):
-                await self._announce(info, incident, diagnosis)  # a mute ran out
-                return
-            await self._edit_alert(info, incident, diagnosis)
-            if event is Event.CHANGED and not incident.acknowledged_by and not self._muted(info):
-                await self._reply(info, incident, alerts.changed_reply(
-                    _readable(before), _readable(key), diagnosis.summary))
-        elif event is Event.RECOVERING:
-            await self._edit_alert(info, incident, diagnosis, recovering=True)
-        elif event is Event.RECOVERED:
-            await self._recovered(info, incident, now)
-
-    async def _announce(self, info: WatchInfo, incident: IncidentRow,
-                        diagnosis: Diagnosis) -> None:
-        """Post the one alert of an incident, and its diagnosis in the thread."""
-        if self._muted(info):
-            return
-        announced = self.clock()
-        # Written first: after a crash between here and the post, no second alert.
-        await self.store.save_incident(incident.id, announced_at=announced)
-        incident.announced_at = announced
-        message = alerts.alert_message(self._view(info, incident, diagnosis))
-        ts = await self._post_top(info.channel, message)
-        if ts is None:  # Slack said no: not posted, so the next check tries again
-            incident.announced_at = None
-            await self.store.save_incident(incident.id, announced_at=None)
-            return
-        incident.alert_ts = ts
-        await self.store.save_incident(incident.id, alert_ts=ts)
-        for reply in thread_messages(diagnosis):
-            await self.chat.post(info.channel, reply, thread_ts=ts)
-
-    async def _reopen(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis,
-                      key: str) -> None:
-        incident.flaps += 1
-        incident.resolved_at = incident.recovered_at = None
-        await self.store.save_incident(incident.id, flaps=incident.flaps, resolved_at=None,
-                                       recovered_at=None, failure_count=incident.failure_count)
-        await self._update(incident, diagnosis, key)
-        if not incident.alert_ts:
-            await self._announce(info, incident, diagnosis)
-            return
-        await self._edit_alert(info, incident, diagnosis)
-        if not self._muted(info):
-            await self._reply(info, incident, alerts.reopened_reply(incident.flaps,
-                                                                     diagnosis.summary))
-
-    async def _update(self, incident: IncidentRow, diagnosis: Diagnosis, key: str) -> None:
-        incident.diagnosis_key, incident.last_summary = key, diagnosis.summary
-        incident.excerpt = _excerpt(diagnosis)
-        await self.store.save_incident(
-            incident.id, diagnosis_key=key, last_summary=diagnosis.summary,
-            excerpt=incident.excerpt, failure_count=incident.failure_count)
-
-    async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
-        incident.resolved_at = incident.recovered_at = now
-        await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
-        view = self._view(info, incident, None)
-        if not incident.alert_ts:
-            if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
-                await self._say(self.chat, info.channel, alerts.recovery_reply(view))
-            return  # else never announced (muted all along): nothing to close
-        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
-        await self.chat.post(info.channel, alerts.recovery_reply(view),
-                             thread_ts=incident.alert_ts, broadcast=True)
-
-    async def _edit_alert(self, info: WatchInfo, incident: IncidentRow,
-                          diagnosis: Diagnosis | None = None, recovering: bool = False) -> None:
-        if incident.alert_ts:
-            view = self._view(info, incident, diagnosis, recovering)
-            await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
-
-    async def _reply(self, info: WatchInfo, incident: IncidentRow, message: Message) -> None:
-        if incident.alert_ts:
-            await self.chat.post(info.channel, message, thread_ts=incident.alert_ts)
-
-    def _view(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis | None,
-              recovering: bool = False) -> alerts.AlertView:
-        status, cause, product = _split_key(incident.diagnosis_key)
-        state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
-        return alerts.AlertView(
-            watch_id=info.id, incident_id=incident.id, host=parse_target(info.url).host,
-            url=info.url, state=state,
-            verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
-            summary=incident.last_summary, cause=cause,
-            gateway=(diagnosis.product_name if diagnosis else None) or (
-                None if product == "-" else product),
-            http_statuses=diagnosis.samples if diagnosis else ((int(status),)
-                                                              if status.isdigit() else ()),
-            excerpt=incident.excerpt or "", failing_since=incident.failing_since,
-            last_check_at=info.memory.last_checked_at or self.clock(),
-            failure_count=incident.failure_count, acknowledged_by=incident.acknowledged_by,
-            muted_until=_future(info.muted_until, self.clock()),
-            healthy_checks=info.memory.successes, healthy_needed=info.recover_after,
-            resolved_at=incident.resolved_at, flaps=incident.flaps,
-        )
-
-    def _muted(self, info: WatchInfo) -> bool:
-        return _future(info.muted_until, self.clock()) is not None
+        await self.incidents.act(info, event, diagnosis, incident, now)
 
     async def _maybe_warn_certificate(self, info: WatchInfo, diagnosis: Diagnosis) -> None:
         tls = diagnosis.evidence.tls
         certificate = tls.certificate if tls is not None and tls.ok else None
-        if certificate is None or self._muted(info):
+        if certificate is None or self.incidents.muted(info):
             return
         days = certificate.days_left(self.clock())
         key = f"{certificate.subject}|{certificate.not_after.isoformat()}"[:600]
@@ -459,14 +322,14 @@ class WatchService:
             return
         info.cert_warned = key
         await self.store.save_watch_state(info.id, cert_warned=key)
-        await self._say(self.chat, info.channel, alerts.cert_warning(
+        await self.incidents.say(self.chat, info.channel, alerts.cert_warning(
             parse_target(info.url).host, days, certificate.not_after, certificate.subject))
 
     async def _tell_trouble(self, channel: str) -> None:
         if channel in self._trouble_told:
             return
         self._trouble_told.add(channel)
-        await self._say(self.chat, channel, alerts.note(alerts.NETWORK_TROUBLE))
+        await self.incidents.say(self.chat, channel, alerts.note(alerts.NETWORK_TROUBLE))
 
     async def _network_back(self) -> None:
         if not self._trouble_told:
@@ -476,20 +339,7 @@ class WatchService:
             return
         told, self._trouble_told = self._trouble_told, set()
         for channel in sorted(told):
-            await self._say(self.chat, channel, alerts.note(alerts.NETWORK_BACK))
-
-    async def _post_top(self, channel: str, message: Message) -> str | None:
-        try:
-            return await self.chat.post(channel, message)
-        except NotInChannel:
-            log.warning("cannot post the alert in %s: the bot is not a member", channel)
-            return None
-
-    async def _say(self, chat: Chat, channel: str, message: Message) -> None:
-        try:
-            await chat.post(channel, message)
-        except NotInChannel:
-            await chat.respond(message, in_channel=True)
+            await self.incidents.say(self.chat, channel, alerts.note(alerts.NETWORK_BACK))
 
     # --- write-behind ---------------------------------------------------------------------
 
@@ -552,35 +402,3 @@ class WatchService:
                 return False
             return result.cause.code not in NETWORK_CAUSES
         return canary
-
-
-def _info(row) -> WatchInfo:
-    return WatchInfo(
-        id=row.id, team=row.team, channel=row.channel, url=row.url, interval_s=row.interval_s,
-        fail_after=row.fail_after, recover_after=row.recover_after,
-        memory=Memory(state=row.state, failures=row.failures, successes=row.successes,
-                      failing_since=row.failing_since, last_checked_at=row.last_checked_at),
-        muted_until=row.muted_until, cert_warned=row.cert_warned,
-    )
-
-
-def _future(moment: datetime | None, now: datetime) -> datetime | None:
-    return moment if moment is not None and moment > now else None
-
-
-def _excerpt(diagnosis: Diagnosis) -> str:
-    failing = [s for s in diagnosis.evidence.http if s.status is not None and not s.ok]
-    return body_excerpt(failing[-1], 200) if failing else ""
-
-
-def _split_key(key: str) -> tuple[str, str, str]:
-    parts = [*key.split("|"), "-", "-", "-"][:3]
-    return parts[0], parts[1], parts[2]
-
-
-def _readable(key: str) -> str:
-    status, cause, product = _split_key(key)
-    words = [status if status != "-" else "no response", cause]
-    if product != "-":
-        words.append(f"from {product}")
-    return " ".join(words)

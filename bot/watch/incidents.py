@@ -1,0 +1,189 @@
+"""The one alert of an incident: posting it, editing it, replying in its thread.
+
+The watch service decides *when* (bot/watch/state.py says which event); this
+module decides *what the channel sees*. Incidents are written before their
+alert is posted, so a crash can lose an edit but never post an alert twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.chat import Chat, NotInChannel
+from bot.render import alerts
+from bot.render.slack import Message, thread_messages
+from bot.watch.model import WatchInfo, future
+from bot.watch.state import Event, diagnosis_key
+from bot.watch.store import IncidentRow, Store
+from checks.diagnose import Diagnosis
+from checks.steps import body_excerpt
+from checks.target import parse_target
+
+log = logging.getLogger(__name__)
+
+
+class Incidents:
+    """Posts, edits and replies for incidents, on one chat and one store."""
+
+    def __init__(self, store: Store, chat: Chat, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.chat = chat
+        self.clock = clock
+
+    async def act(self, info: WatchInfo, event: Event, diagnosis: Diagnosis,
+                  incident: IncidentRow | None, now: datetime) -> None:
+        """Do what the state machine's event asks for this watch's incident."""
+        if event in (Event.NOTHING, Event.HELD):
+            return
+        key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
+        # No incident behind a "down" watch (a write that failed once): open it now.
+        lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
+        if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
+            incident = await self.store.create_incident(
+                watch_id=info.id, channel=info.channel,
+                failing_since=info.memory.failing_since or now, diagnosis_key=key,
+                last_summary=diagnosis.summary, excerpt=_excerpt(diagnosis),
+                failure_count=info.memory.failures)
+            await self.announce(info, incident, diagnosis)
+            return
+        if incident is None:
+            return
+        incident.failure_count = info.memory.failures or incident.failure_count
+        if event is Event.REOPENED:
+            await self._reopen(info, incident, diagnosis, key)
+        elif event in (Event.STILL_DOWN, Event.CHANGED):
+            before = incident.diagnosis_key
+            await self._update(incident, diagnosis, key)
+            if not incident.announced_at and not self.muted(info):
+                await self.announce(info, incident, diagnosis)  # a mute ran out
+                return
+            await self.edit(info, incident, diagnosis)
+            if event is Event.CHANGED and not incident.acknowledged_by and not self.muted(info):
+                await self.reply(info, incident, alerts.changed_reply(
+                    _readable(before), _readable(key), diagnosis.summary))
+        elif event is Event.RECOVERING:
+            await self.edit(info, incident, diagnosis, recovering=True)
+        elif event is Event.RECOVERED:
+            await self._recovered(info, incident, now)
+
+
+    async def announce(self, info: WatchInfo, incident: IncidentRow,
+                        diagnosis: Diagnosis) -> None:
+        """Post the one alert of an incident, and its diagnosis in the thread."""
+        if self.muted(info):
+            return
+        announced = self.clock()
+        # Written first: after a crash between here and the post, no second alert.
+        await self.store.save_incident(incident.id, announced_at=announced)
+        incident.announced_at = announced
+        message = alerts.alert_message(self.view(info, incident, diagnosis))
+        ts = await self._post_top(info.channel, message)
+        if ts is None:  # Slack said no: not posted, so the next check tries again
+            incident.announced_at = None
+            await self.store.save_incident(incident.id, announced_at=None)
+            return
+        incident.alert_ts = ts
+        await self.store.save_incident(incident.id, alert_ts=ts)
+        for reply in thread_messages(diagnosis):
+            await self.chat.post(info.channel, reply, thread_ts=ts)
+
+    async def _reopen(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis,
+                      key: str) -> None:
+        incident.flaps += 1
+        incident.resolved_at = incident.recovered_at = None
+        await self.store.save_incident(incident.id, flaps=incident.flaps, resolved_at=None,
+                                       recovered_at=None, failure_count=incident.failure_count)
+        await self._update(incident, diagnosis, key)
+        if not incident.alert_ts:
+            await self.announce(info, incident, diagnosis)
+            return
+        await self.edit(info, incident, diagnosis)
+        if not self.muted(info):
+            await self.reply(info, incident, alerts.reopened_reply(incident.flaps,
+                                                                     diagnosis.summary))
+
+    async def _update(self, incident: IncidentRow, diagnosis: Diagnosis, key: str) -> None:
+        incident.diagnosis_key, incident.last_summary = key, diagnosis.summary
+        incident.excerpt = _excerpt(diagnosis)
+        await self.store.save_incident(
+            incident.id, diagnosis_key=key, last_summary=diagnosis.summary,
+            excerpt=incident.excerpt, failure_count=incident.failure_count)
+
+    async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+        incident.resolved_at = incident.recovered_at = now
+        await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
+        view = self.view(info, incident, None)
+        if not incident.alert_ts:
+            if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
+                await self.say(self.chat, info.channel, alerts.recovery_reply(view))
+            return  # else never announced (muted all along): nothing to close
+        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
+        await self.chat.post(info.channel, alerts.recovery_reply(view),
+                             thread_ts=incident.alert_ts, broadcast=True)
+
+    async def edit(self, info: WatchInfo, incident: IncidentRow,
+                          diagnosis: Diagnosis | None = None, recovering: bool = False) -> None:
+        if incident.alert_ts:
+            view = self.view(info, incident, diagnosis, recovering)
+            await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
+
+    async def reply(self, info: WatchInfo, incident: IncidentRow, message: Message) -> None:
+        if incident.alert_ts:
+            await self.chat.post(info.channel, message, thread_ts=incident.alert_ts)
+
+    def view(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis | None,
+              recovering: bool = False) -> alerts.AlertView:
+        status, cause, product = _split_key(incident.diagnosis_key)
+        state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
+        return alerts.AlertView(
+            watch_id=info.id, incident_id=incident.id, host=parse_target(info.url).host,
+            url=info.url, state=state,
+            verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
+            summary=incident.last_summary, cause=cause,
+            gateway=(diagnosis.product_name if diagnosis else None) or (
+                None if product == "-" else product),
+            http_statuses=diagnosis.samples if diagnosis else ((int(status),)
+                                                              if status.isdigit() else ()),
+            excerpt=incident.excerpt or "", failing_since=incident.failing_since,
+            last_check_at=info.memory.last_checked_at or self.clock(),
+            failure_count=incident.failure_count, acknowledged_by=incident.acknowledged_by,
+            muted_until=future(info.muted_until, self.clock()),
+            healthy_checks=info.memory.successes, healthy_needed=info.recover_after,
+            resolved_at=incident.resolved_at, flaps=incident.flaps,
+        )
+
+    def muted(self, info: WatchInfo) -> bool:
+        return future(info.muted_until, self.clock()) is not None
+
+    async def _post_top(self, channel: str, message: Message) -> str | None:
+        try:
+            return await self.chat.post(channel, message)
+        except NotInChannel:
+            log.warning("cannot post the alert in %s: the bot is not a member", channel)
+            return None
+
+    async def say(self, chat: Chat, channel: str, message: Message) -> None:
+        try:
+            await chat.post(channel, message)
+        except NotInChannel:
+            await chat.respond(message, in_channel=True)
+
+
+def _excerpt(diagnosis: Diagnosis) -> str:
+    failing = [s for s in diagnosis.evidence.http if s.status is not None and not s.ok]
+    return body_excerpt(failing[-1], 200) if failing else ""
+
+
+def _split_key(key: str) -> tuple[str, str, str]:
+    parts = [*key.split("|"), "-", "-", "-"][:3]
+    return parts[0], parts[1], parts[2]
+
+
+def _readable(key: str) -> str:
+    status, cause, product = _split_key(key)
+    words = [status if status != "-" else "no response", cause]
+    if product != "-":
+        words.append(f"from {product}")
+    return " ".join(words)
