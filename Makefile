@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-ack bench-watch clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/check_overhead.py
+
+bench-ack: install
+	$(BIN)/python bench/ack_latency.py
+
+bench-watch: install
+	$(BIN)/python bench/watch_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
