@@ -146,7 +146,7 @@ async def _query(
         return (), (), (ErrorKind.NXDOMAIN, f"{name} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer as exc:
         cnames = _chain(exc.response()) if exc.kwargs.get("response") else ()
-        return (), cnames, (ErrorKind.NO_ADDRESS, f"no {rdtype.name} record")
+        return (), cnames, (ErrorKind.NO_ADDRESS, "the name exists but has no A or AAAA record")
     except dns.resolver.NoNameservers as exc:
         return (), (), (ErrorKind.SERVFAIL, _servfail_detail(exc))
     except dns.exception.Timeout:
@@ -167,12 +167,13 @@ def _chain(response) -> tuple[str, ...]:
 
 
 def _servfail_detail(exc: dns.resolver.NoNameservers) -> str:
-    errors = exc.kwargs.get("errors") or []
-    parts = []
-    for server, _tcp, _port, error in (e[:4] for e in errors):
-        text = getattr(error, "to_text", None)
-        parts.append(f"{server}: {text() if callable(text) else type(error).__name__}")
-    return "SERVFAIL" + (" (" + "; ".join(parts) + ")" if parts else "")
+    """What each server answered: dnspython lists (server, tcp, port, error, response)."""
+    answers = []
+    for entry in exc.kwargs.get("errors") or []:
+        error = entry[3] if len(entry) > 3 else None
+        answers.append(error if isinstance(error, str) else type(error).__name__)
+    distinct = sorted(set(answers)) or ["SERVFAIL"]
+    return "the resolver answered " + " and ".join(distinct) + " (it could not get an answer)"
 
 
 _SEVERITY = [

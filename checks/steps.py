@@ -9,9 +9,15 @@ import html
 import re
 from dataclasses import dataclass
 
-from checks.models import Evidence, HttpSample
+from checks.models import ErrorKind, Evidence, HttpSample
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DNS_WORDS = {
+    ErrorKind.NXDOMAIN: "the name does not exist (NXDOMAIN)",
+    ErrorKind.NO_ADDRESS: "no A or AAAA record",
+    ErrorKind.SERVFAIL: "the resolvers answered SERVFAIL",
+    ErrorKind.DNS_TIMEOUT: "no resolver answered in time",
+}
 HEADERS_SHOWN = ("server", "via", "x-cache", "retry-after", "content-type", "location",
                  "cf-ray", "x-served-by", "x-varnish", "x-squid-error", "x-vercel-error")
 
@@ -53,7 +59,8 @@ def _dns(evidence: Evidence) -> Step:
         if dns.mismatch:
             head += " (resolvers disagree)"
         return Step("dns", not dns.mismatch, head + f" in {dns.ms:.0f} ms", tuple(lines))
-    return Step("dns", False, f"DNS: {dns.name} did not resolve ({dns.error})", tuple(lines))
+    why = _DNS_WORDS.get(dns.error, str(dns.error))
+    return Step("dns", False, f"DNS: {dns.name} did not resolve: {why}", tuple(lines))
 
 
 def _tcp(evidence: Evidence) -> Step:
