@@ -150,7 +150,8 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
     if not found:
         found.add("healthy", 0.9, *_healthy_lines(evidence))
     product = fingerprint.product if fingerprint else None
-    gateway_name = knowledge.products[product].name if product else "the gateway"
+    known = product not in (None, "unknown")
+    gateway_name = knowledge.products[product].name if known else "the gateway"
     context = {
         "gateway": gateway_name,
         "status": str(last.status) if last else "no response",
@@ -164,9 +165,10 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         evidence=shown,
         status=status,
         causes=causes,
-        summary=_summary(causes[0], last, gateway_name if product else None),
+        summary=_summary(causes[0], knowledge.causes[causes[0].code].layer, last,
+                         gateway_name if known else None),
         product=product,
-        product_name=knowledge.products[product].name if product else None,
+        product_name=gateway_name if known else None,
         product_evidence=fingerprint.evidence if fingerprint else (),
         front=fingerprint.front if fingerprint else None,
         http_status=last.status if last else None,
@@ -380,9 +382,12 @@ def _verdict(code: str, knowledge: Knowledge, any_working: bool) -> str:
     return verdict
 
 
-def _summary(cause: Cause, last: HttpSample | None, gateway: str | None) -> str:
+def _summary(cause: Cause, layer: str, last: HttpSample | None, gateway: str | None) -> str:
+    """One line: who answered what, and why. Below HTTP, no visitor ever sees a status."""
     if cause.code == "healthy":
         return f"it works from here: HTTP {last.status}" if last else cause.title
+    if layer in ("dns", "network", "tls"):
+        return cause.title
     if last is not None and gateway:
         return f"{gateway} answered {last.status}: {_lower_first(cause.title)}"
     if last is not None:

@@ -23,6 +23,9 @@ from checks.target import parse_target
 
 log = logging.getLogger(__name__)
 
+# How the alert names the gateway when only the incident's key is at hand.
+_GATEWAY_WORDS = {"-": None, "unknown": "not recognised"}
+
 
 class Incidents:
     """Posts, edits and replies for incidents, on one chat and one store."""
@@ -142,8 +145,8 @@ class Incidents:
             url=info.url, state=state,
             verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
             summary=incident.last_summary, cause=cause,
-            gateway=(diagnosis.product_name if diagnosis else None) or (
-                None if product == "-" else product),
+            gateway=(diagnosis.product_name if diagnosis else None) or _GATEWAY_WORDS.get(
+                product, product),
             http_statuses=diagnosis.samples if diagnosis else ((int(status),)
                                                               if status.isdigit() else ()),
             excerpt=incident.excerpt or "", failing_since=incident.failing_since,
