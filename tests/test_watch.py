@@ -67,6 +67,12 @@ class Watcher:
             await self.gateway.spawn(answer.work)
         return answer.text
 
+    async def watch_until_alert(self, site) -> dict:
+        """Watch a failing site from channel C1 and return its alert once it is posted."""
+        await self.command(f"watch {site.url()} every {INTERVAL}")
+        await self.until(lambda: self.alerts())
+        return self.alerts()[0]
+
     def tops(self) -> list[dict]:
         return [m for m in self.slack.messages().values() if not m["thread_ts"]]
 
@@ -143,9 +149,7 @@ async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(s
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         # 5 healthy checks close an incident here, so only the "away" rule can close it at once
         bot = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5").start()
-        await bot.command(f"watch {site.url()} every {INTERVAL}")
-        await bot.until(lambda: bot.alerts())
-        alert = bot.alerts()[0]
+        alert = await bot.watch_until_alert(site)
         await bot.stop()
         site.switch(Behaviour.OK)
         await asyncio.sleep(1.2)  # the bot is away for 4 intervals
@@ -163,9 +167,7 @@ async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path).start()
         try:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.until(lambda: bot.alerts())
-            alert = bot.alerts()[0]
+            alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
             await bot.until(lambda: any("diagnosis changed" in r["text"]
                                         for r in slack.thread(alert["ts"])))
@@ -183,9 +185,7 @@ async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path).start()
         try:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.until(lambda: bot.alerts())
-            alert = bot.alerts()[0]
+            alert = await bot.watch_until_alert(site)
             actions = next(b for b in alert["blocks"] if b["type"] == "actions")
             value = next(e["value"] for e in actions["elements"]
                          if e["action_id"] == "gateway_ack")
@@ -209,9 +209,7 @@ async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path).start()
         try:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.until(lambda: bot.alerts())
-            alert = bot.alerts()[0]
+            alert = await bot.watch_until_alert(site)
             for _ in range(2):
                 site.switch(Behaviour.OK)
                 await bot.until(lambda: "resolved" in text_of(slack.messages()[alert["ts"]]))
@@ -231,9 +229,7 @@ async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path).start()
         try:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.until(lambda: bot.alerts())
-            alert = bot.alerts()[0]
+            alert = await bot.watch_until_alert(site)
             value = next(e["value"] for b in alert["blocks"] if b["type"] == "actions"
                          for e in b["elements"] if e["action_id"] == "gateway_mute")
             await bot.gateway.spawn(bot.gateway.on_alert_action(
@@ -390,9 +386,7 @@ async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="4").start()
         try:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.until(lambda: bot.alerts())
-            alert = bot.alerts()[0]
+            alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.OK)
             await bot.until(lambda: "2/4 healthy checks" in text_of(slack.messages()[alert["ts"]]))
             await bot.until(lambda: any("recovered after" in r["text"]
