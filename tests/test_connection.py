@@ -149,3 +149,14 @@ def test_bare_name_with_only_plain_http_says_so(dns_server):
     assert result.cause == "tcp_refused"
     assert result.json["plain_http"] == {"port": 80, "status": 200}
     assert "only HTTPS is missing" in " ".join(result.json["causes"][0]["evidence"])
+
+
+def test_the_terminal_report_shows_remote_text_literally():
+    from tests.conftest import run_cli
+
+    body = "<html><body>[bold red]FAKE: all good[/bold red] [link=https://evil]x[/link]</body></html>"
+    headers = (("Server", "[blink]nginx[/blink]"),)
+    with serve(Behaviour.STATUS, status=500, body=body, headers=headers) as site:
+        result = run_cli("check", site.url(), "--allow-private")
+    assert "[bold red]FAKE: all good[/bold red]" in result.stdout  # shown, not obeyed
+    assert "[blink]nginx[/blink]" in result.stdout
