@@ -197,7 +197,7 @@ async def test_a_restart_mid_incident_on_postgresql_repeats_nothing_and_loses_no
         try:
             assert len(again.service.watches) == 1  # rebuilt from the database
             runs = again.service.scheduler.runs
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
             assert again.service.scheduler.runs > runs + 2
             assert len(again.alerts()) == 1, "no second alert for the announced incident"
             site.switch(Behaviour.OK)

@@ -135,7 +135,7 @@ async def test_a_restart_mid_incident_repeats_nothing_and_loses_nothing(slack, t
         try:
             assert len(again.service.watches) == 1  # rebuilt from the database
             runs = again.service.scheduler.runs
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
             assert again.service.scheduler.runs > runs + 2
             assert len(again.alerts()) == 1, "no second alert for the announced incident"
             site.switch(Behaviour.OK)
@@ -149,15 +149,17 @@ async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(s
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         # 5 healthy checks close an incident here, so only the "away" rule can close it at once
         bot = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5").start()
-        alert = await bot.watch_until_alert(site)
+        await bot.command(f"watch {site.url()} every 1s")
+        await bot.until(lambda: bot.alerts())
+        alert = bot.alerts()[0]
         await bot.stop()
         site.switch(Behaviour.OK)
-        await asyncio.sleep(1.2)  # the bot is away for 4 intervals
+        await asyncio.sleep(3.0)  # the bot is away for 3 intervals
 
         again = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5").start()
         try:
             await again.until(lambda: any("recovered after" in r["text"]
-                                          for r in slack.thread(alert["ts"])), 5)
+                                          for r in slack.thread(alert["ts"])), 4)
             assert again.service.scheduler.runs <= 2  # the first check after the restart
         finally:
             await again.stop()
@@ -362,7 +364,7 @@ async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path)
             for site in (stuck, broken, fine):
                 await bot.command(f"watch {site.url()} every {INTERVAL}")
             slack.fail_next("chat.postMessage", "internal_error", times=3)
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(3.0)
             await bot.service.flush()
             rows = {w.url: w for w in bot.service.watches.values()}
             fine_checks = await _history_count(bot, rows[fine.url()].id)
