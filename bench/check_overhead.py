@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,37 +28,9 @@ import trustme
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loopback_site import start_nginx  # noqa: E402
 from checks.run import CheckOptions, check  # noqa: E402
-from tests.servers.misbehave import wait_for_port  # noqa: E402
 from tests.servers.proxies import free_port  # noqa: E402
-
-
-def start_nginx(tmp: Path, http_port: int, https_port: int, cert: Path, key: Path):
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1; daemon off; master_process on; pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{http_port};
-    listen 127.0.0.1:{https_port} ssl;
-    ssl_certificate {cert}; ssl_certificate_key {key};
-    location / {{ default_type text/html; return 200 "<html><body>ok</body></html>"; }}
-  }}
-}}
-""")
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{tmp}/",
-                             "-c", str(conf), "-e", f"{tmp}/error.log"],
-                            start_new_session=True)
-    for port in (http_port, https_port):
-        if not wait_for_port("127.0.0.1", port, 10):
-            proc.kill()
-            raise SystemExit(f"nginx did not start: {(tmp / 'error.log').read_text()}")
-    return proc
 
 
 def phases_ms(diagnosis) -> float:
@@ -112,8 +82,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
-    if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
-        raise SystemExit("bench needs nginx (apt-get install nginx)")
     ca = trustme.CA()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

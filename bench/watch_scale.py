@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loopback_site import start_nginx  # noqa: E402
 from bot.render.slack import Message  # noqa: E402
 from bot.settings import from_environment  # noqa: E402
 from bot.watch.service import WatchService  # noqa: E402
 from bot.watch.store import Store, WatchRow  # noqa: E402
-from tests.servers.misbehave import wait_for_port  # noqa: E402
 from tests.servers.proxies import free_port  # noqa: E402
 
 
@@ -53,27 +51,6 @@ class CountingChat:
 
     async def respond(self, message: Message, in_channel: bool) -> bool:
         return True
-
-
-def start_nginx(tmp: Path, port: int) -> subprocess.Popen:
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1; daemon off; master_process on; pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
-  server {{ listen 127.0.0.1:{port} backlog=4096;
-           location / {{ default_type text/html; return 200 "<html>ok</html>"; }} }}
-}}
-""")
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{tmp}/",
-                             "-c", str(conf), "-e", f"{tmp}/error.log"], start_new_session=True)
-    if not wait_for_port("127.0.0.1", port, 10):
-        proc.kill()
-        raise SystemExit("nginx did not start")
-    return proc
 
 
 async def create_watches(store: Store, count: int, port: int, interval: float) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from statistics import median
 
-from checks.fingerprint import Fingerprint, flat_body, identify
+from checks.fingerprint import Fingerprint, identify
 from checks.knowledge import Knowledge, Rule
 from checks.knowledge import load as load_knowledge
 from checks.models import ErrorKind, Evidence, HttpSample
@@ -141,11 +141,12 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
     prints = {id(s): identify(s, knowledge) for s in responses}
     last = responses[-1] if responses else None
     fingerprint = _main_fingerprint(responses, prints)
+    working = {id(s) for s in evidence.http if _works(s, knowledge, prints.get(id(s)))}
 
     _dns_layer(evidence, found)
     if not _dns_failed(evidence):
         _connect_layers(evidence, found)
-        _http_layer(evidence, found, knowledge, prints)
+        _http_layer(evidence, found, knowledge, prints, working)
 
     if not found:
         found.add("healthy", 0.9, *_healthy_lines(evidence))
@@ -159,8 +160,7 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         "port": str(evidence.target.port),
     }
     causes = _rank(found, knowledge, context, product)
-    any_working = any(_works(s, knowledge, prints.get(id(s))) for s in evidence.http)
-    status = _verdict(causes[0].code, knowledge, any_working)
+    status = _verdict(causes[0].code, knowledge, bool(working))
     return Diagnosis(
         evidence=shown,
         status=status,
@@ -257,12 +257,13 @@ def _connect_layers(evidence: Evidence, found: _Candidates) -> None:
 
 
 def _http_layer(
-    evidence: Evidence, found: _Candidates, knowledge: Knowledge, prints: dict[int, Fingerprint]
+    evidence: Evidence, found: _Candidates, knowledge: Knowledge,
+    prints: dict[int, Fingerprint], working: set[int],
 ) -> None:
     samples = evidence.http
     if not samples:
         return
-    ok = [s for s in samples if _works(s, knowledge, prints.get(id(s)))]
+    ok = [s for s in samples if id(s) in working]
     failed = [s for s in samples if s not in ok]
     tls_broken = evidence.tls is not None and evidence.tls.error in _TLS_CAUSES
     weight = 0.6 if tls_broken else 1.0
@@ -320,7 +321,7 @@ def _rule_matches(rule: Rule, sample: HttpSample) -> bool:
         return False
     if not rule.statuses and not rule.status_range:
         return False
-    if rule.body and rule.body not in flat_body(sample):
+    if rule.body and rule.body not in sample.flat_body:
         return False
     if rule.header:
         value = sample.header(rule.header)

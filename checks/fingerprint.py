@@ -26,7 +26,7 @@ class Fingerprint:
 
 def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
     """Name the product that answered `sample` ("unknown" when nothing matches)."""
-    body = flat_body(sample)
+    body = sample.flat_body
     scored: list[tuple[int, int, str, tuple[str, ...]]] = []
     for product in knowledge.products.values():
         body_score, header_score, evidence = _score(product, sample, body)
@@ -41,14 +41,6 @@ def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
                            front=by_headers[2], front_evidence=by_headers[3])
     best = max(scored, key=lambda s: s[0] + s[1])
     return Fingerprint(product=best[2], evidence=best[3])
-
-
-def flat_body(sample: HttpSample) -> str:
-    """The body lower-cased with runs of white space folded, for marker matching.
-
-    Error pages wrap lines anywhere (Apache breaks "an invalid\nresponse").
-    """
-    return " ".join(sample.body.lower().split())
 
 
 def _score(product: Product, sample: HttpSample, body: str) -> tuple[int, int, tuple[str, ...]]:

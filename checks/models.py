@@ -230,6 +230,15 @@ class HttpSample:
         return self._header_map.get(name.lower())
 
     @functools.cached_property
+    def flat_body(self) -> str:
+        """The body lower-cased with runs of white space folded, for marker matching.
+
+        Error pages wrap lines anywhere (Apache breaks "an invalid\nresponse"); folded
+        once per sample, however many markers are looked for.
+        """
+        return " ".join(self.body.lower().split())
+
+    @functools.cached_property
     def _header_map(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for key, value in self.headers:

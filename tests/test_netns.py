@@ -33,27 +33,27 @@ def namespace():
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-@pytest.mark.netns
-def test_no_route_to_the_host(namespace):
+def check_inside(namespace: str, target: str) -> tuple[int, dict]:
+    """`gateway check TARGET --json` run inside the namespace: (exit status, JSON)."""
     proc = subprocess.run(
         ["ip", "netns", "exec", namespace, sys.executable, "-m", "bot.cli", "check",
-         "http://127.77.0.1/", "--json", "--allow-private", "--timeout", "3"],
+         target, "--json", "--allow-private", "--timeout", "3"],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
     )
-    result = json.loads(proc.stdout)
-    assert proc.returncode == 1
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.netns
+def test_no_route_to_the_host(namespace):
+    code, result = check_inside(namespace, "http://127.77.0.1/")
+    assert code == 1
     assert result["verdict"]["cause"] == "tcp_unreachable"
     assert result["tcp"][0]["error"] == "unreachable"
 
 
 @pytest.mark.netns
 def test_no_route_at_all_to_an_ipv6_network(namespace):
-    proc = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-m", "bot.cli", "check",
-         "http://[2001:db8::7]/", "--json", "--allow-private", "--timeout", "3"],
-        capture_output=True, text=True, cwd=ROOT, timeout=30,
-    )
-    result = json.loads(proc.stdout)
+    _code, result = check_inside(namespace, "http://[2001:db8::7]/")
     assert result["verdict"]["cause"] == "tcp_unreachable"
     assert result["tcp"][0]["error"] == "no_route"
     assert "this machine has no route" in result["tcp"][0]["detail"]

@@ -9,7 +9,6 @@ zone, so nothing may lean on the server's zone matching UTC.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -28,7 +27,7 @@ from bot.watch.store import (
 )
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
-from tests.test_watch import INTERVAL, NGINX_502, Watcher, slack
+from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident, slack
 
 __all__ = ["slack"]  # tests/test_watch.py's fixture, found by pytest here by its name
 
@@ -186,26 +185,9 @@ class PostgresWatcher(Watcher):
 async def test_a_restart_mid_incident_on_postgresql_repeats_nothing_and_loses_nothing(
         slack, tmp_path, database_url):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await PostgresWatcher(slack, tmp_path, database_url).start()
-        assert bot.service.store.engine.dialect.name == "postgresql"
-        await bot.command(f"watch {site.url()} every {INTERVAL} after 2")
-        await bot.until(lambda: bot.alerts())
-        alert = bot.alerts()[0]
-        await bot.stop()
-
-        again = await PostgresWatcher(slack, tmp_path, database_url).start()
-        try:
-            assert len(again.service.watches) == 1  # rebuilt from the database
-            runs = again.service.scheduler.runs
-            await asyncio.sleep(2.0)
-            assert again.service.scheduler.runs > runs + 2
-            assert len(again.alerts()) == 1, "no second alert for the announced incident"
-            site.switch(Behaviour.OK)
-            await again.until(lambda: any("recovered after" in r["text"]
-                                          for r in slack.thread(alert["ts"])))
-            assert len(again.alerts()) == 1
-        finally:
-            await again.stop()
+        assert PostgresWatcher(slack, tmp_path, database_url).db.startswith("postgresql")
+        alert = await restart_mid_incident(
+            slack, lambda: PostgresWatcher(slack, tmp_path, database_url), site)
 
     store = await Store(database_url).open()  # what PostgreSQL kept
     try:

@@ -25,6 +25,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def post_once_serving(url: str, body: str, within: float = 20.0) -> httpx.Response:
+    """POST a signed Slack request as soon as `gateway serve` accepts connections."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.post(url, content=body, headers=signed_headers(body), timeout=5)
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "gateway serve did not start"
+            time.sleep(0.2)
+
+
 def test_the_shell_shows_the_verdict_and_the_threaded_explanation(tmp_path):
     with serve(Behaviour.STATUS, status=502, headers=(("Server", "nginx/1.22.1"),),
                body="<hr><center>nginx/1.22.1</center>") as site:
@@ -62,15 +73,7 @@ def test_serve_in_http_mode_reads_dotenv_and_answers_a_signed_command(tmp_path):
         try:
             body = slash_command_body(f"check {site.url()}",
                                       response_url=slack.response_url("cmd", channel="C123"))
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    answer = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body,
-                                        headers=signed_headers(body), timeout=5)
-                    break
-                except httpx.ConnectError:
-                    assert time.monotonic() < deadline, "gateway serve did not start"
-                    time.sleep(0.2)
+            answer = post_once_serving(f"http://127.0.0.1:{port}/slack/events", body)
             assert answer.status_code == 200
             assert slack.wait_for(lambda s: len(s.calls_to("chat.postMessage")) >= 5, 20)
         finally:
@@ -113,14 +116,7 @@ def test_serve_watches_alerts_and_takes_an_acknowledgement(tmp_path):
         try:
             body = slash_command_body(f"watch {site.url()} every 0.3s",
                                       response_url=slack.response_url("w", channel="C123"))
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.post(url, content=body, headers=signed_headers(body), timeout=5)
-                    break
-                except httpx.ConnectError:
-                    assert time.monotonic() < deadline, "gateway serve did not start"
-                    time.sleep(0.2)
+            post_once_serving(url, body)
 
             def alert(s):
                 return next((m for m in s.messages().values() if not m["thread_ts"]

@@ -123,26 +123,34 @@ async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
             await bot.stop()
 
 
+async def restart_mid_incident(slack, make_watcher, site) -> dict:
+    """Alert, restart the bot, see nothing repeated, heal the site, see the recovery.
+
+    Returns the alert. `make_watcher()` gives a fresh Watcher on the same database.
+    """
+    bot = await make_watcher().start()
+    alert = await bot.watch_until_alert(site)
+    await bot.stop()
+
+    again = await make_watcher().start()
+    try:
+        assert len(again.service.watches) == 1  # rebuilt from the database
+        runs = again.service.scheduler.runs
+        await asyncio.sleep(2.0)
+        assert again.service.scheduler.runs > runs + 2
+        assert len(again.alerts()) == 1, "no second alert for the announced incident"
+        site.switch(Behaviour.OK)
+        await again.until(lambda: any("recovered after" in r["text"]
+                                      for r in slack.thread(alert["ts"])))
+        assert len(again.alerts()) == 1
+    finally:
+        await again.stop()
+    return alert
+
+
 async def test_a_restart_mid_incident_repeats_nothing_and_loses_nothing(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        await bot.command(f"watch {site.url()} every {INTERVAL} after 2")
-        await bot.until(lambda: bot.alerts())
-        alert = bot.alerts()[0]
-        await bot.stop()
-
-        again = await Watcher(slack, tmp_path).start()
-        try:
-            assert len(again.service.watches) == 1  # rebuilt from the database
-            runs = again.service.scheduler.runs
-            await asyncio.sleep(2.0)
-            assert again.service.scheduler.runs > runs + 2
-            assert len(again.alerts()) == 1, "no second alert for the announced incident"
-            site.switch(Behaviour.OK)
-            await again.until(lambda: any("recovered after" in r["text"]
-                                          for r in slack.thread(alert["ts"])))
-        finally:
-            await again.stop()
+        await restart_mid_incident(slack, lambda: Watcher(slack, tmp_path), site)
 
 
 async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(slack, tmp_path):

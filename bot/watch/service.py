@@ -182,14 +182,28 @@ class WatchService:
         return self._locks.setdefault(watch_id, asyncio.Lock())
 
     async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(button_data(value).get("w", 0)):
-            await self._acknowledge(user, value)
+        await self._on_alert(value, lambda info, incident: self._acknowledge(user, info, incident))
 
-    async def _acknowledge(self, user: str, value: str) -> None:
-        found = await self._from_button(value)
-        if found is None:
-            return
-        info, incident = found
+    async def mute(self, chat: Chat, user: str, value: str) -> None:
+        await self._on_alert(value, lambda info, incident: self._mute(user, info, incident))
+
+    async def recheck(self, chat: Chat, user: str, value: str) -> None:
+        watch_id = button_data(value).get("w")
+        if isinstance(watch_id, int) and watch_id in self.watches:
+            await self.run(watch_id)
+
+    async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
+        await self._on_alert(value, lambda info, incident: self._unwatch(user, info, incident))
+
+    async def _on_alert(self, value: str,
+                        act: Callable[[WatchInfo, IncidentRow], Awaitable[None]]) -> None:
+        """A button of an alert: under the watch's lock, so never in the middle of its check."""
+        async with self._lock(button_data(value).get("w", 0)):
+            found = await self._from_button(value)
+            if found is not None:
+                await act(*found)
+
+    async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         if incident.acknowledged_by:
             return
         await self.store.save_incident(incident.id, acknowledged_by=user)
@@ -199,35 +213,14 @@ class WatchService:
             f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
             "it recovers."))
 
-    async def mute(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(button_data(value).get("w", 0)):
-            await self._mute(user, value)
-
-    async def _mute(self, user: str, value: str) -> None:
-        found = await self._from_button(value)
-        if found is None:
-            return
-        info, incident = found
+    async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         info.muted_until = self.clock() + MUTE
         await self.store.save_watch_state(info.id, muted_until=info.muted_until)
         await self.incidents.edit(info, incident)
         await self.incidents.reply(info, incident, alerts.note(
             f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."))
 
-    async def recheck(self, chat: Chat, user: str, value: str) -> None:
-        watch_id = button_data(value).get("w")
-        if isinstance(watch_id, int) and watch_id in self.watches:
-            await self.run(watch_id)
-
-    async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
-        async with self._lock(button_data(value).get("w", 0)):
-            await self._unwatch_button(user, value)
-
-    async def _unwatch_button(self, user: str, value: str) -> None:
-        found = await self._from_button(value)
-        if found is None:
-            return
-        info, incident = found
+    async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         await self.incidents.reply(info, incident, alerts.note(
             f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."))
         await self._remove(info.id)
