@@ -44,26 +44,34 @@ def fire(url: str, site_url: str, response_urls: list[str], round_number: int, c
     Kept apart from the Slack stand-in (which serves the bot's API calls in this
     process) so that the stand-in's work does not slow down the measuring side.
     """
+
     async def main() -> list[float]:
-        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(
-                max_connections=len(response_urls))) as client:
+        async with httpx.AsyncClient(
+            timeout=30, limits=httpx.Limits(max_connections=len(response_urls))
+        ) as client:
+
             async def command(i: int) -> float:
-                body = slash_command_body(f"check {site_url}", user_id=f"U{round_number}x{i}",
-                                          response_url=response_urls[i])
+                body = slash_command_body(
+                    f"check {site_url}",
+                    user_id=f"U{round_number}x{i}",
+                    response_url=response_urls[i],
+                )
                 headers = signed_headers(body)
                 started = time.perf_counter()
                 response = await client.post(url, content=body, headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 assert response.status_code == 200 and response.text == "", response.text
                 return elapsed
+
             return list(await asyncio.gather(*(command(i) for i in range(len(response_urls)))))
 
     conn.send(asyncio.run(main()))
     conn.close()
 
 
-async def one_round(url: str, slack: SlackStandIn, site_url: str, concurrency: int,
-                    round_number: int) -> tuple[list[float], float]:
+async def one_round(
+    url: str, slack: SlackStandIn, site_url: str, concurrency: int, round_number: int
+) -> tuple[list[float], float]:
     before = len([m for m in slack.messages().values() if not m["thread_ts"]])
     urls = [slack.response_url(f"r{round_number}-{i}") for i in range(concurrency)]
     context = multiprocessing.get_context("spawn")
@@ -85,15 +93,29 @@ async def one_round(url: str, slack: SlackStandIn, site_url: str, concurrency: i
 
 async def run(rounds: int, concurrency: int) -> None:
     port = free_port()
-    with SlackStandIn() as slack, serve(Behaviour.OK) as site, \
-            tempfile.TemporaryDirectory() as workdir:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATEWAY_"))},
-               "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": slack.api_url, "PORT": str(port), "GATEWAY_ALLOW_PRIVATE": "1",
-               "GATEWAY_TEAM_IN_FLIGHT": "1000", "GATEWAY_TEAM_PER_MINUTE": "10000",
-               "PYTHONPATH": str(ROOT)}
-        bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=workdir, env=env,  # noqa: ASYNC220
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (
+        SlackStandIn() as slack,
+        serve(Behaviour.OK) as site,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATEWAY_"))},
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "PORT": str(port),
+            "GATEWAY_ALLOW_PRIVATE": "1",
+            "GATEWAY_TEAM_IN_FLIGHT": "1000",
+            "GATEWAY_TEAM_PER_MINUTE": "10000",
+            "PYTHONPATH": str(ROOT),
+        }
+        bot = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}/slack/events"
         try:
             async with httpx.AsyncClient(timeout=30) as client:
@@ -106,20 +128,25 @@ async def run(rounds: int, concurrency: int) -> None:
             acks: list[float] = []
             completions: list[float] = []
             for number in range(rounds + 1):
-                round_acks, completion = await one_round(url, slack, site.url(), concurrency,
-                                                         number)
+                round_acks, completion = await one_round(
+                    url, slack, site.url(), concurrency, number
+                )
                 if number:  # round 0 warms the bot up (imports, first connections)
                     acks += round_acks
                     completions.append(completion)
         finally:
             bot.send_signal(signal.SIGTERM)
             bot.wait(30)
-    print(f"{rounds} rounds of {concurrency} concurrent signed slash commands, "
-          f"`gateway serve` in HTTP mode, a healthy loopback site\n")
+    print(
+        f"{rounds} rounds of {concurrency} concurrent signed slash commands, "
+        f"`gateway serve` in HTTP mode, a healthy loopback site\n"
+    )
     print("| ack p50 | ack p99 | ack max | all verdicts + threads posted (median per round) |")
     print("|---|---|---|---|")
-    print(f"| {statistics.median(acks):.1f} ms | {percentile(acks, 0.99):.1f} ms "
-          f"| {max(acks):.1f} ms | {statistics.median(completions):.0f} ms |")
+    print(
+        f"| {statistics.median(acks):.1f} ms | {percentile(acks, 0.99):.1f} ms "
+        f"| {max(acks):.1f} ms | {statistics.median(completions):.0f} ms |"
+    )
 
 
 def main() -> None:

@@ -107,12 +107,16 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
     print(f"median of {args.runs} runs, milliseconds, nginx on loopback\n")
-    print("| site | check, 1 sample | its phases added up | check, 3 samples "
-          "| its phases added up | curl -w time_total | `gateway check --json` process |")
+    print(
+        "| site | check, 1 sample | its phases added up | check, 3 samples "
+        "| its phases added up | curl -w time_total | `gateway check --json` process |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, one, one_sum, three, three_sum, curl, command in rows:
-        print(f"| {label} | {one:.2f} | {one_sum:.2f} | {three:.2f} | {three_sum:.2f} "
-              f"| {curl:.2f} | {command:.0f} |")
+        print(
+            f"| {label} | {one:.2f} | {one_sum:.2f} | {three:.2f} | {three_sum:.2f} "
+            f"| {curl:.2f} | {command:.0f} |"
+        )
 
 
 if __name__ == "__main__":

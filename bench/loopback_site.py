@@ -13,13 +13,21 @@ sys.path.insert(0, str(ROOT))
 from tests.servers.misbehave import wait_for_port  # noqa: E402
 
 
-def start_nginx(tmp: Path, http_port: int, https_port: int | None = None,
-                cert: Path | None = None, key: Path | None = None) -> subprocess.Popen:
+def start_nginx(
+    tmp: Path,
+    http_port: int,
+    https_port: int | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> subprocess.Popen:
     """nginx answering 200 on `http_port` (and over TLS on `https_port`), files in `tmp`."""
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         raise SystemExit("the benchmarks need nginx (apt-get install nginx)")
-    tls = (f"listen 127.0.0.1:{https_port} ssl; ssl_certificate {cert}; "
-           f"ssl_certificate_key {key};" if https_port else "")
+    tls = (
+        f"listen 127.0.0.1:{https_port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
+        if https_port
+        else ""
+    )
     conf = tmp / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1; daemon off; master_process on; pid {tmp}/nginx.pid;
@@ -34,8 +42,18 @@ http {{
   }}
 }}
 """)
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{tmp}/",
-                             "-c", str(conf), "-e", f"{tmp}/error.log"], start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            shutil.which("nginx") or "/usr/sbin/nginx",
+            "-p",
+            f"{tmp}/",
+            "-c",
+            str(conf),
+            "-e",
+            f"{tmp}/error.log",
+        ],
+        start_new_session=True,
+    )
     for port in (http_port, https_port):
         if port and not wait_for_port("127.0.0.1", port, 10):
             proc.kill()

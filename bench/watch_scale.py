@@ -38,8 +38,9 @@ class CountingChat:
     def __init__(self) -> None:
         self.posts = 0
 
-    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
-                   broadcast: bool = False) -> str | None:
+    async def post(
+        self, channel: str, message: Message, thread_ts: str | None = None, broadcast: bool = False
+    ) -> str | None:
         self.posts += 1
         return f"{self.posts}.0"
 
@@ -57,13 +58,25 @@ async def create_watches(store: Store, count: int, port: int, interval: float) -
     """Insert the watches in one transaction (the bench's set-up, not what it measures)."""
     now = datetime.now(UTC)
     async with store.session.begin() as session:
-        session.add_all([
-            WatchRow(team="T1", channel=f"C{i // 50}", url=f"http://127.0.0.1:{port}/w{i}",
-                     target_input=f"http://127.0.0.1:{port}/w{i}", interval_s=interval,
-                     fail_after=2, recover_after=2, created_by="UBENCH", created_at=now,
-                     state="healthy", failures=0, successes=0)
-            for i in range(count)
-        ])
+        session.add_all(
+            [
+                WatchRow(
+                    team="T1",
+                    channel=f"C{i // 50}",
+                    url=f"http://127.0.0.1:{port}/w{i}",
+                    target_input=f"http://127.0.0.1:{port}/w{i}",
+                    interval_s=interval,
+                    fail_after=2,
+                    recover_after=2,
+                    created_by="UBENCH",
+                    created_at=now,
+                    state="healthy",
+                    failures=0,
+                    successes=0,
+                )
+                for i in range(count)
+            ]
+        )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -79,8 +92,9 @@ def rss_mb() -> float:
 
 
 async def run(count: int, interval: float, seconds: float, database: str, port: int) -> dict:
-    settings = from_environment({"GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "5",
-                                 "GATEWAY_DATABASE_URL": database})
+    settings = from_environment(
+        {"GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "5", "GATEWAY_DATABASE_URL": database}
+    )
     store = await Store(database).open()
     await create_watches(store, count, port, interval)
     await store.close()
@@ -104,12 +118,19 @@ async def run(count: int, interval: float, seconds: float, database: str, port: 
     await service.stop()
     availability = await _availability(database)
     return {
-        "watches": count, "interval": interval, "seconds": elapsed,
-        "checks_per_s": runs / elapsed, "expected_per_s": count / interval,
-        "lag_p50": statistics.median(lags), "lag_p99": percentile(lags, 0.99),
-        "lag_max": max(lags), "cpu_share": cpu / elapsed,
-        "rss_mb": rss_mb(), "rss_growth_mb": rss_mb() - rss_before,
-        "posts": chat.posts, "healthy_share": availability,
+        "watches": count,
+        "interval": interval,
+        "seconds": elapsed,
+        "checks_per_s": runs / elapsed,
+        "expected_per_s": count / interval,
+        "lag_p50": statistics.median(lags),
+        "lag_p99": percentile(lags, 0.99),
+        "lag_max": max(lags),
+        "cpu_share": cpu / elapsed,
+        "rss_mb": rss_mb(),
+        "rss_growth_mb": rss_mb() - rss_before,
+        "posts": chat.posts,
+        "healthy_share": availability,
         "startup_s": warm + (measured_from - started - warm),
         "cpu_total_s": time.process_time() - cpu_before,
     }
@@ -123,8 +144,11 @@ async def _availability(database: str) -> float:
     store = await Store(database).open()
     async with store.session() as session:
         total = (await session.execute(select(func.count()).select_from(CheckRow))).scalar_one()
-        healthy = (await session.execute(select(func.count()).select_from(CheckRow).where(
-            CheckRow.status == "healthy"))).scalar_one()
+        healthy = (
+            await session.execute(
+                select(func.count()).select_from(CheckRow).where(CheckRow.status == "healthy")
+            )
+        ).scalar_one()
     await store.close()
     return healthy / total if total else 0.0
 
@@ -133,31 +157,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--watches", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=60.0)
-    parser.add_argument("--seconds", type=float, default=180.0,
-                        help="how long to measure, after one interval of warm-up")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=180.0,
+        help="how long to measure, after one interval of warm-up",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         port = free_port()
         nginx = start_nginx(tmp, port)
         try:
-            result = asyncio.run(run(args.watches, args.interval, args.seconds,
-                                     f"sqlite:///{tmp}/bench.sqlite3", port))
+            result = asyncio.run(
+                run(
+                    args.watches,
+                    args.interval,
+                    args.seconds,
+                    f"sqlite:///{tmp}/bench.sqlite3",
+                    port,
+                )
+            )
         finally:
             nginx.terminate()
             nginx.wait(10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{result['watches']} watches every {result['interval']:g} s of a healthy nginx on "
-          f"loopback, one process, measured {result['seconds']:.0f} s after one interval of "
-          "warm-up\n")
-    print("| checks/s (expected) | lag p50 | lag p99 | lag max | CPU of one core | RSS (peak) "
-          "| posts | checks healthy |")
+    print(
+        f"{result['watches']} watches every {result['interval']:g} s of a healthy nginx on "
+        f"loopback, one process, measured {result['seconds']:.0f} s after one interval of "
+        "warm-up\n"
+    )
+    print(
+        "| checks/s (expected) | lag p50 | lag p99 | lag max | CPU of one core | RSS (peak) "
+        "| posts | checks healthy |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {result['checks_per_s']:.1f} ({result['expected_per_s']:.1f}) "
-          f"| {result['lag_p50'] * 1000:.0f} ms | {result['lag_p99'] * 1000:.0f} ms "
-          f"| {result['lag_max'] * 1000:.0f} ms | {result['cpu_share']:.0%} "
-          f"| {result['rss_mb']:.0f} MB ({peak:.0f} MB) | {result['posts']} "
-          f"| {result['healthy_share']:.2%} |")
+    print(
+        f"| {result['checks_per_s']:.1f} ({result['expected_per_s']:.1f}) "
+        f"| {result['lag_p50'] * 1000:.0f} ms | {result['lag_p99'] * 1000:.0f} ms "
+        f"| {result['lag_max'] * 1000:.0f} ms | {result['cpu_share']:.0%} "
+        f"| {result['rss_mb']:.0f} MB ({peak:.0f} MB) | {result['posts']} "
+        f"| {result['healthy_share']:.2%} |"
+    )
 
 
 if __name__ == "__main__":

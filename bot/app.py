@@ -35,8 +35,9 @@ class StartError(RuntimeError):
 def main(mode: str, environ: dict[str, str]) -> int:
     for noisy in ("httpx", "apscheduler"):  # a line per request or job run is noise here
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = from_environment(load_environment(environ))
         if mode == "shell":
@@ -68,8 +69,10 @@ async def run_shell(settings: Settings) -> None:
 
 async def serve(settings: Settings) -> None:
     if not settings.bot_token:
-        raise StartError("SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
-                         "`gateway shell` runs the bot without Slack")
+        raise StartError(
+            "SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
+            "`gateway shell` runs the bot without Slack"
+        )
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
     try:
@@ -92,8 +95,9 @@ async def _verify_tokens(settings: Settings, client) -> None:
     """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
     checks = [("SLACK_BOT_TOKEN", client.auth_test)]
     if settings.socket_mode:
-        checks.append(("SLACK_APP_TOKEN",
-                       lambda: client.apps_connections_open(app_token=settings.app_token)))
+        checks.append(
+            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=settings.app_token))
+        )
     for name, call in checks:
         try:
             await call()
@@ -101,8 +105,11 @@ async def _verify_tokens(settings: Settings, client) -> None:
             error = exc.response.get("error") if exc.response is not None else "refused"
             raise StartError(f"Slack refused {name}: {error}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("cannot reach Slack at %s yet (%s); will keep trying",
-                        settings.api_url, type(exc).__name__)
+            log.warning(
+                "cannot reach Slack at %s yet (%s); will keep trying",
+                settings.api_url,
+                type(exc).__name__,
+            )
             return
 
 
@@ -127,8 +134,10 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
         await handler.close_async()
     else:
         if not settings.signing_secret:
-            raise StartError("SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
-                             "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)")
+            raise StartError(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
+                "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
+            )
         runner = await start_http(app, "0.0.0.0", settings.port)
         log.info("listening for Slack on port %s at /slack/events", settings.port)
         await stop.wait()

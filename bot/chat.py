@@ -27,8 +27,9 @@ class NotInChannel(Exception):
 
 
 class Chat(Protocol):
-    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
-                   broadcast: bool = False) -> str | None:
+    async def post(
+        self, channel: str, message: Message, thread_ts: str | None = None, broadcast: bool = False
+    ) -> str | None:
         """Post; return the message's ts, None when it failed (and was logged)."""
 
     async def update(self, channel: str, ts: str, message: Message) -> bool:
@@ -48,13 +49,18 @@ class SlackChat:
         self.client = client
         self.response_url = response_url
 
-    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
-                   broadcast: bool = False) -> str | None:
+    async def post(
+        self, channel: str, message: Message, thread_ts: str | None = None, broadcast: bool = False
+    ) -> str | None:
         try:
             response = await self.client.chat_postMessage(
-                channel=channel, text=message.text, blocks=message.blocks or None,
-                thread_ts=thread_ts, reply_broadcast=broadcast or None,
-                unfurl_links=False, unfurl_media=False,
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks or None,
+                thread_ts=thread_ts,
+                reply_broadcast=broadcast or None,
+                unfurl_links=False,
+                unfurl_media=False,
             )
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
@@ -66,8 +72,9 @@ class SlackChat:
 
     async def update(self, channel: str, ts: str, message: Message) -> bool:
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=message.text,
-                                          blocks=message.blocks or [])
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks or []
+            )
         except SlackApiError as exc:
             log.warning("chat.update of %s failed: %s", ts, exc.response.get("error"))
             return False
@@ -75,8 +82,9 @@ class SlackChat:
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=message.text,
-                                                 blocks=message.blocks or None)
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=message.text, blocks=message.blocks or None
+            )
         except SlackApiError as exc:
             if not await self.respond(message, in_channel=False):
                 log.warning("ephemeral message failed: %s", exc.response.get("error"))
@@ -87,7 +95,8 @@ class SlackChat:
         webhook = AsyncWebhookClient(self.response_url)
         try:
             response = await webhook.send(
-                text=message.text, blocks=message.blocks or None,
+                text=message.text,
+                blocks=message.blocks or None,
                 response_type="in_channel" if in_channel else "ephemeral",
                 replace_original=False,
             )

@@ -37,10 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
     run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
-    run.add_argument("--resolver", action="append", metavar="IP[:PORT]",
-                     help="ask this DNS server (repeat to compare several)")
-    run.add_argument("--allow-private", action="store_true", default=None,
-                     help="permit loopback, private, link-local and metadata addresses")
+    run.add_argument(
+        "--resolver",
+        action="append",
+        metavar="IP[:PORT]",
+        help="ask this DNS server (repeat to compare several)",
+    )
+    run.add_argument(
+        "--allow-private",
+        action="store_true",
+        default=None,
+        help="permit loopback, private, link-local and metadata addresses",
+    )
     run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
@@ -64,12 +72,29 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOpti
     ca_bundle = args.ca_bundle or environ.get("GATEWAY_CA_BUNDLE") or None
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
-    timeout = _number(args.timeout or environ.get("GATEWAY_TIMEOUT"), "--timeout",
-                      DEFAULT_TIMEOUT, float, 0.5, MAX_TIMEOUT)
-    samples = _number(args.samples or environ.get("GATEWAY_SAMPLES"), "--samples",
-                      DEFAULT_SAMPLES, int, 1, MAX_SAMPLES)
-    return CheckOptions(resolvers=resolvers, allow_private=allow, ca_bundle=ca_bundle,
-                        timeout=timeout, samples=samples)
+    timeout = _number(
+        args.timeout or environ.get("GATEWAY_TIMEOUT"),
+        "--timeout",
+        DEFAULT_TIMEOUT,
+        float,
+        0.5,
+        MAX_TIMEOUT,
+    )
+    samples = _number(
+        args.samples or environ.get("GATEWAY_SAMPLES"),
+        "--samples",
+        DEFAULT_SAMPLES,
+        int,
+        1,
+        MAX_SAMPLES,
+    )
+    return CheckOptions(
+        resolvers=resolvers,
+        allow_private=allow,
+        ca_bundle=ca_bundle,
+        timeout=timeout,
+        samples=samples,
+    )
 
 
 def _number(text, flag, default, kind, low, high):

@@ -101,8 +101,9 @@ def _watch(words: list[str]) -> Watch:
         elif word == "after" and rest:
             after = _count(rest.pop(0))
         else:
-            raise CommandError(f"I don't understand `{_short(word)}`: "
-                               "try `watch site.com every 5m after 3`")
+            raise CommandError(
+                f"I don't understand `{_short(word)}`: try `watch site.com every 5m after 3`"
+            )
     return Watch(target=target, interval=interval, after=after)
 
 

@@ -33,17 +33,22 @@ class RateLimiter:
         now = self.clock()
         user_key, team_key = f"u:{team}:{user}", f"t:{team}"
         if self._in_flight[user_key] >= self.limits.user_in_flight:
-            raise Refused(f"you already have {self._in_flight[user_key]} checks running; "
-                          "I'll take the next one when one of them is done")
+            raise Refused(
+                f"you already have {self._in_flight[user_key]} checks running; "
+                "I'll take the next one when one of them is done"
+            )
         if self._in_flight[team_key] >= self.limits.team_in_flight:
             raise Refused("this workspace has many checks running right now; try again in a moment")
-        for key, limit, who in ((user_key, self.limits.user_per_minute, "you"),
-                                (team_key, self.limits.team_per_minute, "this workspace")):
+        for key, limit, who in (
+            (user_key, self.limits.user_per_minute, "you"),
+            (team_key, self.limits.team_per_minute, "this workspace"),
+        ):
             recent = self._trim(key, now)
             if len(recent) >= limit:
                 wait = max(1, int(recent[0] + WINDOW - now) + 1)
-                raise Refused(f"{who} asked for {limit} checks in the last minute; "
-                              f"try again in {wait} s")
+                raise Refused(
+                    f"{who} asked for {limit} checks in the last minute; try again in {wait} s"
+                )
         for key in (user_key, team_key):
             self._recent[key].append(now)
             self._in_flight[key] += 1

@@ -42,8 +42,10 @@ from checks.target import TargetError, parse_target
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1.0  # seconds between progress edits: Slack allows about one a second
-INVITE_HINT = ("I'm not a member of this channel, so I answered here without live progress "
-               "or a thread. Invite me with `/invite @gateway` for the full experience.")
+INVITE_HINT = (
+    "I'm not a member of this channel, so I answered here without live progress "
+    "or a thread. Invite me with `/invite @gateway` for the full experience."
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,12 @@ class Answer:
 class Gateway:
     """Commands in, messages out; one instance per running bot."""
 
-    def __init__(self, settings: Settings, check_function: CheckFunction | None = None,
-                 watches: WatchService | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        check_function: CheckFunction | None = None,
+        watches: WatchService | None = None,
+    ) -> None:
         self.settings = settings
         self.watches = watches
         self.limiter = RateLimiter(settings.limits)
@@ -100,11 +106,13 @@ class Gateway:
         if self.watches is None:
             return Answer(text="Watching sites needs the bot's database; it is not set up here.")
         if isinstance(command, Watch):
-            return Answer(work=self.watches.watch(chat, request.team, request.channel,
-                                                  request.user, command))
+            return Answer(
+                work=self.watches.watch(chat, request.team, request.channel, request.user, command)
+            )
         if isinstance(command, Unwatch):
-            return Answer(work=self.watches.unwatch(chat, request.channel, request.user,
-                                                    command.target))
+            return Answer(
+                work=self.watches.unwatch(chat, request.channel, request.user, command.target)
+            )
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
 
     def on_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
@@ -133,9 +141,12 @@ class Gateway:
         """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert."""
         if self.watches is None:
             return Answer()
-        handlers = {ACTION_ACK: self.watches.acknowledge, ACTION_MUTE: self.watches.mute,
-                    ACTION_RECHECK: self.watches.recheck,
-                    ACTION_UNWATCH: self.watches.unwatch_button}
+        handlers = {
+            ACTION_ACK: self.watches.acknowledge,
+            ACTION_MUTE: self.watches.mute,
+            ACTION_RECHECK: self.watches.recheck,
+            ACTION_UNWATCH: self.watches.unwatch_button,
+        }
         handler = handlers.get(action)
         return Answer(work=handler(chat, request.user, value)) if handler else Answer()
 
@@ -146,8 +157,12 @@ class Gateway:
         target = _target_from(value)
         if cause is None or target is None:
             return
-        context = {"host": target.host, "port": str(target.port), "gateway": "the site",
-                   "status": "the error"}
+        context = {
+            "host": target.host,
+            "port": str(target.port),
+            "gateway": "the site",
+            "status": "the error",
+        }
         steps = tuple(fill(step, context) for step in cause.visitor)
         for message in render.visitor_messages(steps, target.host):
             await chat.ephemeral(request.channel, request.user, message)
@@ -176,8 +191,9 @@ class Gateway:
     async def _run_check(self, chat: Chat, request: Request, target: Target) -> None:
         events: list[Progress] = []
         try:
-            ts = await chat.post(request.channel,
-                                 render.progress_message(target, request.user, events))
+            ts = await chat.post(
+                request.channel, render.progress_message(target, request.user, events)
+            )
         except NotInChannel:
             ts = None
             if not request.response_url:
@@ -206,15 +222,17 @@ class Gateway:
         if ts is None or not await chat.update(request.channel, ts, message):
             await chat.respond(message, in_channel=False)
 
-    async def _answer_without_membership(self, chat: Chat, verdict: render.Message,
-                                         thread: list[render.Message]) -> None:
+    async def _answer_without_membership(
+        self, chat: Chat, verdict: render.Message, thread: list[render.Message]
+    ) -> None:
         """Private channel or DM without the bot: response_url, 5 uses at most."""
         await chat.respond(verdict, in_channel=True)
         blocks: list[dict] = []
         for message in thread:
             blocks += message.blocks
-        for start in range(0, min(len(blocks), 3 * render.BLOCKS_PER_MESSAGE),
-                           render.BLOCKS_PER_MESSAGE):
+        for start in range(
+            0, min(len(blocks), 3 * render.BLOCKS_PER_MESSAGE), render.BLOCKS_PER_MESSAGE
+        ):
             part = blocks[start : start + render.BLOCKS_PER_MESSAGE]
             await chat.respond(render.Message(text=verdict.text, blocks=part), in_channel=True)
         await chat.respond(render.notice(INVITE_HINT), in_channel=False)
@@ -223,8 +241,9 @@ class Gateway:
 class _ProgressUpdater:
     """Collects progress events and edits the progress message at most once a second."""
 
-    def __init__(self, chat: Chat, request: Request, target: Target, ts: str | None,
-                 events: list[Progress]) -> None:
+    def __init__(
+        self, chat: Chat, request: Request, target: Target, ts: str | None, events: list[Progress]
+    ) -> None:
         self.chat, self.request, self.target, self.ts = chat, request, target, ts
         self.events = events
         self.changed = asyncio.Event()
@@ -258,4 +277,3 @@ def _target_from(value: str) -> Target | None:
         return parse_target(url)
     except TargetError:
         return None
-

@@ -57,8 +57,9 @@ class Settings:
         return bool(self.bot_token)
 
 
-def load_environment(environ: dict[str, str] | None = None, env_file: Path | None = None
-                     ) -> dict[str, str]:
+def load_environment(
+    environ: dict[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
     """The process environment over `.env` (the environment wins, as dotenv does)."""
     path = env_file or Path.cwd() / ".env"
     values: dict[str, str] = {}

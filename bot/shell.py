@@ -24,12 +24,28 @@ from bot.service import Gateway, Request
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
 _MENTION = re.compile(r"<@([A-Z0-9a-z]+)>")
-_EMOJI = {":white_check_mark:": "✅", ":x:": "❌", ":heavy_minus_sign:": "➖",
-          ":red_circle:": "🔴", ":warning:": "⚠️", ":hourglass_flowing_sand:": "⏳",
-          ":hourglass:": "⌛", ":no_entry:": "⛔", ":thinking_face:": "🤔", ":eyes:": "👀",
-          ":rotating_light:": "🚨", ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡",
-          ":white_circle:": "⚪", ":lock:": "🔒", ":satellite_antenna:": "📡", ":wave:": "👋",
-          ":mute:": "🔇", ":repeat:": "🔁", ":arrows_counterclockwise:": "🔄"}
+_EMOJI = {
+    ":white_check_mark:": "✅",
+    ":x:": "❌",
+    ":heavy_minus_sign:": "➖",
+    ":red_circle:": "🔴",
+    ":warning:": "⚠️",
+    ":hourglass_flowing_sand:": "⏳",
+    ":hourglass:": "⌛",
+    ":no_entry:": "⛔",
+    ":thinking_face:": "🤔",
+    ":eyes:": "👀",
+    ":rotating_light:": "🚨",
+    ":large_green_circle:": "🟢",
+    ":large_yellow_circle:": "🟡",
+    ":white_circle:": "⚪",
+    ":lock:": "🔒",
+    ":satellite_antenna:": "📡",
+    ":wave:": "👋",
+    ":mute:": "🔇",
+    ":repeat:": "🔁",
+    ":arrows_counterclockwise:": "🔄",
+}
 
 BANNER = """\
 gateway shell: the bot as it answers in Slack, here in the terminal.
@@ -55,8 +71,9 @@ class ShellChat:
     messages: dict[str, _Shown] = field(default_factory=dict)
     buttons: list[tuple[str, str, str]] = field(default_factory=list)  # action, value, ts
 
-    async def post(self, channel: str, message: Message, thread_ts: str | None = None,
-                   broadcast: bool = False) -> str | None:
+    async def post(
+        self, channel: str, message: Message, thread_ts: str | None = None, broadcast: bool = False
+    ) -> str | None:
         number = next(self._counter)
         ts = f"{number}.000000"
         self.messages[ts] = _Shown(number, channel, message, thread_ts)
@@ -83,8 +100,9 @@ class ShellChat:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
 
-    def _show(self, heading: str, message: Message, indent: str = "", ts: str | None = None
-              ) -> None:
+    def _show(
+        self, heading: str, message: Message, indent: str = "", ts: str | None = None
+    ) -> None:
         self.console.print(Text(indent + heading, style="bold cyan"))
         for line in render_lines(message):
             self.console.print(Text(indent + "  " + line))
@@ -121,8 +139,9 @@ def message_buttons(message: Message) -> list[tuple[str, str, str]]:
         if block.get("type") == "actions":
             for element in block.get("elements", []):
                 if element.get("type") == "button":
-                    found.append((element["action_id"], element["text"]["text"],
-                                  element.get("value", "")))
+                    found.append(
+                        (element["action_id"], element["text"]["text"], element.get("value", ""))
+                    )
     return found
 
 
@@ -137,8 +156,9 @@ def _plain(text: str) -> str:
 class Shell:
     """Reads lines, runs them through the Gateway, shows what it posts."""
 
-    def __init__(self, gateway: Gateway | None, console: Console | None = None,
-                 stdin: TextIO | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway | None, console: Console | None = None, stdin: TextIO | None = None
+    ) -> None:
         self.gateway = gateway
         self.console = console or Console(highlight=False)
         self.chat = ShellChat(self.console)
@@ -171,8 +191,9 @@ class Shell:
             await self._click(line, request)
             return
         if not line.startswith("/gateway"):
-            self.console.print(Text("Only /gateway commands here; try `/gateway help`.",
-                                    style="dim"))
+            self.console.print(
+                Text("Only /gateway commands here; try `/gateway help`.", style="dim")
+            )
             return
         text = line.removeprefix("/gateway").strip()
         answer = self.gateway.on_command(self.chat, Request(TEAM, CHANNEL, USER, text))
@@ -184,8 +205,13 @@ class Shell:
     async def _click(self, line: str, request: Request) -> None:
         number = line.removeprefix("/click").strip()
         if not number.isdigit() or not 1 <= int(number) <= len(self.chat.buttons):
-            self.console.print(Text(f"No button {number or '?'}; the buttons are numbered "
-                                    f"1 to {len(self.chat.buttons)}.", style="dim"))
+            self.console.print(
+                Text(
+                    f"No button {number or '?'}; the buttons are numbered "
+                    f"1 to {len(self.chat.buttons)}.",
+                    style="dim",
+                )
+            )
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
         answer = self.gateway.on_button(self.chat, request, action, value)

@@ -26,8 +26,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def web_client(settings: Settings, session: aiohttp.ClientSession | None = None
-               ) -> AsyncWebClient:
+def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL as its base, 429s retried after Retry-After.
 
     With a shared `session` its connections are kept alive; without one the SDK opens
@@ -44,8 +43,9 @@ def web_client(settings: Settings, session: aiohttp.ClientSession | None = None
     )
 
 
-def build_app(settings: Settings, gateway: Gateway,
-              client: AsyncWebClient | None = None) -> AsyncApp:
+def build_app(
+    settings: Settings, gateway: Gateway, client: AsyncWebClient | None = None
+) -> AsyncApp:
     app = AsyncApp(
         client=client or web_client(settings),
         signing_secret=settings.signing_secret or "",
@@ -58,9 +58,13 @@ def build_app(settings: Settings, gateway: Gateway,
 
     @app.command("/gateway")
     async def on_gateway(ack, command, client):
-        request = Request(team=command.get("team_id", ""), channel=command["channel_id"],
-                          user=command["user_id"], text=command.get("text", ""),
-                          response_url=command.get("response_url"))
+        request = Request(
+            team=command.get("team_id", ""),
+            channel=command["channel_id"],
+            user=command["user_id"],
+            text=command.get("text", ""),
+            response_url=command.get("response_url"),
+        )
         answer = gateway.on_command(SlackChat(client, request.response_url), request)
         await ack(text=answer.text) if answer.text else await ack()
         if answer.work is not None:
@@ -76,8 +80,15 @@ def build_app(settings: Settings, gateway: Gateway,
         elif answer.text:
             await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
-    for action_id in (ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, ACTION_ACK, ACTION_MUTE,
-                      ACTION_RECHECK, ACTION_UNWATCH):
+    for action_id in (
+        ACTION_RERUN,
+        ACTION_VISITOR,
+        ACTION_WATCH,
+        ACTION_ACK,
+        ACTION_MUTE,
+        ACTION_RECHECK,
+        ACTION_UNWATCH,
+    ):
         app.action(action_id)(on_button)
 
     @app.error
@@ -89,7 +100,8 @@ def build_app(settings: Settings, gateway: Gateway,
 
 def _request_from_action(body: dict) -> Request:
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id", "")
+        "channel_id", ""
+    )
     return Request(
         team=(body.get("team") or {}).get("id", "") or (body.get("user") or {}).get("team_id", ""),
         channel=channel,

@@ -165,8 +165,9 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         evidence=shown,
         status=status,
         causes=causes,
-        summary=_summary(causes[0], knowledge.causes[causes[0].code].layer, last,
-                         gateway_name if known else None),
+        summary=_summary(
+            causes[0], knowledge.causes[causes[0].code].layer, last, gateway_name if known else None
+        ),
         product=product,
         product_name=gateway_name if known else None,
         product_evidence=fingerprint.evidence if fingerprint else (),
@@ -187,8 +188,9 @@ def _set_aside_local_gaps(evidence: Evidence) -> tuple[Evidence, tuple[str, ...]
 
     A host without IPv6 would otherwise call every dual-stack site a partial outage.
     """
-    unroutable = {a.address for a in evidence.tcp
-                  if a.error is ErrorKind.NO_ROUTE and ":" in a.address}
+    unroutable = {
+        a.address for a in evidence.tcp if a.error is ErrorKind.NO_ROUTE and ":" in a.address
+    }
     if not unroutable or not any(a.ok for a in evidence.tcp):
         return evidence, ()
     kept = replace(
@@ -196,10 +198,11 @@ def _set_aside_local_gaps(evidence: Evidence) -> tuple[Evidence, tuple[str, ...]
         tcp=tuple(a for a in evidence.tcp if a.address not in unroutable),
         http=tuple(s for s in evidence.http if s.address not in unroutable),
     )
-    note = (f"this machine has no IPv6 route, so {', '.join(sorted(unroutable))} "
-            "could not be checked from here; the verdict rests on the other addresses")
+    note = (
+        f"this machine has no IPv6 route, so {', '.join(sorted(unroutable))} "
+        "could not be checked from here; the verdict rests on the other addresses"
+    )
     return kept, (note,)
-
 
 
 def _dns_failed(evidence: Evidence) -> bool:
@@ -257,8 +260,11 @@ def _connect_layers(evidence: Evidence, found: _Candidates) -> None:
 
 
 def _http_layer(
-    evidence: Evidence, found: _Candidates, knowledge: Knowledge,
-    prints: dict[int, Fingerprint], working: set[int],
+    evidence: Evidence,
+    found: _Candidates,
+    knowledge: Knowledge,
+    prints: dict[int, Fingerprint],
+    working: set[int],
 ) -> None:
     samples = evidence.http
     if not samples:
@@ -284,8 +290,11 @@ def _http_layer(
     if ok and not failed:
         firsts = [s.timings.first_byte_ms for s in ok if s.timings.first_byte_ms is not None]
         if firsts and median(firsts) >= SLOW_MS:
-            found.add("slow_response", 0.8 * weight,
-                      f"first byte after {median(firsts):.0f} ms (median of {len(firsts)})")
+            found.add(
+                "slow_response",
+                0.8 * weight,
+                f"first byte after {median(firsts):.0f} ms (median of {len(firsts)})",
+            )
 
 
 def _works(sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None) -> bool:
@@ -293,8 +302,11 @@ def _works(sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | 
 
     A redirect the check would not follow (to a private address) still answered.
     """
-    return (sample.ok and sample.error in (None, ErrorKind.REDIRECT_REFUSED)
-            and not _sample_causes(sample, knowledge, fingerprint))
+    return (
+        sample.ok
+        and sample.error in (None, ErrorKind.REDIRECT_REFUSED)
+        and not _sample_causes(sample, knowledge, fingerprint)
+    )
 
 
 def _sample_causes(
@@ -348,15 +360,17 @@ def _rank(
         info = knowledge.causes[code]
         confidence = score / total
         owner = (info.owner_for.get(product or "", ()) + info.owner)[:MAX_OWNER_STEPS]
-        causes.append(Cause(
-            code=code,
-            confidence=min(0.99, round(confidence, 2)),
-            title=fill(info.title, context),
-            explanation=fill(info.explanation, context),
-            evidence=tuple(found.evidence.get(code, ())),
-            owner=tuple(fill(step, context) for step in owner),
-            visitor=tuple(fill(step, context) for step in info.visitor),
-        ))
+        causes.append(
+            Cause(
+                code=code,
+                confidence=min(0.99, round(confidence, 2)),
+                title=fill(info.title, context),
+                explanation=fill(info.explanation, context),
+                evidence=tuple(found.evidence.get(code, ())),
+                owner=tuple(fill(step, context) for step in owner),
+                visitor=tuple(fill(step, context) for step in info.visitor),
+            )
+        )
     causes.sort(key=lambda c: -c.confidence)
     return tuple(causes)
 
@@ -424,8 +438,13 @@ def _groups(
     groups: dict[tuple, list[HttpSample]] = {}
     for sample in samples:
         fingerprint = prints.get(id(sample))
-        key = (sample.status, sample.error, sample.address, sample.detail if sample.error else "",
-               fingerprint.product if fingerprint else None)
+        key = (
+            sample.status,
+            sample.error,
+            sample.address,
+            sample.detail if sample.error else "",
+            fingerprint.product if fingerprint else None,
+        )
         groups.setdefault(key, []).append(sample)
     return list(groups.values())
 

@@ -58,9 +58,7 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
-async def resolve(
-    name: str, resolvers: tuple[ResolverAddress, ...], lifetime: float
-) -> DnsResult:
+async def resolve(name: str, resolvers: tuple[ResolverAddress, ...], lifetime: float) -> DnsResult:
     """Resolve `name` with each resolver (or the system's) within `lifetime` seconds."""
     started = time.perf_counter()
     if resolvers:
@@ -75,9 +73,7 @@ async def resolve(
             system = await asyncio.to_thread(_system_resolver)
             label = "system (" + ", ".join(map(str, system.nameservers)) + ")"
             answers = [await _ask(name, system, label, lifetime)]
-    return DnsResult(
-        name=name, answers=tuple(answers), ms=(time.perf_counter() - started) * 1000
-    )
+    return DnsResult(name=name, answers=tuple(answers), ms=(time.perf_counter() - started) * 1000)
 
 
 def _configured(address: ResolverAddress) -> dns.asyncresolver.Resolver:
@@ -136,7 +132,9 @@ async def _ask(
 
 
 async def _query(
-    resolver: dns.asyncresolver.Resolver, name: str, rdtype: dns.rdatatype.RdataType,
+    resolver: dns.asyncresolver.Resolver,
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
     lifetime: float,
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[ErrorKind, str] | None]:
     """Return (addresses, cname chain, error) for one record type."""

@@ -37,8 +37,12 @@ def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
     by_page = max(scored, key=lambda s: (s[0], s[1]))
     by_headers = max(scored, key=lambda s: (s[1], s[0]))
     if by_page[0] and by_headers[2] != by_page[2] and by_headers[1]:
-        return Fingerprint(product=by_page[2], evidence=by_page[3],
-                           front=by_headers[2], front_evidence=by_headers[3])
+        return Fingerprint(
+            product=by_page[2],
+            evidence=by_page[3],
+            front=by_headers[2],
+            front_evidence=by_headers[3],
+        )
     best = max(scored, key=lambda s: s[0] + s[1])
     return Fingerprint(product=best[2], evidence=best[3])
 

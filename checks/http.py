@@ -84,7 +84,10 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         stream = await self._inner.connect_tcp(
-            self._address, port, timeout=timeout, local_address=local_address,
+            self._address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
             socket_options=socket_options,
         )
         self._wire.connected = time.perf_counter()
@@ -142,8 +145,9 @@ async def fetch(
             try:
                 current_address = await address_for(next_host)
             except ValueError as exc:
-                return _finish(_replace_error(sample, ErrorKind.REDIRECT_REFUSED, str(exc)),
-                               hops, started)
+                return _finish(
+                    _replace_error(sample, ErrorKind.REDIRECT_REFUSED, str(exc)), hops, started
+                )
         current_url = next_url
 
 
@@ -166,8 +170,7 @@ def _replace_error(sample: HttpSample, kind: ErrorKind, detail: str) -> HttpSamp
 
 def _finish(sample: HttpSample, hops: list[Hop], started: float) -> HttpSample:
     total = (time.perf_counter() - started) * 1000
-    return replace(sample, redirects=tuple(hops),
-                   timings=replace(sample.timings, total_ms=total))
+    return replace(sample, redirects=tuple(hops), timings=replace(sample.timings, total_ms=total))
 
 
 async def _get_once(url: str, address: str, timeout: float, connect_timeout: float) -> HttpSample:
@@ -177,22 +180,34 @@ async def _get_once(url: str, address: str, timeout: float, connect_timeout: flo
     status = None
     try:
         async with (
-            httpx.AsyncClient(transport=transport, timeout=limits,
-                              follow_redirects=False, trust_env=False) as client,
+            httpx.AsyncClient(
+                transport=transport, timeout=limits, follow_redirects=False, trust_env=False
+            ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             status = response.status_code
             body, truncated = await _read_capped(response)
             return HttpSample(
-                address=address, url=url, status=status, reason=response.reason_phrase,
-                http_version=response.http_version, headers=tuple(response.headers.multi_items()),
+                address=address,
+                url=url,
+                status=status,
+                reason=response.reason_phrase,
+                http_version=response.http_version,
+                headers=tuple(response.headers.multi_items()),
                 body=body.decode(response.encoding or "utf-8", errors="replace"),
-                body_truncated=truncated, timings=_timings(wire),
+                body_truncated=truncated,
+                timings=_timings(wire),
             )
     except httpx.HTTPError as exc:
         kind, detail = _classify(exc, wire)
-        return HttpSample(address=address, url=url, status=status, error=kind, detail=detail,
-                          timings=_timings(wire))
+        return HttpSample(
+            address=address,
+            url=url,
+            status=status,
+            error=kind,
+            detail=detail,
+            timings=_timings(wire),
+        )
 
 
 async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:
@@ -260,4 +275,3 @@ def _os_error(exc: BaseException, depth: int = 0) -> OSError | None:
                 return found
     nested = exc.__cause__ or exc.__context__
     return _os_error(nested, depth + 1) if nested is not None else None
-

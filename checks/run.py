@@ -100,8 +100,11 @@ async def gather(
     guard.vet_name(target.host, options.allow_private)
 
     if target.is_ip:
-        dns_result = DnsResult(name=target.host, skipped=True,
-                               answers=(DnsAnswer(resolver="literal", addresses=(target.host,)),))
+        dns_result = DnsResult(
+            name=target.host,
+            skipped=True,
+            answers=(DnsAnswer(resolver="literal", addresses=(target.host,)),),
+        )
     else:
         dns_result = await dns.resolve(target.host, options.resolvers, deadline.share(0.5))
         on_progress(_dns_progress(dns_result))
@@ -110,8 +113,15 @@ async def gather(
 
     def finish(**found) -> Evidence:
         elapsed = (time.perf_counter() - deadline.started) * 1000
-        return Evidence(target=target, dns=dns_result, checked_at=checked_at, duration_ms=elapsed,
-                        timeout_s=options.timeout, deadline_hit=deadline.left() <= 0, **found)
+        return Evidence(
+            target=target,
+            dns=dns_result,
+            checked_at=checked_at,
+            duration_ms=elapsed,
+            timeout_s=options.timeout,
+            deadline_hit=deadline.left() <= 0,
+            **found,
+        )
 
     if not addresses:
         return finish()
@@ -124,8 +134,14 @@ async def gather(
 class _Probes:
     """The connection-level probes of one check, sharing its deadline and addresses."""
 
-    def __init__(self, target: Target, options: CheckOptions, deadline: _Deadline,
-                 addresses: tuple[str, ...], on_progress: OnProgress) -> None:
+    def __init__(
+        self,
+        target: Target,
+        options: CheckOptions,
+        deadline: _Deadline,
+        addresses: tuple[str, ...],
+        on_progress: OnProgress,
+    ) -> None:
         self.on_progress = on_progress
         self.target = target
         self.options = options
@@ -178,15 +194,24 @@ class _Probes:
         return self.target.scheme == "https"
 
     async def _tls(self, address: str) -> TlsResult:
-        return await tls.handshake(address, self.target.port, self.target.host,
-                                   self.connect_timeout(), self.options.ca_bundle)
+        return await tls.handshake(
+            address,
+            self.target.port,
+            self.target.host,
+            self.connect_timeout(),
+            self.options.ca_bundle,
+        )
 
     async def _retry_tls_elsewhere(
         self, first: TlsResult | None, attempts: tuple[TcpAttempt, ...]
     ) -> TlsResult | None:
         """If the first address was down, shake hands with one that accepted TCP."""
-        if first is None or first.error not in (ErrorKind.REFUSED, ErrorKind.TIMEOUT,
-                                                ErrorKind.UNREACHABLE, ErrorKind.NO_ROUTE):
+        if first is None or first.error not in (
+            ErrorKind.REFUSED,
+            ErrorKind.TIMEOUT,
+            ErrorKind.UNREACHABLE,
+            ErrorKind.NO_ROUTE,
+        ):
             return first
         reachable = [a.address for a in attempts if a.ok and a.address != first.address]
         if not reachable or self.deadline.left() <= 0:
@@ -199,9 +224,13 @@ class _Probes:
 
     async def _sample(self, address: str, url: str | None = None) -> HttpSample:
         url = url or self.target.url
-        return await http.fetch(url, address, timeout=self.deadline.left(),
-                                connect_timeout=self.connect_timeout(),
-                                address_for=self._address_for)
+        return await http.fetch(
+            url,
+            address,
+            timeout=self.deadline.left(),
+            connect_timeout=self.connect_timeout(),
+            address_for=self._address_for,
+        )
 
     async def _address_for(self, host: str) -> str:
         """Resolve and vet a redirect's host, as the first lookup was."""
@@ -220,8 +249,13 @@ class _Probes:
     async def plain_http_fallback(self, attempts: tuple[TcpAttempt, ...]) -> PortProbe | None:
         """For a bare name whose HTTPS port is closed everywhere, look at port 80."""
         target = self.target
-        if (target.explicit_scheme or target.explicit_port or not attempts
-                or any(a.ok for a in attempts) or self.deadline.left() < 0.2):
+        if (
+            target.explicit_scheme
+            or target.explicit_port
+            or not attempts
+            or any(a.ok for a in attempts)
+            or self.deadline.left() < 0.2
+        ):
             return None
         url = build_url("http", target.host, 80, target.path)
         try:
@@ -232,13 +266,23 @@ class _Probes:
         return PortProbe(port=80, sample=sample)
 
     def _timed_out_tcp(self) -> tuple[TcpAttempt, ...]:
-        return tuple(TcpAttempt(address=a, port=self.target.port, error=ErrorKind.TIMEOUT,
-                                detail="no answer before the check's deadline")
-                     for a in self.addresses)
+        return tuple(
+            TcpAttempt(
+                address=a,
+                port=self.target.port,
+                error=ErrorKind.TIMEOUT,
+                detail="no answer before the check's deadline",
+            )
+            for a in self.addresses
+        )
 
     def _timed_out_sample(self, address: str) -> HttpSample:
-        return HttpSample(address=address, url=self.target.url, error=ErrorKind.NO_RESPONSE,
-                          detail="no response before the check's deadline")
+        return HttpSample(
+            address=address,
+            url=self.target.url,
+            error=ErrorKind.NO_RESPONSE,
+            detail="no response before the check's deadline",
+        )
 
 
 async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
@@ -264,8 +308,11 @@ def _result(task: asyncio.Task | None, default):
 
 def _dns_progress(result: DnsResult) -> Progress:
     if result.addresses:
-        return Progress("dns", not result.mismatch,
-                        f"DNS {len(result.addresses)} address(es) in {result.ms:.0f} ms")
+        return Progress(
+            "dns",
+            not result.mismatch,
+            f"DNS {len(result.addresses)} address(es) in {result.ms:.0f} ms",
+        )
     return Progress("dns", False, f"DNS {result.error}")
 
 
@@ -284,5 +331,4 @@ def _tls_progress(result: TlsResult) -> Progress:
 
 def _http_progress(sample: HttpSample, number: int, count: int) -> Progress:
     what = str(sample.status) if sample.status is not None else str(sample.error)
-    return Progress("http", sample.ok and sample.error is None,
-                    f"HTTP {what} ({number}/{count})")
+    return Progress("http", sample.ok and sample.error is None, f"HTTP {what} ({number}/{count})")

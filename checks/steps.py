@@ -18,8 +18,19 @@ _DNS_WORDS = {
     ErrorKind.SERVFAIL: "the resolvers answered SERVFAIL",
     ErrorKind.DNS_TIMEOUT: "no resolver answered in time",
 }
-HEADERS_SHOWN = ("server", "via", "x-cache", "retry-after", "content-type", "location",
-                 "cf-ray", "x-served-by", "x-varnish", "x-squid-error", "x-vercel-error")
+HEADERS_SHOWN = (
+    "server",
+    "via",
+    "x-cache",
+    "retry-after",
+    "content-type",
+    "location",
+    "cf-ray",
+    "x-served-by",
+    "x-varnish",
+    "x-squid-error",
+    "x-vercel-error",
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +41,12 @@ class Step:
     lines: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"layer": self.layer, "ok": self.ok, "headline": self.headline,
-                "lines": list(self.lines)}
+        return {
+            "layer": self.layer,
+            "ok": self.ok,
+            "headline": self.headline,
+            "lines": list(self.lines),
+        }
 
 
 def build_steps(evidence: Evidence) -> tuple[Step, ...]:
@@ -50,8 +65,10 @@ def _dns(evidence: Evidence) -> Step:
     for answer in dns.answers:
         chain = " → ".join(answer.cnames)
         got = ", ".join(answer.addresses) if answer.addresses else (answer.detail or answer.error)
-        lines.append(f"{answer.resolver}: {got} ({answer.ms:.0f} ms)"
-                     + (f" via CNAME {chain}" if chain else ""))
+        lines.append(
+            f"{answer.resolver}: {got} ({answer.ms:.0f} ms)"
+            + (f" via CNAME {chain}" if chain else "")
+        )
     if dns.addresses:
         head = f"DNS: {dns.name} → {', '.join(dns.addresses[:4])}"
         if len(dns.addresses) > 4:
@@ -75,8 +92,11 @@ def _tcp(evidence: Evidence) -> Step:
     )
     plain = evidence.plain_http
     if plain is not None:
-        answer = (f"answers HTTP {plain.sample.status}" if plain.sample.status is not None
-                  else f"no answer either ({plain.sample.detail})")
+        answer = (
+            f"answers HTTP {plain.sample.status}"
+            if plain.sample.status is not None
+            else f"no answer either ({plain.sample.detail})"
+        )
         lines += (f"plain HTTP on port {plain.port}: {answer}",)
     return Step("tcp", len(ok) == len(attempts), head, lines)
 
@@ -93,8 +113,9 @@ def _tls(evidence: Evidence) -> Step:
         lines.append(f"certificate: {cert.subject}")
         lines.append(f"names: {', '.join(cert.sans[:8]) or '(none)'}")
         lines.append(f"issuer: {cert.issuer}" + (" (self-signed)" if cert.self_signed else ""))
-        lines.append(f"valid from {cert.not_before:%Y-%m-%d %H:%M} "
-                     f"to {cert.not_after:%Y-%m-%d %H:%M} UTC")
+        lines.append(
+            f"valid from {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M} UTC"
+        )
         if evidence.checked_at:
             lines.append(f"days left: {cert.days_left(evidence.checked_at)}")
     if tls.ok:

@@ -57,30 +57,52 @@ async def handshake(
         async with asyncio.timeout(timeout):
             info = await _shake(address, port, server_name, context)
     except TimeoutError:
-        return TlsResult(**base, error=ErrorKind.TIMEOUT, detail=f"no handshake in {timeout:.1f} s",
-                         ms=_since(started))
+        return TlsResult(
+            **base,
+            error=ErrorKind.TIMEOUT,
+            detail=f"no handshake in {timeout:.1f} s",
+            ms=_since(started),
+        )
     except ssl.SSLCertVerificationError as exc:
         kind = _VERIFY_KINDS.get(exc.verify_code, ErrorKind.TLS_UNTRUSTED)
         certificate = await _read_certificate(address, port, server_name, timeout, started)
-        return TlsResult(**base, error=kind, detail=exc.verify_message or str(exc.reason),
-                         verify_code=exc.verify_code, certificate=certificate, ms=_since(started))
+        return TlsResult(
+            **base,
+            error=kind,
+            detail=exc.verify_message or str(exc.reason),
+            verify_code=exc.verify_code,
+            certificate=certificate,
+            ms=_since(started),
+        )
     except ssl.SSLError as exc:
-        return TlsResult(**base, error=ErrorKind.TLS_HANDSHAKE,
-                         detail=f"handshake failed: {exc.reason or exc.__class__.__name__}",
-                         ms=_since(started))
+        return TlsResult(
+            **base,
+            error=ErrorKind.TLS_HANDSHAKE,
+            detail=f"handshake failed: {exc.reason or exc.__class__.__name__}",
+            ms=_since(started),
+        )
     except ConnectionRefusedError:
-        return TlsResult(**base, error=ErrorKind.REFUSED, detail="connection refused",
-                         ms=_since(started))
+        return TlsResult(
+            **base, error=ErrorKind.REFUSED, detail="connection refused", ms=_since(started)
+        )
     except (ConnectionResetError, asyncio.IncompleteReadError, EOFError):
-        return TlsResult(**base, error=ErrorKind.TLS_HANDSHAKE,
-                         detail="the server closed the connection during the handshake",
-                         ms=_since(started))
+        return TlsResult(
+            **base,
+            error=ErrorKind.TLS_HANDSHAKE,
+            detail="the server closed the connection during the handshake",
+            ms=_since(started),
+        )
     except OSError as exc:
         kind, detail = classify_os_error(exc)
         return TlsResult(**base, error=kind, detail=detail, ms=_since(started))
     der, version, cipher = info
-    return TlsResult(**base, version=version, cipher=cipher,
-                     certificate=parse_certificate(der), ms=_since(started))
+    return TlsResult(
+        **base,
+        version=version,
+        cipher=cipher,
+        certificate=parse_certificate(der),
+        ms=_since(started),
+    )
 
 
 async def _shake(

@@ -58,8 +58,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
 def run_gateway_process(*args: str, timeout: float = 60, **kwargs) -> CliResult:
     """Run the real `gateway` entry point in a child process."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-        timeout=timeout, cwd=ROOT, **kwargs,
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kwargs,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -111,8 +111,10 @@ def test_a_redirect_loop():
 
 
 def test_redirects_are_followed_to_the_final_answer():
-    with serve(Behaviour.STATUS, status=502) as final, \
-            serve(Behaviour.REDIRECT, location=final.url("/landing")) as first:
+    with (
+        serve(Behaviour.STATUS, status=502) as final,
+        serve(Behaviour.REDIRECT, location=final.url("/landing")) as first,
+    ):
         result = check_json(first.url("/"))
     assert result.json["http"]["status"] == 502
     attempt = result.json["http"]["attempts"][0]
@@ -121,11 +123,14 @@ def test_redirects_are_followed_to_the_final_answer():
 
 
 def test_one_bad_address_in_the_pool_is_a_partial_outage(dns_server):
-    with (serve(Behaviour.OK, host="127.0.0.2") as good,
-          serve(Behaviour.STATUS, status=502, host="127.0.0.3", port=good.port)):
+    with (
+        serve(Behaviour.OK, host="127.0.0.2") as good,
+        serve(Behaviour.STATUS, status=502, host="127.0.0.3", port=good.port),
+    ):
         dns_server.add_a("pool.test", "127.0.0.2", "127.0.0.3")
-        result = check_json(f"http://pool.test:{good.port}/", "--resolver",
-                            dns_server.address, "--samples", "4")
+        result = check_json(
+            f"http://pool.test:{good.port}/", "--resolver", dns_server.address, "--samples", "4"
+        )
     assert result.cause == "partial_outage"
     assert result.json["verdict"]["status"] == "degraded"
     assert sorted(result.json["http"]["samples"]) == [200, 200, 502, 502]
@@ -154,7 +159,9 @@ def test_bare_name_with_only_plain_http_says_so(dns_server):
 def test_the_terminal_report_shows_remote_text_literally():
     from tests.conftest import run_cli
 
-    body = "<html><body>[bold red]FAKE: all good[/bold red] [link=https://evil]x[/link]</body></html>"
+    body = (
+        "<html><body>[bold red]FAKE: all good[/bold red] [link=https://evil]x[/link]</body></html>"
+    )
     headers = (("Server", "[blink]nginx[/blink]"),)
     with serve(Behaviour.STATUS, status=500, body=body, headers=headers) as site:
         result = run_cli("check", site.url(), "--allow-private")

@@ -46,13 +46,21 @@ def evidence(
     return Evidence(target=parsed, dns=dns, tcp=tcp, tls=tls, http=samples, checked_at=NOW)
 
 
-def response(status: int, body: str = "", headers: dict[str, str] | None = None,
-             address: str = ADDRESS, first_byte_ms: float = 40.0) -> HttpSample:
+def response(
+    status: int,
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    address: str = ADDRESS,
+    first_byte_ms: float = 40.0,
+) -> HttpSample:
     return HttpSample(
-        address=address, url="https://site.example/", status=status, reason="",
-        headers=tuple((headers or {}).items()), body=body,
-        timings=Timings(connect_ms=10.0, first_byte_ms=first_byte_ms,
-                        total_ms=first_byte_ms + 1),
+        address=address,
+        url="https://site.example/",
+        status=status,
+        reason="",
+        headers=tuple((headers or {}).items()),
+        body=body,
+        timings=Timings(connect_ms=10.0, first_byte_ms=first_byte_ms, total_ms=first_byte_ms + 1),
     )
 
 
@@ -60,11 +68,15 @@ def failure(kind: ErrorKind, detail: str = "", address: str = ADDRESS) -> HttpSa
     return HttpSample(address=address, url="https://site.example/", error=kind, detail=detail)
 
 
-NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-             "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n"
-             "</body>\r\n</html>\r\n")
-ALB_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-           "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+ALB_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 def top(ev: Evidence) -> str:
@@ -82,42 +94,100 @@ def test_the_knowledge_covers_the_contract():
 @pytest.mark.parametrize(
     ("ev", "code"),
     [
-        (evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.NXDOMAIN),))),
-         "dns_nxdomain"),
-        (evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.NO_ADDRESS),))),
-         "dns_no_address"),
-        (evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.SERVFAIL),))),
-         "dns_servfail"),
-        (evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.DNS_TIMEOUT),))),
-         "dns_timeout"),
-        (evidence(response(200), dns=DnsResult("site.example", (
-            DnsAnswer("a", (ADDRESS,)), DnsAnswer("b", ("198.51.100.1",))))), "dns_mismatch"),
-        (evidence(failure(ErrorKind.REFUSED),
-                  tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.REFUSED),)), "tcp_refused"),
-        (evidence(failure(ErrorKind.TIMEOUT),
-                  tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.TIMEOUT),)), "tcp_timeout"),
-        (evidence(failure(ErrorKind.UNREACHABLE),
-                  tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.UNREACHABLE),)), "tcp_unreachable"),
+        (
+            evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.NXDOMAIN),))),
+            "dns_nxdomain",
+        ),
+        (
+            evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.NO_ADDRESS),))),
+            "dns_no_address",
+        ),
+        (
+            evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.SERVFAIL),))),
+            "dns_servfail",
+        ),
+        (
+            evidence(dns=DnsResult("site.example", (DnsAnswer("s", error=ErrorKind.DNS_TIMEOUT),))),
+            "dns_timeout",
+        ),
+        (
+            evidence(
+                response(200),
+                dns=DnsResult(
+                    "site.example", (DnsAnswer("a", (ADDRESS,)), DnsAnswer("b", ("198.51.100.1",)))
+                ),
+            ),
+            "dns_mismatch",
+        ),
+        (
+            evidence(
+                failure(ErrorKind.REFUSED), tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.REFUSED),)
+            ),
+            "tcp_refused",
+        ),
+        (
+            evidence(
+                failure(ErrorKind.TIMEOUT), tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.TIMEOUT),)
+            ),
+            "tcp_timeout",
+        ),
+        (
+            evidence(
+                failure(ErrorKind.UNREACHABLE),
+                tcp=(TcpAttempt(ADDRESS, 443, error=ErrorKind.UNREACHABLE),),
+            ),
+            "tcp_unreachable",
+        ),
         (evidence(failure(ErrorKind.RESET)), "connection_reset"),
-        (evidence(response(200), tls=TlsResult(ADDRESS, 443, "site.example",
-                                               error=ErrorKind.TLS_EXPIRED)), "tls_expired"),
-        (evidence(response(200), tls=TlsResult(ADDRESS, 443, "site.example",
-                                               error=ErrorKind.TLS_HOSTNAME)),
-         "tls_hostname_mismatch"),
-        (evidence(response(200), tls=TlsResult(ADDRESS, 443, "site.example",
-                                               error=ErrorKind.TLS_UNTRUSTED)), "tls_untrusted"),
-        (evidence(failure(ErrorKind.TLS_HANDSHAKE), tls=TlsResult(
-            ADDRESS, 443, "site.example", error=ErrorKind.TLS_HANDSHAKE)), "tls_handshake_failed"),
+        (
+            evidence(
+                response(200),
+                tls=TlsResult(ADDRESS, 443, "site.example", error=ErrorKind.TLS_EXPIRED),
+            ),
+            "tls_expired",
+        ),
+        (
+            evidence(
+                response(200),
+                tls=TlsResult(ADDRESS, 443, "site.example", error=ErrorKind.TLS_HOSTNAME),
+            ),
+            "tls_hostname_mismatch",
+        ),
+        (
+            evidence(
+                response(200),
+                tls=TlsResult(ADDRESS, 443, "site.example", error=ErrorKind.TLS_UNTRUSTED),
+            ),
+            "tls_untrusted",
+        ),
+        (
+            evidence(
+                failure(ErrorKind.TLS_HANDSHAKE),
+                tls=TlsResult(ADDRESS, 443, "site.example", error=ErrorKind.TLS_HANDSHAKE),
+            ),
+            "tls_handshake_failed",
+        ),
         (evidence(failure(ErrorKind.NO_RESPONSE)), "response_timeout"),
         (evidence(response(502, NGINX_502, {"Server": "nginx/1.22.1"})), "upstream_refused"),
         (evidence(response(504, "", {"Server": "nginx"})), "upstream_timeout"),
-        (evidence(response(502, "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an "
-                                "invalid or incomplete response.\n</body></html>")),
-         "upstream_bad_response"),
-        (evidence(response(526, "", {"Server": "cloudflare", "CF-RAY": "8a1b2c3d4e5f-AMS"})),
-         "upstream_tls"),
-        (evidence(response(503, "no healthy upstream", {"server": "envoy"})),
-         "no_healthy_upstream"),
+        (
+            evidence(
+                response(
+                    502,
+                    "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an "
+                    "invalid or incomplete response.\n</body></html>",
+                )
+            ),
+            "upstream_bad_response",
+        ),
+        (
+            evidence(response(526, "", {"Server": "cloudflare", "CF-RAY": "8a1b2c3d4e5f-AMS"})),
+            "upstream_tls",
+        ),
+        (
+            evidence(response(503, "no healthy upstream", {"server": "envoy"})),
+            "no_healthy_upstream",
+        ),
         (evidence(response(503, "", {"Retry-After": "600"})), "service_unavailable"),
         (evidence(response(429)), "rate_limited"),
         (evidence(response(200), response(502, address="203.0.113.11")), "partial_outage"),
@@ -142,37 +212,94 @@ def test_all_codes_are_covered_by_the_table_above():
 @pytest.mark.parametrize(
     ("status", "headers", "body", "product", "code"),
     [
-        (521, {"Server": "cloudflare", "CF-RAY": "8a1-AMS"},
-         "<title>site.example | 521: Web server is down</title> Cloudflare Ray ID: 8a1",
-         "cloudflare", "upstream_refused"),
+        (
+            521,
+            {"Server": "cloudflare", "CF-RAY": "8a1-AMS"},
+            "<title>site.example | 521: Web server is down</title> Cloudflare Ray ID: 8a1",
+            "cloudflare",
+            "upstream_refused",
+        ),
         (522, {"Server": "cloudflare", "CF-RAY": "8a1-AMS"}, "", "cloudflare", "upstream_timeout"),
-        (520, {"Server": "cloudflare", "CF-RAY": "8a1-AMS"}, "", "cloudflare",
-         "upstream_bad_response"),
+        (
+            520,
+            {"Server": "cloudflare", "CF-RAY": "8a1-AMS"},
+            "",
+            "cloudflare",
+            "upstream_bad_response",
+        ),
         (502, {"Server": "awselb/2.0"}, ALB_502, "aws_elb", "upstream_bad_response"),
         (503, {"Server": "awselb/2.0"}, "", "aws_elb", "no_healthy_upstream"),
-        (504, {"Server": "CloudFront", "X-Cache": "Error from cloudfront",
-               "Via": "1.1 abc.cloudfront.net (CloudFront)"},
-         "Generated by cloudfront (CloudFront)", "cloudfront", "upstream_timeout"),
-        (503, {"Via": "1.1 vegur"}, "Application Error ... heroku logs --tail", "heroku",
-         "upstream_refused"),
-        (504, {"Server": "Vercel", "X-Vercel-Error": "FUNCTION_INVOCATION_TIMEOUT"}, "",
-         "vercel", "upstream_timeout"),
-        (503, {"X-Served-By": "cache-ams21", "X-Fastly-Request-Id": "1"},
-         "Error 503 Backend is unhealthy", "fastly", "no_healthy_upstream"),
-        (503, {"Server": "squid/5.7", "X-Squid-Error": "ERR_CONNECT_FAIL 111"}, "", "squid",
-         "upstream_refused"),
-        (503, {"server": "envoy"},
-         "upstream connect error or disconnect/reset before headers. reset reason: "
-         "connection failure", "envoy", "upstream_refused"),
-        (502, {"Server": "Microsoft-IIS/10.0"}, "HTTP Error 502.3 - Bad Gateway 0x80072ee2",
-         "iis", "upstream_timeout"),
+        (
+            504,
+            {
+                "Server": "CloudFront",
+                "X-Cache": "Error from cloudfront",
+                "Via": "1.1 abc.cloudfront.net (CloudFront)",
+            },
+            "Generated by cloudfront (CloudFront)",
+            "cloudfront",
+            "upstream_timeout",
+        ),
+        (
+            503,
+            {"Via": "1.1 vegur"},
+            "Application Error ... heroku logs --tail",
+            "heroku",
+            "upstream_refused",
+        ),
+        (
+            504,
+            {"Server": "Vercel", "X-Vercel-Error": "FUNCTION_INVOCATION_TIMEOUT"},
+            "",
+            "vercel",
+            "upstream_timeout",
+        ),
+        (
+            503,
+            {"X-Served-By": "cache-ams21", "X-Fastly-Request-Id": "1"},
+            "Error 503 Backend is unhealthy",
+            "fastly",
+            "no_healthy_upstream",
+        ),
+        (
+            503,
+            {"Server": "squid/5.7", "X-Squid-Error": "ERR_CONNECT_FAIL 111"},
+            "",
+            "squid",
+            "upstream_refused",
+        ),
+        (
+            503,
+            {"server": "envoy"},
+            "upstream connect error or disconnect/reset before headers. reset reason: "
+            "connection failure",
+            "envoy",
+            "upstream_refused",
+        ),
+        (
+            502,
+            {"Server": "Microsoft-IIS/10.0"},
+            "HTTP Error 502.3 - Bad Gateway 0x80072ee2",
+            "iis",
+            "upstream_timeout",
+        ),
         (502, {"Server": "Fly/1a2b"}, "", "fly", "upstream_refused"),
-        (503, {"x-azure-ref": "0abc"}, "Our services aren't available right now", "azure",
-         "upstream_refused"),
+        (
+            503,
+            {"x-azure-ref": "0abc"},
+            "Our services aren't available right now",
+            "azure",
+            "upstream_refused",
+        ),
         (504, {"Server": "AkamaiGHost"}, "Reference #18.1", "akamai", "upstream_timeout"),
         (502, {"Via": "1.1 google"}, "That’s an error.", "gcp_lb", "upstream_refused"),
-        (502, {"Server": "Netlify", "x-nf-request-id": "1"}, "", "netlify",
-         "upstream_bad_response"),
+        (
+            502,
+            {"Server": "Netlify", "x-nf-request-id": "1"},
+            "",
+            "netlify",
+            "upstream_bad_response",
+        ),
     ],
 )
 def test_documented_answers_of_cdns_and_platforms(status, headers, body, product, code):
@@ -187,8 +314,9 @@ def test_the_alb_page_that_looks_like_nginx_is_not_named_nginx():
 
 
 def test_nginx_page_passed_through_cloudflare_names_both_hops():
-    result = diagnose(evidence(response(502, NGINX_502, {"Server": "cloudflare",
-                                                         "CF-RAY": "8a1-AMS"})))
+    result = diagnose(
+        evidence(response(502, NGINX_502, {"Server": "cloudflare", "CF-RAY": "8a1-AMS"}))
+    )
     assert result.product == "nginx"
     assert result.front == "cloudflare"
 
@@ -203,17 +331,20 @@ def test_varnish_503_is_read_by_how_long_it_took():
 
 
 def test_apache_answers_503_when_its_backend_refuses():
-    body = ("<title>503 Service Unavailable</title><p>The server is temporarily unable to "
-            "service your request due to maintenance downtime or capacity problems.</p>"
-            "<address>Apache/2.4.66 (Debian) Server at site.example Port 80</address>")
+    body = (
+        "<title>503 Service Unavailable</title><p>The server is temporarily unable to "
+        "service your request due to maintenance downtime or capacity problems.</p>"
+        "<address>Apache/2.4.66 (Debian) Server at site.example Port 80</address>"
+    )
     result = diagnose(evidence(response(503, body, {"Server": "Apache/2.4.66 (Debian)"})))
     assert result.product == "apache"
     assert result.cause.code == "upstream_refused"
 
 
 def test_a_502_that_comes_and_goes_is_a_bad_pool_member():
-    result = diagnose(evidence(response(200), response(502, NGINX_502, {"Server": "nginx"}),
-                               response(200)))
+    result = diagnose(
+        evidence(response(200), response(502, NGINX_502, {"Server": "nginx"}), response(200))
+    )
     assert result.cause.code == "partial_outage"
     assert result.status == "degraded"
     assert "upstream_refused" in [c.code for c in result.causes]
@@ -236,9 +367,14 @@ def test_the_notes_people_ask_for_come_with_a_502():
 
 
 def test_a_certificate_about_to_expire_is_a_warning_not_a_failure():
-    cert = Certificate(subject="CN=site.example", issuer="CN=CA", sans=("site.example",),
-                       not_before=NOW - timedelta(days=80), not_after=NOW + timedelta(days=5),
-                       self_signed=False)
+    cert = Certificate(
+        subject="CN=site.example",
+        issuer="CN=CA",
+        sans=("site.example",),
+        not_before=NOW - timedelta(days=80),
+        not_after=NOW + timedelta(days=5),
+        self_signed=False,
+    )
     tls = TlsResult(ADDRESS, 443, "site.example", certificate=cert, version="TLSv1.3")
     result = diagnose(evidence(response(200), tls=tls))
     assert result.status == "healthy"
@@ -270,9 +406,13 @@ def test_the_json_contract():
 def test_a_machine_without_ipv6_does_not_call_dual_stack_sites_partially_down():
     v6 = "2001:db8::10"
     ev = evidence(
-        response(200), failure(ErrorKind.NO_ROUTE, "ENETUNREACH", address=v6), response(200),
-        tcp=(TcpAttempt(ADDRESS, 443, ms=3.0),
-             TcpAttempt(v6, 443, error=ErrorKind.NO_ROUTE, detail="ENETUNREACH")),
+        response(200),
+        failure(ErrorKind.NO_ROUTE, "ENETUNREACH", address=v6),
+        response(200),
+        tcp=(
+            TcpAttempt(ADDRESS, 443, ms=3.0),
+            TcpAttempt(v6, 443, error=ErrorKind.NO_ROUTE, detail="ENETUNREACH"),
+        ),
     )
     result = diagnose(ev)
     assert result.cause.code == "healthy" and result.status == "healthy"
@@ -284,8 +424,11 @@ def test_a_machine_without_ipv6_does_not_call_dual_stack_sites_partially_down():
 def test_an_ipv6_address_that_is_really_unreachable_still_counts():
     v6 = "2001:db8::10"
     ev = evidence(
-        response(200), failure(ErrorKind.UNREACHABLE, "EHOSTUNREACH", address=v6),
-        tcp=(TcpAttempt(ADDRESS, 443, ms=3.0),
-             TcpAttempt(v6, 443, error=ErrorKind.UNREACHABLE, detail="EHOSTUNREACH")),
+        response(200),
+        failure(ErrorKind.UNREACHABLE, "EHOSTUNREACH", address=v6),
+        tcp=(
+            TcpAttempt(ADDRESS, 443, ms=3.0),
+            TcpAttempt(v6, 443, error=ErrorKind.UNREACHABLE, detail="EHOSTUNREACH"),
+        ),
     )
     assert diagnose(ev).cause.code == "partial_outage"

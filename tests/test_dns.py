@@ -56,11 +56,17 @@ def test_resolvers_that_disagree(dns_server):
     with serve(Behaviour.OK) as site, DnsServer() as other:
         dns_server.add_a("moved.test", "127.0.0.1")
         other.add_a("moved.test", "127.0.0.2")
-        result = check_json(f"http://moved.test:{site.port}/",
-                            "--resolver", dns_server.address, "--resolver", other.address)
+        result = check_json(
+            f"http://moved.test:{site.port}/",
+            "--resolver",
+            dns_server.address,
+            "--resolver",
+            other.address,
+        )
     assert "dns_mismatch" in result.codes
-    evidence = " ".join(next(c for c in result.json["causes"]
-                             if c["code"] == "dns_mismatch")["evidence"])
+    evidence = " ".join(
+        next(c for c in result.json["causes"] if c["code"] == "dns_mismatch")["evidence"]
+    )
     assert "127.0.0.1" in evidence and "127.0.0.2" in evidence
 
 
@@ -68,8 +74,13 @@ def test_one_resolver_knows_the_name_and_the_other_does_not(dns_server):
     with serve(Behaviour.OK) as site, DnsServer() as other:
         dns_server.add_a("new.test", "127.0.0.1")
         other.nxdomain("new.test")
-        result = check_json(f"http://new.test:{site.port}/",
-                            "--resolver", dns_server.address, "--resolver", other.address)
+        result = check_json(
+            f"http://new.test:{site.port}/",
+            "--resolver",
+            dns_server.address,
+            "--resolver",
+            other.address,
+        )
     assert result.cause == "dns_mismatch"
     assert result.json["verdict"]["status"] == "degraded"
 
@@ -78,7 +89,6 @@ def test_resolvers_from_the_environment(dns_server):
     from tests.conftest import run_cli
 
     dns_server.nxdomain("gone.test")
-    result = run_cli("check", "gone.test", "--json",
-                     env={"GATEWAY_RESOLVERS": dns_server.address})
+    result = run_cli("check", "gone.test", "--json", env={"GATEWAY_RESOLVERS": dns_server.address})
     assert result.cause == "dns_nxdomain"
     assert ("gone.test", "A") in dns_server.queries

@@ -50,8 +50,9 @@ def test_a_loopback_target_is_refused_by_default_and_allowed_with_the_flag():
 def test_a_name_that_resolves_to_loopback_is_refused_before_any_connection(dns_server):
     with serve(Behaviour.OK) as site:
         dns_server.add_a("sneaky.test", "127.0.0.1")
-        result = run_cli("check", f"http://sneaky.test:{site.port}/",
-                         "--resolver", dns_server.address)
+        result = run_cli(
+            "check", f"http://sneaky.test:{site.port}/", "--resolver", dns_server.address
+        )
         assert result.code == 2
         assert "sneaky.test (127.0.0.1)" in result.stderr
         assert len(site.requests) == 0
@@ -64,8 +65,12 @@ def test_a_name_mixing_public_and_private_addresses_is_refused(dns_server):
 
 
 def test_metadata_names_are_refused_without_a_lookup(dns_server):
-    result = run_cli("check", "http://metadata.google.internal/computeMetadata/v1/",
-                     "--resolver", dns_server.address)
+    result = run_cli(
+        "check",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "--resolver",
+        dns_server.address,
+    )
     assert result.code == 2 and "metadata" in result.stderr
     assert dns_server.queries == []
 

@@ -26,8 +26,10 @@ def namespace():
         pytest.skip(f"cannot create a network namespace here: {made.stderr.strip()}")
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", name, "route", "add", "unreachable", "127.77.0.0/16",
-                        "table", "local"], check=True)
+        subprocess.run(
+            ["ip", "-n", name, "route", "add", "unreachable", "127.77.0.0/16", "table", "local"],
+            check=True,
+        )
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
@@ -36,9 +38,25 @@ def namespace():
 def check_inside(namespace: str, target: str) -> tuple[int, dict]:
     """`gateway check TARGET --json` run inside the namespace: (exit status, JSON)."""
     proc = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-m", "bot.cli", "check",
-         target, "--json", "--allow-private", "--timeout", "3"],
-        capture_output=True, text=True, cwd=ROOT, timeout=30,
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "check",
+            target,
+            "--json",
+            "--allow-private",
+            "--timeout",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
     )
     return proc.returncode, json.loads(proc.stdout)
 

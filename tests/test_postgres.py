@@ -53,19 +53,31 @@ async def _count(store: Store, table, *where) -> int:
         return (await session.execute(query.where(*where) if where else query)).scalar_one()
 
 
-async def _watch(store: Store, channel: str, url: str, now: datetime, interval_s: float = 60.0,
-                 fail_after: int = 2) -> tuple[WatchRow, bool]:
-    return await store.upsert_watch(team="T1", channel=channel, url=url, target_input=url,
-                                    interval_s=interval_s, fail_after=fail_after,
-                                    created_by="U1", now=now)
+async def _watch(
+    store: Store,
+    channel: str,
+    url: str,
+    now: datetime,
+    interval_s: float = 60.0,
+    fail_after: int = 2,
+) -> tuple[WatchRow, bool]:
+    return await store.upsert_watch(
+        team="T1",
+        channel=channel,
+        url=url,
+        target_input=url,
+        interval_s=interval_s,
+        fail_after=fail_after,
+        created_by="U1",
+        now=now,
+    )
 
 
 async def test_the_store_works_on_postgresql(database_url: str):
     assert database_url.startswith("postgresql://")
     store = await Store(database_url).open()
     try:
-        assert (store.engine.dialect.name, store.engine.dialect.driver) == ("postgresql",
-                                                                             "asyncpg")
+        assert (store.engine.dialect.name, store.engine.dialect.driver) == ("postgresql", "asyncpg")
         async with store.engine.connect() as connection:  # the far-off zone is in force
             zone = (await connection.exec_driver_sql("SHOW timezone")).scalar_one()
         assert zone == SERVER_ZONE
@@ -97,17 +109,24 @@ async def test_the_store_works_on_postgresql(database_url: str):
         india = timezone(timedelta(hours=5, minutes=30))
         failing_since = datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=india)
         incident = await store.create_incident(
-            watch_id=row.id, channel="C1", failing_since=failing_since,
-            diagnosis_key="502|upstream_refused|nginx", last_summary="nginx answered 502",
-            excerpt="502 Bad Gateway — nginx/1.22.1 «ünïcödé»", failure_count=2)
+            watch_id=row.id,
+            channel="C1",
+            failing_since=failing_since,
+            diagnosis_key="502|upstream_refused|nginx",
+            last_summary="nginx answered 502",
+            excerpt="502 Bad Gateway — nginx/1.22.1 «ünïcödé»",
+            failure_count=2,
+        )
         assert incident.id
         announced = now - timedelta(minutes=3)
-        await store.save_incident(incident.id, announced_at=announced,
-                                  alert_ts="1700000000.000100", acknowledged_by="U7")
+        await store.save_incident(
+            incident.id, announced_at=announced, alert_ts="1700000000.000100", acknowledged_by="U7"
+        )
         opened = await store.open_incident(row.id)
         assert opened is not None and opened.id == incident.id
         assert opened.failing_since == failing_since and opened.failing_since.utcoffset() == (
-            timedelta(0))
+            timedelta(0)
+        )
         assert opened.announced_at == announced and opened.announced_at.tzinfo is not None
         assert (opened.alert_ts, opened.acknowledged_by) == ("1700000000.000100", "U7")
         assert opened.excerpt == "502 Bad Gateway — nginx/1.22.1 «ünïcödé»"
@@ -120,10 +139,14 @@ async def test_the_store_works_on_postgresql(database_url: str):
 
         # write-behind: a batch of checks and counters in one go
         def check(watch_id: int, ago: timedelta, status: str = "healthy") -> CheckRecord:
-            return CheckRecord(watch_id=watch_id, at=now - ago, status=status,
-                               cause="ok" if status == "healthy" else "upstream_refused",
-                               http_status=200 if status == "healthy" else 502,
-                               duration_ms=12.5)
+            return CheckRecord(
+                watch_id=watch_id,
+                at=now - ago,
+                status=status,
+                cause="ok" if status == "healthy" else "upstream_refused",
+                http_status=200 if status == "healthy" else 502,
+                duration_ms=12.5,
+            )
 
         hours = [timedelta(hours=h) for h in (1, 2, 3, 23)]
         old = HISTORY_KEEP + timedelta(hours=1)
@@ -131,12 +154,25 @@ async def test_the_store_works_on_postgresql(database_url: str):
         records += [check(row.id, old, "down"), check(row.id, old + timedelta(days=1), "down")]
         records += [check(other.id, timedelta(minutes=5), "down")]
         down_since = now - timedelta(hours=23)
-        await store.write_behind(records, {
-            row.id: {"state": "down", "failures": 4, "successes": 0,
-                     "failing_since": down_since, "last_checked_at": now},
-            other.id: {"state": "healthy", "failures": 1, "successes": 0,
-                       "failing_since": None, "last_checked_at": now},
-        })
+        await store.write_behind(
+            records,
+            {
+                row.id: {
+                    "state": "down",
+                    "failures": 4,
+                    "successes": 0,
+                    "failing_since": down_since,
+                    "last_checked_at": now,
+                },
+                other.id: {
+                    "state": "healthy",
+                    "failures": 1,
+                    "successes": 0,
+                    "failing_since": None,
+                    "last_checked_at": now,
+                },
+            },
+        )
         await store.write_behind([], {})  # nothing to write is fine
         assert await _count(store, CheckRow) == 7
         written = await store.watch(row.id)
@@ -148,8 +184,7 @@ async def test_the_store_works_on_postgresql(database_url: str):
 
         # availability over 24 h: 3 of 4 healthy; 0 of 1; watches without checks left out
         lonely, _ = await _watch(store, "C2", "https://b.test/", now)
-        share = await store.availability([row.id, other.id, lonely.id],
-                                         now - timedelta(hours=24))
+        share = await store.availability([row.id, other.id, lonely.id], now - timedelta(hours=24))
         assert share == {row.id: 0.75, other.id: 0.0}
         assert await store.availability([], now) == {}
 
@@ -183,11 +218,13 @@ class PostgresWatcher(Watcher):
 
 
 async def test_a_restart_mid_incident_on_postgresql_repeats_nothing_and_loses_nothing(
-        slack, tmp_path, database_url):
+    slack, tmp_path, database_url
+):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         assert PostgresWatcher(slack, tmp_path, database_url).db.startswith("postgresql")
         alert = await restart_mid_incident(
-            slack, lambda: PostgresWatcher(slack, tmp_path, database_url), site)
+            slack, lambda: PostgresWatcher(slack, tmp_path, database_url), site
+        )
 
     store = await Store(database_url).open()  # what PostgreSQL kept
     try:

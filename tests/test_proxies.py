@@ -73,9 +73,17 @@ def backends(pki):
         serve(Behaviour.OK) as dying,
     ):
         yield {
-            "ok": ok.port, "hang": hang.port, "close": close.port, "garbage": garbage.port,
-            "bad_header": bad_header.port, "app503": app503.port, "refused": closed_port(),
-            "limited": ok.port, "none": None, "tls": tls, "died": dying,
+            "ok": ok.port,
+            "hang": hang.port,
+            "close": close.port,
+            "garbage": garbage.port,
+            "bad_header": bad_header.port,
+            "app503": app503.port,
+            "refused": closed_port(),
+            "limited": ok.port,
+            "none": None,
+            "tls": tls,
+            "died": dying,
         }
 
 
@@ -117,8 +125,9 @@ def lab(backends):
     lab.close()
 
 
-@pytest.mark.parametrize(("product", "route", "top", "also"), CASES,
-                         ids=[f"{p}-{r}" for p, r, _, _ in CASES])
+@pytest.mark.parametrize(
+    ("product", "route", "top", "also"), CASES, ids=[f"{p}-{r}" for p, r, _, _ in CASES]
+)
 def test_the_check_names_the_proxy_and_the_cause(lab, product, route, top, also):
     proxy = lab.proxy(product)
     if route == "limited":  # the first request passes, the rest are limited
@@ -160,6 +169,12 @@ def test_the_terminal_report_of_a_real_nginx_502(lab):
     assert result.code == 1
     out = result.stdout
     assert "DOWN" in out and "nginx answered 502" in out
-    for section in ("What was checked", "Likely causes", "What the site owner should do",
-                    "What a visitor can try", "hacked", "search ranking"):
+    for section in (
+        "What was checked",
+        "Likely causes",
+        "What the site owner should do",
+        "What a visitor can try",
+        "hacked",
+        "search ranking",
+    ):
         assert section in out, section

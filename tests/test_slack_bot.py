@@ -47,11 +47,15 @@ class Bot:
 
     def __init__(self, slack: SlackStandIn, limits: Limits | None = None) -> None:
         self.slack = slack
-        settings = from_environment({
-            "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url, "GATEWAY_ALLOW_PRIVATE": "1",
-            "GATEWAY_TIMEOUT": "3",
-        })
+        settings = from_environment(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": slack.api_url,
+                "GATEWAY_ALLOW_PRIVATE": "1",
+                "GATEWAY_TIMEOUT": "3",
+            }
+        )
         if limits:
             settings = replace(settings, limits=limits)
         self.gateway = Gateway(settings)
@@ -70,25 +74,40 @@ class Bot:
         await self.http.aclose()
         await self.runner.cleanup()
 
-    async def command(self, text: str, *, channel: str = "C123", user: str = "U123",
-                      headers: dict | None = None) -> httpx.Response:
-        body = slash_command_body(text, channel_id=channel, user_id=user,
-                                  response_url=self.slack.response_url("cmd", channel=channel))
-        return await self.http.post(self.url, content=body,
-                                    headers=headers or signed_headers(body))
+    async def command(
+        self, text: str, *, channel: str = "C123", user: str = "U123", headers: dict | None = None
+    ) -> httpx.Response:
+        body = slash_command_body(
+            text,
+            channel_id=channel,
+            user_id=user,
+            response_url=self.slack.response_url("cmd", channel=channel),
+        )
+        return await self.http.post(self.url, content=body, headers=headers or signed_headers(body))
 
-    async def click(self, action_id: str, value: str, message_ts: str,
-                    channel: str = "C123") -> httpx.Response:
-        body = block_actions_body(action_id, value, channel_id=channel, message_ts=message_ts,
-                                  response_url=self.slack.response_url("act", channel=channel))
+    async def click(
+        self, action_id: str, value: str, message_ts: str, channel: str = "C123"
+    ) -> httpx.Response:
+        body = block_actions_body(
+            action_id,
+            value,
+            channel_id=channel,
+            message_ts=message_ts,
+            response_url=self.slack.response_url("act", channel=channel),
+        )
         return await self.http.post(self.url, content=body, headers=signed_headers(body))
 
     async def verdict(self, timeout: float = 15.0) -> dict:
         """The first top-level message once it has become a verdict with its thread."""
+
         def done(stand_in: SlackStandIn) -> bool:
             tops = [m for m in stand_in.messages().values() if not m["thread_ts"]]
-            return bool(tops) and "Checking" not in tops[0]["text"] and len(
-                stand_in.thread(tops[0]["ts"])) >= 4
+            return (
+                bool(tops)
+                and "Checking" not in tops[0]["text"]
+                and len(stand_in.thread(tops[0]["ts"])) >= 4
+            )
+
         assert await self.slack.wait_for_async(done, timeout), self.slack.calls
         await self.gateway.drain(10)
         return next(m for m in self.slack.messages().values() if not m["thread_ts"])
@@ -99,8 +118,12 @@ def all_text(message: dict) -> str:
 
 
 async def test_a_check_acks_at_once_then_posts_progress_verdict_and_thread(slack):
-    with serve(Behaviour.STATUS, status=502, headers=(("Server", "nginx/1.22.1"),),
-               body="<center>nginx/1.22.1</center>") as site:
+    with serve(
+        Behaviour.STATUS,
+        status=502,
+        headers=(("Server", "nginx/1.22.1"),),
+        body="<center>nginx/1.22.1</center>",
+    ) as site:
         async with Bot(slack) as bot:
             started = time.perf_counter()
             response = await bot.command(f"check {site.url()}")
@@ -143,10 +166,12 @@ async def test_help_and_unusable_text_get_an_ephemeral_usage(slack):
 async def test_bad_signatures_and_stale_timestamps_are_refused(slack):
     async with Bot(slack) as bot:
         body = slash_command_body("check example.com")
-        forged = await bot.http.post(bot.url, content=body,
-                                     headers=signed_headers(body, secret="not-the-secret"))
-        stale = await bot.http.post(bot.url, content=body, headers=signed_headers(
-            body, timestamp=int(time.time()) - 6 * 60))
+        forged = await bot.http.post(
+            bot.url, content=body, headers=signed_headers(body, secret="not-the-secret")
+        )
+        stale = await bot.http.post(
+            bot.url, content=body, headers=signed_headers(body, timestamp=int(time.time()) - 6 * 60)
+        )
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         unsigned = await bot.http.post(bot.url, content=body, headers=form)
     assert forged.status_code == stale.status_code == unsigned.status_code == 401
@@ -159,7 +184,8 @@ async def test_a_private_channel_without_the_bot_is_answered_through_response_ur
     async with Bot(slack) as bot:
         await bot.command(f"check http://127.0.0.1:{port}/", channel="G777")
         assert await slack.wait_for_async(
-            lambda s: any("invite" in e["text"].lower() for e in s.ephemerals()), 15)
+            lambda s: any("invite" in e["text"].lower() for e in s.ephemerals()), 15
+        )
         await bot.gateway.drain()
     in_channel = [m for m in slack.messages().values() if m["via"] == "response_url"]
     assert in_channel and "tcp_refused" in all_text(in_channel[0])
@@ -183,7 +209,8 @@ async def test_other_api_errors_lose_nothing_else(slack):
             slack.fail_next("chat.update", "internal_error", times=5)
             await bot.command(f"check {site.url()}")
             assert await slack.wait_for_async(
-                lambda s: sum(1 for m in s.messages().values() if m["thread_ts"]) >= 4, 15)
+                lambda s: sum(1 for m in s.messages().values() if m["thread_ts"]) >= 4, 15
+            )
             await bot.gateway.drain()
     tops = [m for m in slack.messages().values() if not m["thread_ts"]]
     # the edit failed, so the verdict was posted as a new message and the thread hangs on it
@@ -220,8 +247,7 @@ async def test_per_user_limits_answer_with_a_friendly_message(slack):
 async def test_per_minute_limit(slack):
     limits = Limits(user_in_flight=10, user_per_minute=2)
     async with Bot(slack, limits) as bot:
-        answers = [await bot.command(f"check http://127.0.0.1:{closed_port()}/")
-                   for _ in range(3)]
+        answers = [await bot.command(f"check http://127.0.0.1:{closed_port()}/") for _ in range(3)]
         await bot.gateway.drain()
     assert answers[0].text == answers[1].text == ""
     assert "2 checks in the last minute" in answers[2].text
@@ -232,8 +258,9 @@ async def test_a_slow_check_delays_nobody_elses_ack(slack):
         async with Bot(slack) as bot:
             await bot.command(f"check {slow.url()}", user="U1")
             started = time.perf_counter()
-            acks = await asyncio.gather(*(bot.command(f"check {fast.url()}", user=f"U{i + 10}")
-                                          for i in range(5)))
+            acks = await asyncio.gather(
+                *(bot.command(f"check {fast.url()}", user=f"U{i + 10}") for i in range(5))
+            )
             elapsed = time.perf_counter() - started
             assert all(a.status_code == 200 for a in acks)
             assert elapsed < 2.0  # the hanging check takes 3 s; the acks did not wait for it
@@ -253,7 +280,8 @@ async def test_buttons_rerun_and_visitor_advice(slack):
             assert await slack.wait_for_async(lambda s: s.calls_to("chat.postEphemeral"), 10)
             await bot.click("gateway_rerun", values["gateway_rerun"], verdict["ts"])
             assert await slack.wait_for_async(
-                lambda s: len([m for m in s.messages().values() if not m["thread_ts"]]) == 2, 10)
+                lambda s: len([m for m in s.messages().values() if not m["thread_ts"]]) == 2, 10
+            )
             await bot.gateway.drain()
     advice = slack.calls_to("chat.postEphemeral")[0].args
     assert advice["user"] == "U123" and "visitor" in advice["text"].lower()
@@ -272,8 +300,9 @@ async def test_progress_is_shown_while_a_slow_check_runs(slack):
         async with Bot(slack) as bot:
             await bot.command(f"check {site.url()}")
             await bot.verdict(20)
-    updates = [c.args["text"] + json.dumps(c.args.get("blocks")) for c in
-               slack.calls_to("chat.update")]
+    updates = [
+        c.args["text"] + json.dumps(c.args.get("blocks")) for c in slack.calls_to("chat.update")
+    ]
     progress = [u for u in updates if "Checking" in u]
     assert progress, "the progress message was edited before the verdict"
     assert "TCP 1/1 open" in progress[0]

@@ -71,10 +71,12 @@ async def test_the_sdk_client_connects_acks_and_reconnects_when_told(slack):
     async def on_request(client, request):
         body = {"text": "pong"} if request.payload.get("text") == "ping" else None
         await client.send_socket_mode_response(
-            SocketModeResponse(envelope_id=request.envelope_id, payload=body))
+            SocketModeResponse(envelope_id=request.envelope_id, payload=body)
+        )
 
-    client = SocketModeClient(app_token=APP_TOKEN,
-                              web_client=AsyncWebClient(base_url=slack.api_url))
+    client = SocketModeClient(
+        app_token=APP_TOKEN, web_client=AsyncWebClient(base_url=slack.api_url)
+    )
     client.message_listeners.append(on_message)
     client.socket_mode_request_listeners.append(on_request)
     try:
@@ -101,7 +103,8 @@ async def test_the_sdk_client_connects_acks_and_reconnects_when_told(slack):
 
         await asyncio.to_thread(slack.send_disconnect, "refresh_requested", grace=0.5)
         assert await slack.wait_for_async(
-            lambda s: len(s.socket_connections) == 2 and s.socket_connected == 1, 5)
+            lambda s: len(s.socket_connections) == 2 and s.socket_connected == 1, 5
+        )
         assert len(slack.calls_to("apps.connections.open")) == 2  # a fresh URL
         assert slack.socket_connections[0].sent[-1]["type"] == "disconnect"
         again = await asyncio.to_thread(slack.send_block_action, "gateway_rerun", "{}")
@@ -127,13 +130,27 @@ class Serve:
     """`python -m bot.cli serve` in Socket Mode, in a clean environment and directory."""
 
     def __init__(self, slack: SlackStandIn, cwd, app_token: str = APP_TOKEN) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SLACK_", "GATEWAY_")) and k != "PORT"}
-        env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=app_token,
-                   SLACK_API_URL=slack.api_url, GATEWAY_ALLOW_PRIVATE="1", GATEWAY_TIMEOUT="3")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=cwd,
-                                     env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "GATEWAY_")) and k != "PORT"
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_APP_TOKEN=app_token,
+            SLACK_API_URL=slack.api_url,
+            GATEWAY_ALLOW_PRIVATE="1",
+            GATEWAY_TIMEOUT="3",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.output = ""
 
     def stop(self, within: float = 5.0) -> tuple[int | None, float]:
@@ -167,12 +184,16 @@ def tops(slack: SlackStandIn) -> list[dict]:
 
 def verdict_done(slack: SlackStandIn, index: int) -> bool:
     messages = tops(slack)
-    return (len(messages) > index and "Checking" not in messages[index]["text"]
-            and len(slack.thread(messages[index]["ts"])) >= 4)
+    return (
+        len(messages) > index
+        and "Checking" not in messages[index]["text"]
+        and len(slack.thread(messages[index]["ts"])) >= 4
+    )
 
 
 def test_serve_in_socket_mode_checks_answers_help_reruns_and_stops_on_sigterm(
-        slack, site, tmp_path):
+    slack, site, tmp_path
+):
     bot = Serve(slack, tmp_path)
     try:
         assert slack.wait_for_socket(timeout=10), bot.proc.poll()
@@ -182,8 +203,10 @@ def test_serve_in_socket_mode_checks_answers_help_reruns_and_stops_on_sigterm(
         assert slack.socket_connections[0].token == APP_TOKEN
 
         command = slack.send_slash_command(
-            f"check {site.url()}", channel_id="C123",
-            response_url=slack.response_url("cmd", channel="C123"))
+            f"check {site.url()}",
+            channel_id="C123",
+            response_url=slack.response_url("cmd", channel="C123"),
+        )
         assert slack.wait_for_ack(command, 3) == {"envelope_id": command}  # nothing to show
         assert slack.envelope(command).ack_seconds < 3  # Slack's deadline
 
@@ -201,14 +224,17 @@ def test_serve_in_socket_mode_checks_answers_help_reruns_and_stops_on_sigterm(
 
         actions = next(b for b in verdict["blocks"] if b["type"] == "actions")
         values = {e["action_id"]: e["value"] for e in actions["elements"]}
-        click = slack.send_block_action("gateway_rerun", values["gateway_rerun"],
-                                        channel_id="C123", message_ts=verdict["ts"],
-                                        message_blocks=verdict["blocks"])
+        click = slack.send_block_action(
+            "gateway_rerun",
+            values["gateway_rerun"],
+            channel_id="C123",
+            message_ts=verdict["ts"],
+            message_blocks=verdict["blocks"],
+        )
         assert slack.wait_for_ack(click, 3) == {"envelope_id": click}
         assert slack.wait_for(lambda s: verdict_done(s, 1), 15), slack.calls
         assert "502" in tops(slack)[1]["text"]
-        assert {c.token for c in slack.calls if c.method != "apps.connections.open"} == {
-            BOT_TOKEN}
+        assert {c.token for c in slack.calls if c.method != "apps.connections.open"} == {BOT_TOKEN}
         assert [c for c in slack.calls if c.response.get("ok") is False] == []
         assert slack.socket_unmatched == []
 
@@ -227,8 +253,9 @@ def test_serve_reconnects_when_slack_refreshes_the_connection(slack, tmp_path):
         # Slack warns before it closes a connection; the SDK moves at once on either message
         for count, reason in ((2, "warning"), (3, "refresh_requested")):
             slack.send_disconnect(reason, grace=1.0)
-            assert slack.wait_for(lambda s, n=count: len(s.socket_connections) == n
-                                  and s.socket_connected == 1, 5), reason
+            assert slack.wait_for(
+                lambda s, n=count: len(s.socket_connections) == n and s.socket_connected == 1, 5
+            ), reason
         # the start-up token check, then a fresh URL for each connection
         assert len(slack.calls_to("apps.connections.open")) == 4
         helped = slack.send_slash_command("help")

@@ -34,8 +34,13 @@ def test_a_valid_certificate_from_an_extra_ca_is_healthy(pki, ca_bundle):
 def test_certificate_problems_are_named(pki, ca_bundle, dns_server, kind, cause, says):
     dns_server.add_a("site.test", "127.0.0.1")
     with _site(pki, kind) as site:
-        result = check_json(f"https://site.test:{site.port}/", "--ca-bundle", ca_bundle,
-                            "--resolver", dns_server.address)
+        result = check_json(
+            f"https://site.test:{site.port}/",
+            "--ca-bundle",
+            ca_bundle,
+            "--resolver",
+            dns_server.address,
+        )
     assert result.cause == cause
     assert result.json["verdict"]["status"] == "down"
     top = result.json["causes"][0]
@@ -47,8 +52,13 @@ def test_certificate_problems_are_named(pki, ca_bundle, dns_server, kind, cause,
 def test_the_certificate_is_read_to_say_what_it_covers(pki, ca_bundle, dns_server):
     dns_server.add_a("site.test", "127.0.0.1")
     with _site(pki, "wrong_name") as site:
-        result = check_json(f"https://site.test:{site.port}/", "--ca-bundle", ca_bundle,
-                            "--resolver", dns_server.address)
+        result = check_json(
+            f"https://site.test:{site.port}/",
+            "--ca-bundle",
+            ca_bundle,
+            "--resolver",
+            dns_server.address,
+        )
     assert result.json["tls"]["certificate"]["sans"] == ["other.test"]
     assert "other.test" in " ".join(result.json["causes"][0]["evidence"])
 

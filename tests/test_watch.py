@@ -23,10 +23,13 @@ from tests.servers.misbehave import Behaviour, serve
 from tests.slack.stand_in import SlackStandIn
 
 INTERVAL = "0.3s"
-NGINX_502 = dict(status=502, headers=(("Server", "nginx/1.22.1"),),
-                 body="<html><head><title>502 Bad Gateway</title></head><body>"
-                      "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1"
-                      "</center></body></html>")
+NGINX_502 = dict(
+    status=502,
+    headers=(("Server", "nginx/1.22.1"),),
+    body="<html><head><title>502 Bad Gateway</title></head><body>"
+    "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1"
+    "</center></body></html>",
+)
 
 
 @pytest.fixture
@@ -41,11 +44,17 @@ class Watcher:
     def __init__(self, slack: SlackStandIn, tmp_path, **env: str) -> None:
         self.slack = slack
         self.db = f"sqlite:///{tmp_path}/gateway.sqlite3"
-        self.settings = from_environment({
-            "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": slack.api_url,
-            "GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "2", "GATEWAY_MIN_INTERVAL": "0.2",
-            "GATEWAY_DATABASE_URL": self.db, **env,
-        })
+        self.settings = from_environment(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_API_URL": slack.api_url,
+                "GATEWAY_ALLOW_PRIVATE": "1",
+                "GATEWAY_TIMEOUT": "2",
+                "GATEWAY_MIN_INTERVAL": "0.2",
+                "GATEWAY_DATABASE_URL": self.db,
+                **env,
+            }
+        )
         self.db = self.settings.database_url  # the store opens what a user would set
         self.service: WatchService | None = None
 
@@ -77,12 +86,16 @@ class Watcher:
         return [m for m in self.slack.messages().values() if not m["thread_ts"]]
 
     def alerts(self) -> list[dict]:
-        return [m for m in self.tops() if "gateway_alert_actions" in str(m["blocks"])
-                or "recovered" in m["text"]]
+        return [
+            m
+            for m in self.tops()
+            if "gateway_alert_actions" in str(m["blocks"]) or "recovered" in m["text"]
+        ]
 
     async def until(self, predicate, timeout: float = 15.0) -> None:
-        assert await self.slack.wait_for_async(lambda _: predicate(), timeout), (
-            [m["text"][:120] for m in self.slack.messages().values()])
+        assert await self.slack.wait_for_async(lambda _: predicate(), timeout), [
+            m["text"][:120] for m in self.slack.messages().values()
+        ]
 
 
 def text_of(message: dict) -> str:
@@ -112,8 +125,9 @@ async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
             assert any("What was checked" in text_of(r) for r in thread)
             assert any("What the site owner should do" in text_of(r) for r in thread)
             site.switch(Behaviour.OK)
-            await bot.until(lambda: any("recovered after" in r["text"]
-                                        for r in slack.thread(alert["ts"])))
+            await bot.until(
+                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+            )
             recovery = next(r for r in slack.thread(alert["ts"]) if "recovered after" in r["text"])
             assert recovery["reply_broadcast"] is True
             edited = slack.messages()[alert["ts"]]
@@ -140,8 +154,9 @@ async def restart_mid_incident(slack, make_watcher, site) -> dict:
         assert again.service.scheduler.runs > runs + 2
         assert len(again.alerts()) == 1, "no second alert for the announced incident"
         site.switch(Behaviour.OK)
-        await again.until(lambda: any("recovered after" in r["text"]
-                                      for r in slack.thread(alert["ts"])))
+        await again.until(
+            lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+        )
         assert len(again.alerts()) == 1
     finally:
         await again.stop()
@@ -166,8 +181,9 @@ async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(s
 
         again = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5").start()
         try:
-            await again.until(lambda: any("recovered after" in r["text"]
-                                          for r in slack.thread(alert["ts"])), 4)
+            await again.until(
+                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"])), 4
+            )
             assert again.service.scheduler.runs <= 2  # the first check after the restart
         finally:
             await again.stop()
@@ -179,8 +195,9 @@ async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
         try:
             alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
-            await bot.until(lambda: any("diagnosis changed" in r["text"]
-                                        for r in slack.thread(alert["ts"])))
+            await bot.until(
+                lambda: any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
+            )
             change = next(r for r in slack.thread(alert["ts"]) if "changed" in r["text"])
             assert "upstream_timeout" in text_of(change)
             await asyncio.sleep(1.0)
@@ -197,10 +214,10 @@ async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
         try:
             alert = await bot.watch_until_alert(site)
             actions = next(b for b in alert["blocks"] if b["type"] == "actions")
-            value = next(e["value"] for e in actions["elements"]
-                         if e["action_id"] == "gateway_ack")
-            answer = bot.gateway.on_alert_action(bot.chat, Request("T1", "C1", "U7"),
-                                                 "gateway_ack", value)
+            value = next(e["value"] for e in actions["elements"] if e["action_id"] == "gateway_ack")
+            answer = bot.gateway.on_alert_action(
+                bot.chat, Request("T1", "C1", "U7"), "gateway_ack", value
+            )
             await bot.gateway.spawn(answer.work)
             assert "acknowledged by <@U7>" in text_of(slack.messages()[alert["ts"]])
             site.switch(Behaviour.STATUS, status=504)
@@ -209,8 +226,9 @@ async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
             assert bot.service.scheduler.runs > runs  # still checking
             assert not any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
             site.switch(Behaviour.OK)
-            await bot.until(lambda: any("recovered after" in r["text"]
-                                        for r in slack.thread(alert["ts"])))
+            await bot.until(
+                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+            )
         finally:
             await bot.stop()
 
@@ -225,6 +243,7 @@ async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
                 await bot.until(lambda: "resolved" in text_of(slack.messages()[alert["ts"]]))
                 site.switch(Behaviour.STATUS, **NGINX_502)
                 await bot.until(lambda: "resolved" not in text_of(slack.messages()[alert["ts"]]))
+
             def flaps():
                 return [r for r in slack.thread(alert["ts"]) if "Failing again" in r["text"]]
 
@@ -240,10 +259,18 @@ async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
         bot = await Watcher(slack, tmp_path).start()
         try:
             alert = await bot.watch_until_alert(site)
-            value = next(e["value"] for b in alert["blocks"] if b["type"] == "actions"
-                         for e in b["elements"] if e["action_id"] == "gateway_mute")
-            await bot.gateway.spawn(bot.gateway.on_alert_action(
-                bot.chat, Request("T1", "C1", "U7"), "gateway_mute", value).work)
+            value = next(
+                e["value"]
+                for b in alert["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e["action_id"] == "gateway_mute"
+            )
+            await bot.gateway.spawn(
+                bot.gateway.on_alert_action(
+                    bot.chat, Request("T1", "C1", "U7"), "gateway_mute", value
+                ).work
+            )
             assert "muted until" in text_of(slack.messages()[alert["ts"]])
             before = len(slack.thread(alert["ts"]))
             site.switch(Behaviour.STATUS, status=504)
@@ -259,8 +286,9 @@ async def test_the_bot_holds_alerts_when_its_own_network_is_in_trouble(slack, tm
     dns.add_a("a.test", "127.0.0.1")
     dns.add_a("b.test", "127.0.0.1")
     with serve(Behaviour.OK) as site:
-        bot = await Watcher(slack, tmp_path, GATEWAY_RESOLVERS=dns.address,
-                            GATEWAY_TIMEOUT="1").start()
+        bot = await Watcher(
+            slack, tmp_path, GATEWAY_RESOLVERS=dns.address, GATEWAY_TIMEOUT="1"
+        ).start()
         try:
             await bot.command(f"watch http://a.test:{site.port}/ every {INTERVAL}")
             await bot.command(f"watch http://b.test:{site.port}/ every {INTERVAL}")
@@ -341,8 +369,12 @@ async def test_a_channel_holds_at_most_50_watches(slack, tmp_path):
 def test_watch_syntax_errors_are_explained():
     from bot.commands import CommandError
 
-    for text, says in [("watch", "needs a site"), ("watch x.com every soon", "not an interval"),
-                       ("watch x.com after zero", "after"), ("watch x.com hourly", "understand")]:
+    for text, says in [
+        ("watch", "needs a site"),
+        ("watch x.com every soon", "not an interval"),
+        ("watch x.com after zero", "after"),
+        ("watch x.com hourly", "understand"),
+    ]:
         with pytest.raises(CommandError, match=says):
             parse_command(text)
     command = parse_command("watch x.com every 5m after 3")
@@ -365,8 +397,11 @@ async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path)
 
 
 async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path):
-    with serve(Behaviour.HANG) as stuck, serve(Behaviour.STATUS, **NGINX_502) as broken, \
-            serve(Behaviour.OK) as fine:
+    with (
+        serve(Behaviour.HANG) as stuck,
+        serve(Behaviour.STATUS, **NGINX_502) as broken,
+        serve(Behaviour.OK) as fine,
+    ):
         bot = await Watcher(slack, tmp_path).start()
         try:
             for site in (stuck, broken, fine):
@@ -388,8 +423,11 @@ async def _history_count(bot: Watcher, watch_id: int) -> int:
     from bot.watch.store import CheckRow
 
     async with bot.service.store.session() as session:
-        return (await session.execute(select(func.count()).select_from(CheckRow).where(
-            CheckRow.watch_id == watch_id))).scalar_one()
+        return (
+            await session.execute(
+                select(func.count()).select_from(CheckRow).where(CheckRow.watch_id == watch_id)
+            )
+        ).scalar_one()
 
 
 async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp_path):
@@ -399,8 +437,9 @@ async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp
             alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.OK)
             await bot.until(lambda: "2/4 healthy checks" in text_of(slack.messages()[alert["ts"]]))
-            await bot.until(lambda: any("recovered after" in r["text"]
-                                        for r in slack.thread(alert["ts"])))
+            await bot.until(
+                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+            )
         finally:
             await bot.stop()
 
@@ -410,8 +449,9 @@ async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, 
     bot = await Watcher(slack, tmp_path).start()
     try:
         chat = type(bot.chat)(bot.client, slack.response_url("w", channel="G9"))
-        answer = bot.gateway.on_command(chat, Request("T1", "G9", "U1",
-                                                      "watch http://127.0.0.1:9/ every 1h"))
+        answer = bot.gateway.on_command(
+            chat, Request("T1", "G9", "U1", "watch http://127.0.0.1:9/ every 1h")
+        )
         await bot.gateway.spawn(answer.work)
         assert bot.service.watches == {}
         assert any("/invite @gateway" in e["text"] for e in slack.ephemerals())

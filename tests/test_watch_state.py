@@ -15,8 +15,9 @@ def run(results, memory=None, incident=None, rules=RULES, hold=False):
     for minute, result in enumerate(results):
         healthy = result is True
         key = result if isinstance(result, str) else "502|upstream_refused|nginx"
-        memory, event = step(memory, Outcome(T0 + timedelta(minutes=minute), healthy, key),
-                             rules, incident, hold)
+        memory, event = step(
+            memory, Outcome(T0 + timedelta(minutes=minute), healthy, key), rules, incident, hold
+        )
         events.append(event)
         if event in (Event.OPENED, Event.REOPENED):
             incident = Incident(key=key)
@@ -58,8 +59,9 @@ def test_recovery_needs_consecutive_healthy_checks():
 def test_a_recovery_while_the_bot_was_away_is_reported_on_the_next_check():
     memory, _ = run([False, False])
     later = memory.last_checked_at + timedelta(minutes=30)
-    memory, event = step(memory, Outcome(later, True, "200|healthy|-"), RULES,
-                         Incident("502|upstream_refused|nginx"))
+    memory, event = step(
+        memory, Outcome(later, True, "200|healthy|-"), RULES, Incident("502|upstream_refused|nginx")
+    )
     assert event is Event.RECOVERED
 
 

@@ -84,8 +84,11 @@ def _hhmm(moment: datetime) -> str:
 def alert_message(view: AlertView) -> Message:
     if view.state == "resolved" and view.resolved_at is not None:
         return _resolved(view)
-    emoji, word = (":warning:", "is degraded") if view.verdict == "degraded" else (
-        ":rotating_light:", "is down")
+    emoji, word = (
+        (":warning:", "is degraded")
+        if view.verdict == "degraded"
+        else (":rotating_light:", "is down")
+    )
     if view.state == "recovering":
         emoji, word = ":large_yellow_circle:", "is recovering"
     title = _clip(f"{view.host} {word}", HEADER_LIMIT - 3)
@@ -125,13 +128,17 @@ def _plain(view: AlertView) -> str:
 def _resolved(view: AlertView) -> Message:
     assert view.resolved_at is not None
     down_for = duration(view.resolved_at - view.failing_since)
-    text = (f":white_check_mark: {view.host} recovered: it was down for {down_for} "
-            f"(down since {_hhmm(view.failing_since)}, back at {_hhmm(view.resolved_at)})")
+    text = (
+        f":white_check_mark: {view.host} recovered: it was down for {down_for} "
+        f"(down since {_hhmm(view.failing_since)}, back at {_hhmm(view.resolved_at)})"
+    )
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
-        *_sections(f"Down for *{down_for}*: down since {_hhmm(view.failing_since)}, back at "
-                   f"{_hhmm(view.resolved_at)}. Last cause: `{view.cause}` "
-                   f"({escape(view.summary)})"),
+        *_sections(
+            f"Down for *{down_for}*: down since {_hhmm(view.failing_since)}, back at "
+            f"{_hhmm(view.resolved_at)}. Last cause: `{view.cause}` "
+            f"({escape(view.summary)})"
+        ),
     ]
     context = [f"{view.failure_count} failed checks"]
     if view.acknowledged_by:
@@ -144,8 +151,9 @@ def _buttons(view: AlertView) -> list[ButtonElement]:
     value = json.dumps({"w": view.watch_id, "i": view.incident_id}, separators=(",", ":"))
     buttons = []
     if not view.acknowledged_by:
-        buttons.append(ButtonElement(text="Acknowledge", action_id=ACTION_ACK, value=value,
-                                     style="primary"))
+        buttons.append(
+            ButtonElement(text="Acknowledge", action_id=ACTION_ACK, value=value, style="primary")
+        )
     buttons += [
         ButtonElement(text="Mute 1h", action_id=ACTION_MUTE, value=value),
         ButtonElement(text="Re-check now", action_id=ACTION_RECHECK, value=value),
@@ -157,22 +165,30 @@ def _buttons(view: AlertView) -> list[ButtonElement]:
 def recovery_reply(view: AlertView) -> Message:
     assert view.resolved_at is not None
     down_for = duration(view.resolved_at - view.failing_since)
-    text = (f":white_check_mark: {view.host} recovered after {down_for} "
-            f"(down since {_hhmm(view.failing_since)}).")
+    text = (
+        f":white_check_mark: {view.host} recovered after {down_for} "
+        f"(down since {_hhmm(view.failing_since)})."
+    )
     return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
 
 
 def changed_reply(before: str, after: str, summary: str) -> Message:
-    text = (f":arrows_counterclockwise: The diagnosis changed: `{escape(before)}` → "
-            f"`{escape(after)}`\n*{escape(summary)}*")
-    return Message(text=f"The diagnosis changed: {escape(after)}",
-                   blocks=[b.to_dict() for b in _sections(text)])
+    text = (
+        f":arrows_counterclockwise: The diagnosis changed: `{escape(before)}` → "
+        f"`{escape(after)}`\n*{escape(summary)}*"
+    )
+    return Message(
+        text=f"The diagnosis changed: {escape(after)}",
+        blocks=[b.to_dict() for b in _sections(text)],
+    )
 
 
 def reopened_reply(flaps: int, summary: str) -> Message:
-    text = (f":repeat: Failing again ({flaps} change{'s' if flaps != 1 else ''} between up "
-            f"and down in the last 30 min): *{escape(summary)}*. Kept in this thread instead "
-            "of a new alert.")
+    text = (
+        f":repeat: Failing again ({flaps} change{'s' if flaps != 1 else ''} between up "
+        f"and down in the last 30 min): *{escape(summary)}*. Kept in this thread instead "
+        "of a new alert."
+    )
     return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
 
 
@@ -181,15 +197,19 @@ def note(text: str) -> Message:
 
 
 def cert_warning(host: str, days: int, not_after: datetime, subject: str) -> Message:
-    text = (f":lock: The certificate of *{escape(host)}* expires in *{days} days* "
-            f"({not_after:%Y-%m-%d %H:%M} UTC; {escape(subject)}). Renew it before visitors "
-            "see a certificate error; I'll say this once for this certificate.")
+    text = (
+        f":lock: The certificate of *{escape(host)}* expires in *{days} days* "
+        f"({not_after:%Y-%m-%d %H:%M} UTC; {escape(subject)}). Renew it before visitors "
+        "see a certificate error; I'll say this once for this certificate."
+    )
     return note(text)
 
 
-NETWORK_TROUBLE = (":satellite_antenna: I can't reach my own DNS resolvers or my canary right "
-                   "now, so the failures I see may be mine, not the sites'. I'm holding alerts "
-                   "until my network is back.")
+NETWORK_TROUBLE = (
+    ":satellite_antenna: I can't reach my own DNS resolvers or my canary right "
+    "now, so the failures I see may be mine, not the sites'. I'm holding alerts "
+    "until my network is back."
+)
 NETWORK_BACK = ":satellite_antenna: My network is back; alerts resume."
 
 
@@ -206,17 +226,21 @@ class WatchLine:
 
 def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
     if not lines:
-        return note("This channel watches no site. "
-                    "Start with `/gateway watch example.com every 5m`.")
+        return note(
+            "This channel watches no site. Start with `/gateway watch example.com every 5m`."
+        )
     rows = [f"*This channel's watches* ({len(lines)} of at most {channel_watches_max})"]
     for line in lines:
         emoji = {"healthy": ":large_green_circle:", "down": ":red_circle:"}.get(
-            line.state, ":white_circle:")
+            line.state, ":white_circle:"
+        )
         last = _hhmm(line.last_checked_at) if line.last_checked_at else "not yet"
-        availability = (f"{line.availability:.2%}" if line.availability is not None else "—")
+        availability = f"{line.availability:.2%}" if line.availability is not None else "—"
         muted = f" · muted until {_hhmm(line.muted_until)}" if line.muted_until else ""
-        rows.append(f"{emoji} {escape(line.url)} · {line.state} · every "
-                    f"{duration(timedelta(seconds=line.interval_s))} · alert after "
-                    f"{line.fail_after} · last check {last} · 24 h availability "
-                    f"{availability}{muted}")
+        rows.append(
+            f"{emoji} {escape(line.url)} · {line.state} · every "
+            f"{duration(timedelta(seconds=line.interval_s))} · alert after "
+            f"{line.fail_after} · last check {last} · 24 h availability "
+            f"{availability}{muted}"
+        )
     return Message(text="\n".join(rows), blocks=[b.to_dict() for b in _sections("\n".join(rows))])

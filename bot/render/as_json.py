@@ -56,7 +56,8 @@ def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
         "tls": _tls(diagnosis),
         "plain_http": (
             {"port": evidence.plain_http.port, "status": evidence.plain_http.sample.status}
-            if evidence.plain_http else None
+            if evidence.plain_http
+            else None
         ),
         "notes": [{"title": n.title, "text": n.text} for n in diagnosis.notes],
         "warnings": list(diagnosis.warnings),
@@ -96,7 +97,8 @@ def _tls(diagnosis: Diagnosis) -> dict[str, Any] | None:
             "self_signed": cert.self_signed,
             "days_left": (
                 cert.days_left(diagnosis.evidence.checked_at)
-                if diagnosis.evidence.checked_at else None
+                if diagnosis.evidence.checked_at
+                else None
             ),
         }
     return data

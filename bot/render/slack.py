@@ -118,8 +118,9 @@ def progress_message(target: Target, user_id: str, events: list[Progress]) -> Me
     done = " · ".join(f"{_mark(e.ok)} {escape(e.text)}" for e in events) or "resolving…"
     url = escape(target.url)
     blocks: list[Block] = [
-        SectionBlock(text=_mrkdwn(f":hourglass_flowing_sand: Checking *{url}*… "
-                                  f"requested by <@{user_id}>")),
+        SectionBlock(
+            text=_mrkdwn(f":hourglass_flowing_sand: Checking *{url}*… requested by <@{user_id}>")
+        ),
         ContextBlock(elements=[_mrkdwn(_clip(done, TEXT_LIMIT))]),
     ]
     return _to_messages(f"Checking {target.url}… requested by <@{user_id}>", blocks)[0]
@@ -136,8 +137,9 @@ def verdict_message(diagnosis: Diagnosis, user_id: str, watch_button: bool = Tru
     cause = diagnosis.cause
     emoji = STATUS_EMOJI[diagnosis.status]
     title = _clip(f"{target.host} {STATUS_WORD[diagnosis.status]}", HEADER_LIMIT)
-    gateway = diagnosis.product_name or ("no HTTP answer" if diagnosis.product is None
-                                         else "not recognised")
+    gateway = diagnosis.product_name or (
+        "no HTTP answer" if diagnosis.product is None else "not recognised"
+    )
     if diagnosis.front:
         gateway += f" behind {diagnosis.front}"
     statuses = " ".join(str(s) if s is not None else "—" for s in diagnosis.samples) or "—"
@@ -156,14 +158,23 @@ def verdict_message(diagnosis: Diagnosis, user_id: str, watch_button: bool = Tru
     for warning in diagnosis.warnings:
         blocks.append(SectionBlock(text=_mrkdwn(f":warning: {escape(warning)}")))
     when = evidence.checked_at.strftime("%H:%M:%S UTC") if evidence.checked_at else ""
-    blocks.append(ContextBlock(elements=[_mrkdwn(
-        f"Requested by <@{user_id}> · {when} · the explanation and the fixes are in the thread"
-    )]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                _mrkdwn(
+                    f"Requested by <@{user_id}> · {when} · "
+                    "the explanation and the fixes are in the thread"
+                )
+            ]
+        )
+    )
     buttons = _buttons(target, cause.code, watch_button)
     if buttons:
         blocks.append(ActionsBlock(block_id="gateway_verdict_actions", elements=buttons))
-    text = (f"{emoji} {target.host} {STATUS_WORD[diagnosis.status]}: "
-            f"{escape(diagnosis.summary)} ({cause.code}, {cause.confidence:.0%})")
+    text = (
+        f"{emoji} {target.host} {STATUS_WORD[diagnosis.status]}: "
+        f"{escape(diagnosis.summary)} ({cause.code}, {cause.confidence:.0%})"
+    )
     return _to_messages(text, blocks)[0]
 
 
@@ -222,8 +233,10 @@ def _checked(diagnosis: Diagnosis) -> list[Message]:
 def _causes(diagnosis: Diagnosis) -> list[Message]:
     blocks: list[Block] = [SectionBlock(text=_mrkdwn("*Likely causes, most likely first*"))]
     for number, cause in enumerate(diagnosis.causes, 1):
-        text = (f"*{number}. {escape(cause.title)}* · `{cause.code}` · "
-                f"{cause.confidence:.0%}\n{escape(cause.explanation)}")
+        text = (
+            f"*{number}. {escape(cause.title)}* · `{cause.code}` · "
+            f"{cause.confidence:.0%}\n{escape(cause.explanation)}"
+        )
         blocks += _sections(text)
         if cause.evidence:
             evidence = "\n".join("• " + escape(_clip(e, 300)) for e in cause.evidence[:12])
@@ -237,8 +250,9 @@ def _owner(diagnosis: Diagnosis) -> list[Message]:
     if not steps:
         return []
     product = diagnosis.product_name
-    heading = "*What the site owner should do*" + (f" (written for {escape(product)})"
-                                                     if product else "")
+    heading = "*What the site owner should do*" + (
+        f" (written for {escape(product)})" if product else ""
+    )
     numbered = "\n".join(f"{n}. {escape(step)}" for n, step in enumerate(steps, 1))
     blocks = _sections(f"{heading}\n{numbered}")
     return _to_messages(f"What the site owner should do: {len(steps)} steps", blocks)

@@ -11,8 +11,11 @@ from rich.text import Text
 
 from checks.diagnose import Diagnosis
 
-_STATUS_STYLE = {"healthy": ("✔ HEALTHY", "bold green"), "degraded": ("▲ DEGRADED", "bold yellow"),
-                 "down": ("✖ DOWN", "bold red")}
+_STATUS_STYLE = {
+    "healthy": ("✔ HEALTHY", "bold green"),
+    "degraded": ("▲ DEGRADED", "bold yellow"),
+    "down": ("✖ DOWN", "bold red"),
+}
 _STEP_MARK = {True: ("✔", "green"), False: ("✖", "red"), None: ("·", "dim")}
 
 
@@ -26,8 +29,13 @@ def render(diagnosis: Diagnosis) -> Group:
         parts += [Text("      " + line, style="dim") for line in step.lines]
     parts += [Text(), *_section("Likely causes")]
     for number, cause in enumerate(diagnosis.causes, 1):
-        parts.append(Text.assemble(f"  {number}. ", (cause.title, "bold"),
-                                   (f"  {cause.confidence:.0%} · {cause.code}", "dim")))
+        parts.append(
+            Text.assemble(
+                f"  {number}. ",
+                (cause.title, "bold"),
+                (f"  {cause.confidence:.0%} · {cause.code}", "dim"),
+            )
+        )
         parts.append(Text("     " + cause.explanation))
         parts += [Text("     • " + line, style="cyan") for line in cause.evidence]
     top = diagnosis.cause
@@ -47,8 +55,9 @@ def render(diagnosis: Diagnosis) -> Group:
 
 def _headline(diagnosis: Diagnosis) -> Text:
     label, style = _STATUS_STYLE[diagnosis.status]
-    return Text.assemble((label, style), "  ", (diagnosis.evidence.target.url, "bold"), " — ",
-                         diagnosis.summary)
+    return Text.assemble(
+        (label, style), "  ", (diagnosis.evidence.target.url, "bold"), " — ", diagnosis.summary
+    )
 
 
 def _facts(diagnosis: Diagnosis) -> Text:

@@ -35,8 +35,14 @@ class Incidents:
         self.chat = chat
         self.clock = clock
 
-    async def act(self, info: WatchInfo, event: Event, diagnosis: Diagnosis,
-                  incident: IncidentRow | None, now: datetime) -> None:
+    async def act(
+        self,
+        info: WatchInfo,
+        event: Event,
+        diagnosis: Diagnosis,
+        incident: IncidentRow | None,
+        now: datetime,
+    ) -> None:
         """Do what the state machine's event asks for this watch's incident."""
         if event in (Event.NOTHING, Event.HELD):
             return
@@ -45,10 +51,14 @@ class Incidents:
         lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
         if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
             incident = await self.store.create_incident(
-                watch_id=info.id, channel=info.channel,
-                failing_since=info.memory.failing_since or now, diagnosis_key=key,
-                last_summary=diagnosis.summary, excerpt=_excerpt(diagnosis),
-                failure_count=info.memory.failures)
+                watch_id=info.id,
+                channel=info.channel,
+                failing_since=info.memory.failing_since or now,
+                diagnosis_key=key,
+                last_summary=diagnosis.summary,
+                excerpt=_excerpt(diagnosis),
+                failure_count=info.memory.failures,
+            )
             await self.announce(info, incident, diagnosis)
             return
         if incident is None:
@@ -64,16 +74,17 @@ class Incidents:
                 return
             await self.edit(info, incident, diagnosis)
             if event is Event.CHANGED and not incident.acknowledged_by and not self.muted(info):
-                await self.reply(info, incident, alerts.changed_reply(
-                    _readable(before), _readable(key), diagnosis.summary))
+                await self.reply(
+                    info,
+                    incident,
+                    alerts.changed_reply(_readable(before), _readable(key), diagnosis.summary),
+                )
         elif event is Event.RECOVERING:
             await self.edit(info, incident, diagnosis, recovering=True)
         elif event is Event.RECOVERED:
             await self._recovered(info, incident, now)
 
-
-    async def announce(self, info: WatchInfo, incident: IncidentRow,
-                        diagnosis: Diagnosis) -> None:
+    async def announce(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis) -> None:
         """Post the one alert of an incident, and its diagnosis in the thread."""
         if self.muted(info):
             return
@@ -92,27 +103,38 @@ class Incidents:
         for reply in thread_messages(diagnosis):
             await self.chat.post(info.channel, reply, thread_ts=ts)
 
-    async def _reopen(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis,
-                      key: str) -> None:
+    async def _reopen(
+        self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis, key: str
+    ) -> None:
         incident.flaps += 1
         incident.resolved_at = incident.recovered_at = None
-        await self.store.save_incident(incident.id, flaps=incident.flaps, resolved_at=None,
-                                       recovered_at=None, failure_count=incident.failure_count)
+        await self.store.save_incident(
+            incident.id,
+            flaps=incident.flaps,
+            resolved_at=None,
+            recovered_at=None,
+            failure_count=incident.failure_count,
+        )
         await self._update(incident, diagnosis, key)
         if not incident.alert_ts:
             await self.announce(info, incident, diagnosis)
             return
         await self.edit(info, incident, diagnosis)
         if not self.muted(info):
-            await self.reply(info, incident, alerts.reopened_reply(incident.flaps,
-                                                                     diagnosis.summary))
+            await self.reply(
+                info, incident, alerts.reopened_reply(incident.flaps, diagnosis.summary)
+            )
 
     async def _update(self, incident: IncidentRow, diagnosis: Diagnosis, key: str) -> None:
         incident.diagnosis_key, incident.last_summary = key, diagnosis.summary
         incident.excerpt = _excerpt(diagnosis)
         await self.store.save_incident(
-            incident.id, diagnosis_key=key, last_summary=diagnosis.summary,
-            excerpt=incident.excerpt, failure_count=incident.failure_count)
+            incident.id,
+            diagnosis_key=key,
+            last_summary=diagnosis.summary,
+            excerpt=incident.excerpt,
+            failure_count=incident.failure_count,
+        )
 
     async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
         incident.resolved_at = incident.recovered_at = now
@@ -123,11 +145,17 @@ class Incidents:
                 await self.say(self.chat, info.channel, alerts.recovery_reply(view))
             return  # else never announced (muted all along): nothing to close
         await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
-        await self.chat.post(info.channel, alerts.recovery_reply(view),
-                             thread_ts=incident.alert_ts, broadcast=True)
+        await self.chat.post(
+            info.channel, alerts.recovery_reply(view), thread_ts=incident.alert_ts, broadcast=True
+        )
 
-    async def edit(self, info: WatchInfo, incident: IncidentRow,
-                          diagnosis: Diagnosis | None = None, recovering: bool = False) -> None:
+    async def edit(
+        self,
+        info: WatchInfo,
+        incident: IncidentRow,
+        diagnosis: Diagnosis | None = None,
+        recovering: bool = False,
+    ) -> None:
         if incident.alert_ts:
             view = self.view(info, incident, diagnosis, recovering)
             await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
@@ -136,25 +164,39 @@ class Incidents:
         if incident.alert_ts:
             await self.chat.post(info.channel, message, thread_ts=incident.alert_ts)
 
-    def view(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis | None,
-              recovering: bool = False) -> alerts.AlertView:
+    def view(
+        self,
+        info: WatchInfo,
+        incident: IncidentRow,
+        diagnosis: Diagnosis | None,
+        recovering: bool = False,
+    ) -> alerts.AlertView:
         status, cause, product = _split_key(incident.diagnosis_key)
         state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
         return alerts.AlertView(
-            watch_id=info.id, incident_id=incident.id, host=parse_target(info.url).host,
-            url=info.url, state=state,
+            watch_id=info.id,
+            incident_id=incident.id,
+            host=parse_target(info.url).host,
+            url=info.url,
+            state=state,
             verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
-            summary=incident.last_summary, cause=cause,
-            gateway=(diagnosis.product_name if diagnosis else None) or _GATEWAY_WORDS.get(
-                product, product),
-            http_statuses=diagnosis.samples if diagnosis else ((int(status),)
-                                                              if status.isdigit() else ()),
-            excerpt=incident.excerpt or "", failing_since=incident.failing_since,
+            summary=incident.last_summary,
+            cause=cause,
+            gateway=(diagnosis.product_name if diagnosis else None)
+            or _GATEWAY_WORDS.get(product, product),
+            http_statuses=diagnosis.samples
+            if diagnosis
+            else ((int(status),) if status.isdigit() else ()),
+            excerpt=incident.excerpt or "",
+            failing_since=incident.failing_since,
             last_check_at=info.memory.last_checked_at or self.clock(),
-            failure_count=incident.failure_count, acknowledged_by=incident.acknowledged_by,
+            failure_count=incident.failure_count,
+            acknowledged_by=incident.acknowledged_by,
             muted_until=future(info.muted_until, self.clock()),
-            healthy_checks=info.memory.successes, healthy_needed=info.recover_after,
-            resolved_at=incident.resolved_at, flaps=incident.flaps,
+            healthy_checks=info.memory.successes,
+            healthy_needed=info.recover_after,
+            resolved_at=incident.resolved_at,
+            flaps=incident.flaps,
         )
 
     def muted(self, info: WatchInfo) -> bool:

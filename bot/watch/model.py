@@ -25,18 +25,32 @@ class WatchInfo:
 
     @property
     def rules(self) -> Rules:
-        return Rules(fail_after=self.fail_after, recover_after=self.recover_after,
-                     interval=timedelta(seconds=self.interval_s))
+        return Rules(
+            fail_after=self.fail_after,
+            recover_after=self.recover_after,
+            interval=timedelta(seconds=self.interval_s),
+        )
 
 
 def watch_info(row) -> WatchInfo:
     """A WatchInfo from a row of the watches table."""
     return WatchInfo(
-        id=row.id, team=row.team, channel=row.channel, url=row.url, interval_s=row.interval_s,
-        fail_after=row.fail_after, recover_after=row.recover_after,
-        memory=Memory(state=row.state, failures=row.failures, successes=row.successes,
-                      failing_since=row.failing_since, last_checked_at=row.last_checked_at),
-        muted_until=row.muted_until, cert_warned=row.cert_warned,
+        id=row.id,
+        team=row.team,
+        channel=row.channel,
+        url=row.url,
+        interval_s=row.interval_s,
+        fail_after=row.fail_after,
+        recover_after=row.recover_after,
+        memory=Memory(
+            state=row.state,
+            failures=row.failures,
+            successes=row.successes,
+            failing_since=row.failing_since,
+            last_checked_at=row.last_checked_at,
+        ),
+        muted_until=row.muted_until,
+        cert_warned=row.cert_warned,
     )
 
 

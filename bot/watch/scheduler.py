@@ -63,8 +63,11 @@ class Scheduler:
         jitter = min(MAX_JITTER, interval_s * 0.1)
         delay = random.uniform(0, interval_s) if first_in is None else first_in
         self._scheduler.add_job(
-            self._job, IntervalTrigger(seconds=interval_s, jitter=jitter or None, timezone=UTC),
-            args=[watch_id], id=_job_id(watch_id), replace_existing=True,
+            self._job,
+            IntervalTrigger(seconds=interval_s, jitter=jitter or None, timezone=UTC),
+            args=[watch_id],
+            id=_job_id(watch_id),
+            replace_existing=True,
             next_run_time=datetime.now(UTC) + timedelta(seconds=delay),
         )
 

@@ -29,8 +29,12 @@ CanaryCheck = Callable[[], Awaitable[bool]]
 
 
 class SelfCheck:
-    def __init__(self, resolvers: tuple[ResolverAddress, ...], canary: CanaryCheck | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        resolvers: tuple[ResolverAddress, ...],
+        canary: CanaryCheck | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.resolvers = resolvers
         self.canary = canary
         self.clock = clock

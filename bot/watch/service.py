@@ -51,10 +51,15 @@ def _ignore(_: Progress) -> None:
 
 
 class WatchService:
-    def __init__(self, store: Store, settings: Settings, chat: Chat,
-                 check_function: CheckFunction | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 max_in_flight: int = 200) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        chat: Chat,
+        check_function: CheckFunction | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_in_flight: int = 200,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.chat = chat
@@ -63,8 +68,9 @@ class WatchService:
         self.light = replace(settings.check, samples=1)
         self.watches: dict[int, WatchInfo] = {}
         self.scheduler = Scheduler(self.run, max_in_flight=max_in_flight)
-        self.selfcheck = SelfCheck(settings.check.resolvers, self._canary_check()
-                                   if settings.canary else None)
+        self.selfcheck = SelfCheck(
+            settings.check.resolvers, self._canary_check() if settings.canary else None
+        )
         self._locks: dict[int, asyncio.Lock] = {}
         self._history: list[CheckRecord] = []
         self._pending: dict[int, dict] = {}
@@ -112,37 +118,58 @@ class WatchService:
     async def watch(self, chat: Chat, team: str, channel: str, user: str, command: Watch) -> None:
         interval = command.interval or max(DEFAULT_INTERVAL, self.settings.min_interval)
         if interval < self.settings.min_interval:
-            await chat.ephemeral(channel, user, alerts.note(
-                f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
-                f"the shortest interval here is "
-                f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."))
+            await chat.ephemeral(
+                channel,
+                user,
+                alerts.note(
+                    f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
+                    f"the shortest interval here is "
+                    f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."
+                ),
+            )
             return
         fail_after = command.after or DEFAULT_FAIL_AFTER
         target = command.target
         if len(target.url) > MAX_URL:
-            await chat.ephemeral(channel, user, alerts.note(
-                f"URLs longer than {MAX_URL} characters cannot be watched."))
+            await chat.ephemeral(
+                channel,
+                user,
+                alerts.note(f"URLs longer than {MAX_URL} characters cannot be watched."),
+            )
             return
         try:
             row, created = await self.store.upsert_watch(
-                team=team, channel=channel, url=target.url, target_input=target.input,
-                interval_s=interval, fail_after=fail_after, created_by=user, now=self.clock(),
-                recover_after=self.settings.recover_after)
+                team=team,
+                channel=channel,
+                url=target.url,
+                target_input=target.input,
+                interval_s=interval,
+                fail_after=fail_after,
+                created_by=user,
+                now=self.clock(),
+                recover_after=self.settings.recover_after,
+            )
         except StoreError as exc:
             await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
             return
         every = alerts.duration(timedelta(seconds=interval))
         verb = "is now watching" if created else "changed the watch of"
-        text = (f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
-                f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
-                "and the recovery in its thread.")
+        text = (
+            f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
+            f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
+            "and the recovery in its thread."
+        )
         try:
             await chat.post(channel, alerts.note(text))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
             await self.store.delete_watch(row.id)
-            await chat.respond(alerts.note(
-                ":no_entry: I can't post in this channel, so I couldn't alert here. Invite me "
-                "with `/invite @gateway`, then watch again."), in_channel=False)
+            await chat.respond(
+                alerts.note(
+                    ":no_entry: I can't post in this channel, so I couldn't alert here. Invite me "
+                    "with `/invite @gateway`, then watch again."
+                ),
+                in_channel=False,
+            )
             return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
@@ -152,29 +179,43 @@ class WatchService:
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
         row = await self.store.find_watch(channel, target.url)
         if row is None:
-            await chat.ephemeral(channel, user, alerts.note(
-                f"This channel does not watch {alerts.escape(target.url)}; "
-                "`/gateway watches` lists what it watches."))
+            await chat.ephemeral(
+                channel,
+                user,
+                alerts.note(
+                    f"This channel does not watch {alerts.escape(target.url)}; "
+                    "`/gateway watches` lists what it watches."
+                ),
+            )
             return
         async with self._lock(row.id):  # not in the middle of its check
             await self._remove(row.id)
-        await self.incidents.say(chat, channel, alerts.note(
-            f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."))
+        await self.incidents.say(
+            chat,
+            channel,
+            alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."),
+        )
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
         rows = await self.store.watches(channel)
-        availability = await self.store.availability([r.id for r in rows],
-                                                     self.clock() - timedelta(hours=24))
+        availability = await self.store.availability(
+            [r.id for r in rows], self.clock() - timedelta(hours=24)
+        )
         lines = []
         for row in rows:
             info = self.watches.get(row.id) or watch_info(row)
-            lines.append(alerts.WatchLine(
-                url=row.url, state=info.memory.state, interval_s=info.interval_s,
-                fail_after=info.fail_after, last_checked_at=info.memory.last_checked_at,
-                availability=availability.get(row.id), muted_until=future(info.muted_until,
-                                                                            self.clock())))
-        await chat.ephemeral(channel, user,
-                             alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
+            lines.append(
+                alerts.WatchLine(
+                    url=row.url,
+                    state=info.memory.state,
+                    interval_s=info.interval_s,
+                    fail_after=info.fail_after,
+                    last_checked_at=info.memory.last_checked_at,
+                    availability=availability.get(row.id),
+                    muted_until=future(info.muted_until, self.clock()),
+                )
+            )
+        await chat.ephemeral(channel, user, alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
 
     # --- alert buttons ----------------------------------------------------------------------
 
@@ -195,8 +236,9 @@ class WatchService:
     async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
         await self._on_alert(value, lambda info, incident: self._unwatch(user, info, incident))
 
-    async def _on_alert(self, value: str,
-                        act: Callable[[WatchInfo, IncidentRow], Awaitable[None]]) -> None:
+    async def _on_alert(
+        self, value: str, act: Callable[[WatchInfo, IncidentRow], Awaitable[None]]
+    ) -> None:
         """A button of an alert: under the watch's lock, so never in the middle of its check."""
         async with self._lock(button_data(value).get("w", 0)):
             found = await self._from_button(value)
@@ -209,20 +251,31 @@ class WatchService:
         await self.store.save_incident(incident.id, acknowledged_by=user)
         incident.acknowledged_by = user
         await self.incidents.edit(info, incident)
-        await self.incidents.reply(info, incident, alerts.note(
-            f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
-            "it recovers."))
+        await self.incidents.reply(
+            info,
+            incident,
+            alerts.note(
+                f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
+                "it recovers."
+            ),
+        )
 
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         info.muted_until = self.clock() + MUTE
         await self.store.save_watch_state(info.id, muted_until=info.muted_until)
         await self.incidents.edit(info, incident)
-        await self.incidents.reply(info, incident, alerts.note(
-            f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."))
+        await self.incidents.reply(
+            info,
+            incident,
+            alerts.note(f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."),
+        )
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
-        await self.incidents.reply(info, incident, alerts.note(
-            f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."))
+        await self.incidents.reply(
+            info,
+            incident,
+            alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."),
+        )
         await self._remove(info.id)
 
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
@@ -255,13 +308,21 @@ class WatchService:
         try:
             target = parse_target(info.url)
             diagnosis = await self.check_function(target, self.light, _ignore)
-            opening = (not diagnosis.healthy and info.memory.state == "healthy"
-                       and info.memory.failures + 1 >= info.fail_after)
+            opening = (
+                not diagnosis.healthy
+                and info.memory.state == "healthy"
+                and info.memory.failures + 1 >= info.fail_after
+            )
             if opening:  # confirm with a full check before anyone is paged
                 diagnosis = await self.check_function(target, self.settings.check, _ignore)
         except (TargetRefused, TargetError) as exc:
-            await self.incidents.say(self.chat, info.channel, alerts.note(
-                f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"))
+            await self.incidents.say(
+                self.chat,
+                info.channel,
+                alerts.note(
+                    f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"
+                ),
+            )
             await self._remove(info.id)
             return
         now = self.clock()
@@ -269,11 +330,17 @@ class WatchService:
         outcome = Outcome(at=now, healthy=diagnosis.healthy, key=key)
         incident = await self._incident_for(info, outcome)
         hold = False
-        if not outcome.healthy and diagnosis.cause.code in NETWORK_CAUSES and (
-                info.memory.state == "healthy" and info.memory.failures + 1 >= info.fail_after):
+        if (
+            not outcome.healthy
+            and diagnosis.cause.code in NETWORK_CAUSES
+            and (info.memory.state == "healthy" and info.memory.failures + 1 >= info.fail_after)
+        ):
             hold = not await self.selfcheck.network_ok()
-        view_incident = Incident(key=incident.diagnosis_key, resolved_at=incident.resolved_at
-                                 ) if incident else None
+        view_incident = (
+            Incident(key=incident.diagnosis_key, resolved_at=incident.resolved_at)
+            if incident
+            else None
+        )
         before = info.memory
         info.memory, event = step(info.memory, outcome, info.rules, view_incident, hold)
         try:
@@ -293,8 +360,14 @@ class WatchService:
             return await self.store.last_incident(info.id)  # for flapping
         return None
 
-    async def _act(self, info: WatchInfo, event: Event, diagnosis: Diagnosis,
-                   incident: IncidentRow | None, now: datetime) -> None:
+    async def _act(
+        self,
+        info: WatchInfo,
+        event: Event,
+        diagnosis: Diagnosis,
+        incident: IncidentRow | None,
+        now: datetime,
+    ) -> None:
         if event is Event.HELD:
             await self._tell_trouble(info.channel)
             return
@@ -315,8 +388,13 @@ class WatchService:
             return
         info.cert_warned = key
         await self.store.save_watch_state(info.id, cert_warned=key)
-        await self.incidents.say(self.chat, info.channel, alerts.cert_warning(
-            parse_target(info.url).host, days, certificate.not_after, certificate.subject))
+        await self.incidents.say(
+            self.chat,
+            info.channel,
+            alerts.cert_warning(
+                parse_target(info.url).host, days, certificate.not_after, certificate.subject
+            ),
+        )
 
     async def _tell_trouble(self, channel: str) -> None:
         if channel in self._trouble_told:
@@ -337,21 +415,32 @@ class WatchService:
     # --- write-behind ---------------------------------------------------------------------
 
     def _record(self, info: WatchInfo, diagnosis: Diagnosis, now: datetime) -> None:
-        self._history.append(CheckRecord(
-            watch_id=info.id, at=now, status=diagnosis.status, cause=diagnosis.cause.code,
-            http_status=diagnosis.http_status, duration_ms=diagnosis.evidence.duration_ms))
+        self._history.append(
+            CheckRecord(
+                watch_id=info.id,
+                at=now,
+                status=diagnosis.status,
+                cause=diagnosis.cause.code,
+                http_status=diagnosis.http_status,
+                duration_ms=diagnosis.evidence.duration_ms,
+            )
+        )
         self._save_memory(info)
 
     def _save_memory(self, info: WatchInfo, now: bool = False) -> None:
         memory = info.memory
         self._pending[info.id] = {
-            "state": memory.state, "failures": memory.failures, "successes": memory.successes,
-            "failing_since": memory.failing_since, "last_checked_at": memory.last_checked_at,
+            "state": memory.state,
+            "failures": memory.failures,
+            "successes": memory.successes,
+            "failing_since": memory.failing_since,
+            "last_checked_at": memory.last_checked_at,
         }
         if now:  # a transition: written at once, not a second later
             values = self._pending.pop(info.id)
             task = asyncio.get_running_loop().create_task(
-                self.store.save_watch_state(info.id, **values))
+                self.store.save_watch_state(info.id, **values)
+            )
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
@@ -389,9 +478,11 @@ class WatchService:
     def _canary_check(self) -> Callable[[], Awaitable[bool]]:
         async def canary() -> bool:
             try:
-                result = await self.check_function(parse_target(self.settings.canary or ""),
-                                                   self.light, _ignore)
+                result = await self.check_function(
+                    parse_target(self.settings.canary or ""), self.light, _ignore
+                )
             except (TargetRefused, TargetError):
                 return False
             return result.cause.code not in NETWORK_CAUSES
+
         return canary

@@ -64,29 +64,44 @@ class Incident:
     resolved_at: datetime | None = None
 
 
-def step(memory: Memory, outcome: Outcome, rules: Rules, incident: Incident | None = None,
-         hold: bool = False) -> tuple[Memory, Event]:
+def step(
+    memory: Memory,
+    outcome: Outcome,
+    rules: Rules,
+    incident: Incident | None = None,
+    hold: bool = False,
+) -> tuple[Memory, Event]:
     """The next memory and what to do about it."""
-    away = (memory.last_checked_at is not None
-            and outcome.at - memory.last_checked_at > rules.interval * STALE_FACTOR)
+    away = (
+        memory.last_checked_at is not None
+        and outcome.at - memory.last_checked_at > rules.interval * STALE_FACTOR
+    )
     memory = replace(memory, last_checked_at=outcome.at)
     if memory.state == "down":
         return _while_down(memory, outcome, rules, incident, away)
     if outcome.healthy:
         return replace(memory, failures=0, successes=0, failing_since=None), Event.NOTHING
-    failing = replace(memory, failures=memory.failures + 1, successes=0,
-                      failing_since=memory.failing_since or outcome.at)
+    failing = replace(
+        memory,
+        failures=memory.failures + 1,
+        successes=0,
+        failing_since=memory.failing_since or outcome.at,
+    )
     if failing.failures < rules.fail_after:
         return failing, Event.NOTHING
     if hold:
         return failing, Event.HELD
-    recent = (incident is not None and incident.resolved_at is not None
-              and outcome.at - incident.resolved_at <= FLAP_WINDOW)
+    recent = (
+        incident is not None
+        and incident.resolved_at is not None
+        and outcome.at - incident.resolved_at <= FLAP_WINDOW
+    )
     return replace(failing, state="down"), Event.REOPENED if recent else Event.OPENED
 
 
-def _while_down(memory: Memory, outcome: Outcome, rules: Rules, incident: Incident | None,
-                away: bool) -> tuple[Memory, Event]:
+def _while_down(
+    memory: Memory, outcome: Outcome, rules: Rules, incident: Incident | None, away: bool
+) -> tuple[Memory, Event]:
     if not outcome.healthy:
         down = replace(memory, failures=memory.failures + 1, successes=0)
         changed = incident is not None and incident.key != outcome.key

@@ -131,8 +131,11 @@ class CheckRecord:
 def async_url(url: str) -> str:
     """`sqlite:///f.db` → `sqlite+aiosqlite:///f.db`, `postgresql://…` → `…+asyncpg`."""
     parsed = make_url(url)
-    drivers = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
-               "postgres": "postgresql+asyncpg"}
+    drivers = {
+        "sqlite": "sqlite+aiosqlite",
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+    }
     if parsed.drivername in drivers:
         parsed = parsed.set(drivername=drivers[parsed.drivername])
     return parsed.render_as_string(hide_password=False)
@@ -166,28 +169,53 @@ class Store:
 
     # --- watches ------------------------------------------------------------------------
 
-    async def upsert_watch(self, *, team: str, channel: str, url: str, target_input: str,
-                           interval_s: float, fail_after: int, created_by: str,
-                           now: datetime, recover_after: int = 2) -> tuple[WatchRow, bool]:
+    async def upsert_watch(
+        self,
+        *,
+        team: str,
+        channel: str,
+        url: str,
+        target_input: str,
+        interval_s: float,
+        fail_after: int,
+        created_by: str,
+        now: datetime,
+        recover_after: int = 2,
+    ) -> tuple[WatchRow, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created)."""
         async with self.session.begin() as session:
-            row = (await session.execute(
-                select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
-            )).scalar_one_or_none()
+            row = (
+                await session.execute(
+                    select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
+                )
+            ).scalar_one_or_none()
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
                 return row, False
-            count = (await session.execute(
-                select(func.count()).select_from(WatchRow).where(WatchRow.channel == channel)
-            )).scalar_one()
+            count = (
+                await session.execute(
+                    select(func.count()).select_from(WatchRow).where(WatchRow.channel == channel)
+                )
+            ).scalar_one()
             if count >= MAX_WATCHES_PER_CHANNEL:
-                raise StoreError(f"this channel already watches {count} sites, the most it may; "
-                                 "unwatch one first")
-            row = WatchRow(team=team, channel=channel, url=url, target_input=target_input,
-                           interval_s=interval_s, fail_after=fail_after,
-                           recover_after=recover_after,
-                           created_by=created_by, created_at=now, state="healthy",
-                           failures=0, successes=0)
+                raise StoreError(
+                    f"this channel already watches {count} sites, the most it may; "
+                    "unwatch one first"
+                )
+            row = WatchRow(
+                team=team,
+                channel=channel,
+                url=url,
+                target_input=target_input,
+                interval_s=interval_s,
+                fail_after=fail_after,
+                recover_after=recover_after,
+                created_by=created_by,
+                created_at=now,
+                state="healthy",
+                failures=0,
+                successes=0,
+            )
             session.add(row)
             await session.flush()
             return row, True
@@ -205,9 +233,11 @@ class Store:
 
     async def find_watch(self, channel: str, url: str) -> WatchRow | None:
         async with self.session() as session:
-            return (await session.execute(
-                select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
-            )).scalar_one_or_none()
+            return (
+                await session.execute(
+                    select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
+                )
+            ).scalar_one_or_none()
 
     async def delete_watch(self, watch_id: int) -> None:
         async with self.session.begin() as session:
@@ -223,18 +253,25 @@ class Store:
 
     async def open_incident(self, watch_id: int) -> IncidentRow | None:
         async with self.session() as session:
-            return (await session.execute(
-                select(IncidentRow).where(IncidentRow.watch_id == watch_id,
-                                          IncidentRow.resolved_at.is_(None))
-                .order_by(IncidentRow.id.desc()).limit(1)
-            )).scalar_one_or_none()
+            return (
+                await session.execute(
+                    select(IncidentRow)
+                    .where(IncidentRow.watch_id == watch_id, IncidentRow.resolved_at.is_(None))
+                    .order_by(IncidentRow.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
 
     async def last_incident(self, watch_id: int) -> IncidentRow | None:
         async with self.session() as session:
-            return (await session.execute(
-                select(IncidentRow).where(IncidentRow.watch_id == watch_id)
-                .order_by(IncidentRow.id.desc()).limit(1)
-            )).scalar_one_or_none()
+            return (
+                await session.execute(
+                    select(IncidentRow)
+                    .where(IncidentRow.watch_id == watch_id)
+                    .order_by(IncidentRow.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
 
     async def incident(self, incident_id: int) -> IncidentRow | None:
         async with self.session() as session:
@@ -250,7 +287,8 @@ class Store:
     async def save_incident(self, incident_id: int, **values) -> None:
         async with self.session.begin() as session:
             await session.execute(
-                update(IncidentRow).where(IncidentRow.id == incident_id).values(**values))
+                update(IncidentRow).where(IncidentRow.id == incident_id).values(**values)
+            )
 
     # --- history ------------------------------------------------------------------------
 
@@ -260,13 +298,25 @@ class Store:
             return
         async with self.session.begin() as session:
             if records:
-                await session.execute(insert(CheckRow), [
-                    {"watch_id": r.watch_id, "at": r.at, "status": r.status, "cause": r.cause,
-                     "http_status": r.http_status, "duration_ms": r.duration_ms}
-                    for r in records])
+                await session.execute(
+                    insert(CheckRow),
+                    [
+                        {
+                            "watch_id": r.watch_id,
+                            "at": r.at,
+                            "status": r.status,
+                            "cause": r.cause,
+                            "http_status": r.http_status,
+                            "duration_ms": r.duration_ms,
+                        }
+                        for r in records
+                    ],
+                )
             if states:  # one executemany UPDATE by primary key
-                await session.execute(update(WatchRow), [
-                    {"id": watch_id, **values} for watch_id, values in states.items()])
+                await session.execute(
+                    update(WatchRow),
+                    [{"id": watch_id, **values} for watch_id, values in states.items()],
+                )
 
     async def availability(self, watch_ids: list[int], since: datetime) -> dict[int, float]:
         """Share of healthy checks per watch since `since` (watches without checks omitted)."""
@@ -277,7 +327,8 @@ class Store:
             rows = await session.execute(
                 select(CheckRow.watch_id, healthy, func.count())
                 .where(CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since)
-                .group_by(CheckRow.watch_id))
+                .group_by(CheckRow.watch_id)
+            )
             return {watch_id: (ok or 0) / total for watch_id, ok, total in rows if total}
 
     async def prune_history(self, now: datetime) -> int:

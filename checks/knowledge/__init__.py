@@ -17,18 +17,58 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 CAUSE_CODES = (
-    "dns_nxdomain", "dns_no_address", "dns_servfail", "dns_timeout", "dns_mismatch",
-    "tcp_refused", "tcp_timeout", "tcp_unreachable", "connection_reset",
-    "tls_expired", "tls_hostname_mismatch", "tls_untrusted", "tls_handshake_failed",
-    "response_timeout", "upstream_refused", "upstream_timeout", "upstream_bad_response",
-    "upstream_tls", "no_healthy_upstream", "service_unavailable", "rate_limited",
-    "partial_outage", "server_error", "not_implemented", "forbidden", "not_found",
-    "redirect_loop", "slow_response", "healthy",
+    "dns_nxdomain",
+    "dns_no_address",
+    "dns_servfail",
+    "dns_timeout",
+    "dns_mismatch",
+    "tcp_refused",
+    "tcp_timeout",
+    "tcp_unreachable",
+    "connection_reset",
+    "tls_expired",
+    "tls_hostname_mismatch",
+    "tls_untrusted",
+    "tls_handshake_failed",
+    "response_timeout",
+    "upstream_refused",
+    "upstream_timeout",
+    "upstream_bad_response",
+    "upstream_tls",
+    "no_healthy_upstream",
+    "service_unavailable",
+    "rate_limited",
+    "partial_outage",
+    "server_error",
+    "not_implemented",
+    "forbidden",
+    "not_found",
+    "redirect_loop",
+    "slow_response",
+    "healthy",
 )
 PRODUCTS = (
-    "nginx", "apache", "haproxy", "varnish", "caddy", "envoy", "traefik", "squid", "iis",
-    "cloudflare", "cloudfront", "aws_elb", "gcp_lb", "azure", "akamai", "fastly", "heroku",
-    "vercel", "netlify", "fly", "unknown",
+    "nginx",
+    "apache",
+    "haproxy",
+    "varnish",
+    "caddy",
+    "envoy",
+    "traefik",
+    "squid",
+    "iis",
+    "cloudflare",
+    "cloudfront",
+    "aws_elb",
+    "gcp_lb",
+    "azure",
+    "akamai",
+    "fastly",
+    "heroku",
+    "vercel",
+    "netlify",
+    "fly",
+    "unknown",
 )
 
 
@@ -127,9 +167,14 @@ def _causes(data: dict) -> dict[str, CauseInfo]:
         if unknown:
             raise KnowledgeError(f"causes.toml [{code}]: unknown products {sorted(unknown)}")
         causes[code] = CauseInfo(
-            code=code, layer=entry["layer"], verdict=entry["verdict"], title=entry["title"],
-            explanation=entry["explanation"].strip(), owner=tuple(entry["owner"]),
-            visitor=tuple(entry["visitor"]), owner_for=owner_for,
+            code=code,
+            layer=entry["layer"],
+            verdict=entry["verdict"],
+            title=entry["title"],
+            explanation=entry["explanation"].strip(),
+            owner=tuple(entry["owner"]),
+            visitor=tuple(entry["visitor"]),
+            owner_for=owner_for,
         )
     return causes
 
@@ -141,13 +186,18 @@ def _products(data: dict) -> dict[str, Product]:
     products = {}
     for key, entry in data.items():
         signals = tuple(
-            Signal(weight=s["weight"], header=s.get("header"), body=_lower(s.get("body")),
-                   pattern=_regex(s.get("pattern")))
+            Signal(
+                weight=s["weight"],
+                header=s.get("header"),
+                body=_lower(s.get("body")),
+                pattern=_regex(s.get("pattern")),
+            )
             for s in entry.get("signal", [])
         )
         rules = tuple(_rule(key, r) for r in entry.get("rule", []))
-        products[key] = Product(key=key, name=entry["name"], kind=entry["kind"],
-                                signals=signals, rules=rules)
+        products[key] = Product(
+            key=key, name=entry["name"], kind=entry["kind"], signals=signals, rules=rules
+        )
     return products
 
 
@@ -158,8 +208,12 @@ def _rule(product: str, raw: dict) -> Rule:
             raise KnowledgeError(f"products.toml [{product}]: unknown cause {code!r}")
     status_range = tuple(raw["range"]) if "range" in raw else None
     return Rule(
-        causes=causes, statuses=frozenset(raw.get("status", ())), status_range=status_range,
-        body=_lower(raw.get("body")), header=raw.get("header"), pattern=_regex(raw.get("pattern")),
+        causes=causes,
+        statuses=frozenset(raw.get("status", ())),
+        status_range=status_range,
+        body=_lower(raw.get("body")),
+        header=raw.get("header"),
+        pattern=_regex(raw.get("pattern")),
         slower_than_ms=raw.get("slower_than_ms"),
     )
 
@@ -171,8 +225,12 @@ def _notes(data: dict) -> dict:
     }
     neighbours = {int(k): tuple(v) for k, v in data.get("neighbours", {}).items()}
     notes = tuple(
-        Note(key=key, title=entry["title"], text=entry["text"].strip(),
-             applies_to=frozenset(entry.get("applies_to", ())))
+        Note(
+            key=key,
+            title=entry["title"],
+            text=entry["text"].strip(),
+            applies_to=frozenset(entry.get("applies_to", ())),
+        )
         for key, entry in data.items()
         if key not in ("status", "neighbours")
     )

@@ -144,9 +144,15 @@ class ServerHandle:
     _closer: Closer = field(default_factory=lambda: Closer([]), repr=False)
     _cfg: _Config | None = field(default=None, repr=False)
 
-    def switch(self, behaviour: Behaviour | str, *, status: int | None = None,
-               delay: float | None = None, body: bytes | str | None = None,
-               headers: Iterable[tuple[str, str]] | None = None) -> None:
+    def switch(
+        self,
+        behaviour: Behaviour | str,
+        *,
+        status: int | None = None,
+        delay: float | None = None,
+        body: bytes | str | None = None,
+        headers: Iterable[tuple[str, str]] | None = None,
+    ) -> None:
         """Change how the server answers from the next request on (a site breaking, healing)."""
         assert self._cfg is not None
         self.behaviour = self._cfg.behaviour = Behaviour(behaviour)
@@ -398,8 +404,9 @@ def serve(
     if isinstance(body, str):
         body = body.encode()
     cfg = _Config(behaviour, status, delay, body, tuple(headers), location)
-    handle = ServerHandle(host=host, port=0, behaviour=behaviour, tls=ssl_context is not None,
-                          _cfg=cfg)
+    handle = ServerHandle(
+        host=host, port=0, behaviour=behaviour, tls=ssl_context is not None, _cfg=cfg
+    )
 
     async def start() -> asyncio.base_events.Server:
         return await asyncio.start_server(

@@ -72,19 +72,22 @@ class PostgresServer:
         self.process: subprocess.Popen | None = None
         bin_dir = find_bin_dir()
         if bin_dir is None:
-            pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
-                        "(apt-get install postgresql)")
+            pytest.skip(
+                "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
+                "(apt-get install postgresql)"
+            )
         self.bin = bin_dir
         self._as_user: dict = {}
         if os.geteuid() == 0:  # PostgreSQL will not run as root
             try:
                 account = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root and there is no `postgres` OS user to run "
-                            "PostgreSQL as (PostgreSQL refuses to run as root)")
+                pytest.skip(
+                    "running as root and there is no `postgres` OS user to run "
+                    "PostgreSQL as (PostgreSQL refuses to run as root)"
+                )
             self._uid, self._gid = account.pw_uid, account.pw_gid
-            self._as_user = {"user": account.pw_uid, "group": account.pw_gid,
-                             "extra_groups": []}
+            self._as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         else:
             self._uid, self._gid = os.geteuid(), os.getegid()
 
@@ -116,8 +119,19 @@ class PostgresServer:
             (self.tmp / "socket").mkdir()
             for path in (self.tmp, self.tmp / "socket"):
                 os.chown(path, self._uid, self._gid)
-            self._run("initdb", "-D", str(self.tmp / "data"), "-A", "trust", "-U", SUPERUSER,
-                      "-E", "UTF8", "--locale=C", "--no-sync")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.tmp / "data"),
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
             for _attempt in range(3):  # another process may take the free port first
                 if self._serve():
                     break
@@ -146,35 +160,82 @@ class PostgresServer:
     # --- inner workings ----------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
-        return {"PATH": f"{self.bin}:/usr/bin:/bin", "LC_ALL": "C", "LANG": "C",
-                "PGTZ": "UTC", "HOME": str(self.tmp)}
+        return {
+            "PATH": f"{self.bin}:/usr/bin:/bin",
+            "LC_ALL": "C",
+            "LANG": "C",
+            "PGTZ": "UTC",
+            "HOME": str(self.tmp),
+        }
 
     def _run(self, tool: str, *args: str) -> None:
-        done = subprocess.run([str(self.bin / tool), *args], cwd=self.tmp, env=self._env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=START_TIMEOUT, **self._as_user)
+        done = subprocess.run(
+            [str(self.bin / tool), *args],
+            cwd=self.tmp,
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            **self._as_user,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
     def _psql(self, sql: str) -> None:
-        self._run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                  "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", "-c", sql)
+        self._run(
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        )
 
     def _serve(self) -> bool:
         """Start `postgres` on a free port; True once it accepts connections."""
         assert self.tmp is not None
         self.port = _free_port()
-        settings = {"listen_addresses": "127.0.0.1", "fsync": "off",
-                    "synchronous_commit": "off", "full_page_writes": "off",
-                    "max_connections": "50", "shared_buffers": "16MB", **self.settings}
-        command = [str(self.bin / "postgres"), "-D", str(self.tmp / "data"),
-                   "-p", str(self.port), "-k", str(self.tmp / "socket")]
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "50",
+            "shared_buffers": "16MB",
+            **self.settings,
+        }
+        command = [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.tmp / "data"),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.tmp / "socket"),
+        ]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
         with open(self.tmp / "server.log", "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=self.tmp, env=self._env(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._as_user)
+                command,
+                cwd=self.tmp,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self._as_user,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:  # exited: the port was taken, or worse
@@ -185,14 +246,32 @@ class PostgresServer:
             time.sleep(0.05)
         process, self.process = self.process, None
         self._end(process)
-        raise RuntimeError(f"PostgreSQL did not accept connections within {START_TIMEOUT:.0f} s:"
-                           f"\n{self.log[-3000:]}")
+        raise RuntimeError(
+            f"PostgreSQL did not accept connections within {START_TIMEOUT:.0f} s:"
+            f"\n{self.log[-3000:]}"
+        )
 
     def _accepts(self) -> bool:
         done = subprocess.run(
-            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", SUPERUSER, "-d", "postgres", "-t", "1"],
-            env=self._env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=5)
+            [
+                str(self.bin / "pg_isready"),
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-t",
+                "1",
+            ],
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=5,
+        )
         return done.returncode == 0
 
     @staticmethod

@@ -170,23 +170,36 @@ class SocketModeMixin:
         await ws.prepare(request)
         with self._lock:
             self._sm_count += 1
-            conn = SocketConnection(id=self._sm_count, ticket=ticket, token=token,
-                                    query=dict(request.query), opened_at=time.monotonic())
+            conn = SocketConnection(
+                id=self._sm_count,
+                ticket=ticket,
+                token=token,
+                query=dict(request.query),
+                opened_at=time.monotonic(),
+            )
             self._sm_connections.append(conn)
             self._sm_live[conn.id] = ws
             live = len(self._sm_live)
         timers: list[asyncio.Task] = []
         try:
-            await self._socket_send(conn, ws, {
-                "type": "hello",
-                "num_connections": live,
-                "debug_info": {"host": "applink-stand-in", "build_number": 1,
-                               "approximate_connection_time": 18060},
-                "connection_info": {"app_id": API_APP_ID},
-            })
+            await self._socket_send(
+                conn,
+                ws,
+                {
+                    "type": "hello",
+                    "num_connections": live,
+                    "debug_info": {
+                        "host": "applink-stand-in",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": API_APP_ID},
+                },
+            )
             if str(conn.query.get("debug_reconnects", "")).lower() == "true":
-                timers.append(asyncio.get_running_loop().create_task(
-                    self._debug_reconnect(conn, ws)))
+                timers.append(
+                    asyncio.get_running_loop().create_task(self._debug_reconnect(conn, ws))
+                )
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     self._on_socket_text(conn, msg.data)
@@ -207,8 +220,9 @@ class SocketModeMixin:
                 self._sm_live.pop(conn.id, None)
         return ws
 
-    async def _socket_send(self, conn: SocketConnection, ws: web.WebSocketResponse,
-                           message: dict) -> None:
+    async def _socket_send(
+        self, conn: SocketConnection, ws: web.WebSocketResponse, message: dict
+    ) -> None:
         with self._lock:
             conn.sent.append(message)
         await ws.send_str(json.dumps(message, separators=(",", ":")))
@@ -217,12 +231,19 @@ class SocketModeMixin:
         await asyncio.sleep(self.socket_debug_reconnect_after)
         await self._disconnect(conn, ws, "refresh_requested", self.socket_disconnect_grace)
 
-    async def _disconnect(self, conn: SocketConnection, ws: web.WebSocketResponse,
-                          reason: str, grace: float) -> None:
+    async def _disconnect(
+        self, conn: SocketConnection, ws: web.WebSocketResponse, reason: str, grace: float
+    ) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self._socket_send(conn, ws, {
-                "type": "disconnect", "reason": reason,
-                "debug_info": {"host": "applink-stand-in"}})
+            await self._socket_send(
+                conn,
+                ws,
+                {
+                    "type": "disconnect",
+                    "reason": reason,
+                    "debug_info": {"host": "applink-stand-in"},
+                },
+            )
         if reason == "warning":
             return  # Slack follows a warning with refresh_requested; the socket stays up
         await asyncio.sleep(grace)
@@ -260,15 +281,17 @@ class SocketModeMixin:
         if payload.get("response_type") == "in_channel":
             self._new_message(channel, content, payload, "ack")
             return
-        self._ephemerals.append({
-            "message_ts": self._next_ts(),
-            "channel": channel,
-            "user": envelope.payload.get("user_id"),
-            "text": content.get("text", ""),
-            "blocks": content.get("blocks"),
-            "thread_ts": None,
-            "via": "ack",
-        })
+        self._ephemerals.append(
+            {
+                "message_ts": self._next_ts(),
+                "channel": channel,
+                "user": envelope.payload.get("user_id"),
+                "text": content.get("text", ""),
+                "blocks": content.get("blocks"),
+                "thread_ts": None,
+                "via": "ack",
+            }
+        )
 
     # -- test-facing API (any thread)
 
@@ -287,20 +310,35 @@ class SocketModeMixin:
                     return conn, ws
         raise RuntimeError("no app is connected in Socket Mode")
 
-    def send_envelope(self, type: str, payload: dict, *, accepts_response_payload: bool = False,
-                      envelope_id: str | None = None, **extra: Any) -> str:
+    def send_envelope(
+        self,
+        type: str,
+        payload: dict,
+        *,
+        accepts_response_payload: bool = False,
+        envelope_id: str | None = None,
+        **extra: Any,
+    ) -> str:
         """Send ``{"envelope_id", "type", "accepts_response_payload", "payload", **extra}`` to
         the newest open connection; returns the envelope_id (its ack lands in ``acks``)."""
         conn, ws = self._newest_live()
         envelope_id = envelope_id or str(uuid.uuid4())
-        message = {"envelope_id": envelope_id, "type": type,
-                   "accepts_response_payload": accepts_response_payload,
-                   "payload": payload, **extra}
+        message = {
+            "envelope_id": envelope_id,
+            "type": type,
+            "accepts_response_payload": accepts_response_payload,
+            "payload": payload,
+            **extra,
+        }
         with self._lock:
             self._sm_envelopes[envelope_id] = Envelope(
-                envelope_id=envelope_id, type=type, payload=payload,
-                accepts_response_payload=accepts_response_payload, connection=conn.id,
-                sent_at=time.monotonic())
+                envelope_id=envelope_id,
+                type=type,
+                payload=payload,
+                accepts_response_payload=accepts_response_payload,
+                connection=conn.id,
+                sent_at=time.monotonic(),
+            )
         self._run(self._socket_send(conn, ws, message))
         return envelope_id
 
@@ -311,11 +349,14 @@ class SocketModeMixin:
         ``user_id``, ``response_url``, …); without a ``response_url`` one on this stand-in is
         made for the envelope, tied to the channel."""
         envelope_id = fields.pop("envelope_id", None) or str(uuid.uuid4())
-        fields.setdefault("response_url", self.response_url(
-            f"sm-{envelope_id}", channel=fields.get("channel_id", "C123")))
+        fields.setdefault(
+            "response_url",
+            self.response_url(f"sm-{envelope_id}", channel=fields.get("channel_id", "C123")),
+        )
         payload = dict(parse_qsl(slash_command_body(text, **fields), keep_blank_values=True))
-        return self.send_envelope("slash_commands", payload, accepts_response_payload=True,
-                                  envelope_id=envelope_id)
+        return self.send_envelope(
+            "slash_commands", payload, accepts_response_payload=True, envelope_id=envelope_id
+        )
 
     def send_block_action(self, action_id: str, value: str, **fields: Any) -> str:
         """An ``interactive`` envelope with a block_actions payload (a button click).
@@ -326,15 +367,19 @@ class SocketModeMixin:
         envelope_id = fields.pop("envelope_id", None) or str(uuid.uuid4())
         if "response_url" not in fields:
             fields["response_url"] = self.response_url(
-                f"sm-{envelope_id}", channel=fields.get("channel_id", "C123"),
-                message_ts=fields.get("message_ts"))
+                f"sm-{envelope_id}",
+                channel=fields.get("channel_id", "C123"),
+                message_ts=fields.get("message_ts"),
+            )
         body = block_actions_body(action_id, value, **fields)
         payload = json.loads(parse_qs(body)["payload"][0])
-        return self.send_envelope("interactive", payload, accepts_response_payload=False,
-                                  envelope_id=envelope_id)
+        return self.send_envelope(
+            "interactive", payload, accepts_response_payload=False, envelope_id=envelope_id
+        )
 
-    def send_disconnect(self, reason: str = "refresh_requested", *,
-                        grace: float | None = None) -> None:
+    def send_disconnect(
+        self, reason: str = "refresh_requested", *, grace: float | None = None
+    ) -> None:
         """Send ``{"type": "disconnect", "reason": reason}`` to every open connection; unless the
         reason is ``warning``, close each one ``grace`` seconds later (default
         ``socket_disconnect_grace``) if the app has not."""
@@ -354,6 +399,7 @@ class SocketModeMixin:
 
     def drop_sockets(self, code: int = 1011) -> None:
         """Close every open socket now, without a disconnect message (Slack going away)."""
+
         async def close_all() -> None:
             with self._lock:
                 live = list(self._sm_live.values())
@@ -429,14 +475,28 @@ class SocketModeMixin:
 
 def _copy_connection(conn: SocketConnection) -> SocketConnection:
     return SocketConnection(
-        id=conn.id, ticket=conn.ticket, token=conn.token, query=dict(conn.query),
-        opened_at=conn.opened_at, closed_at=conn.closed_at, pings=conn.pings,
-        received=list(conn.received), sent=[dict(m) for m in conn.sent],
-        close_code=conn.close_code)
+        id=conn.id,
+        ticket=conn.ticket,
+        token=conn.token,
+        query=dict(conn.query),
+        opened_at=conn.opened_at,
+        closed_at=conn.closed_at,
+        pings=conn.pings,
+        received=list(conn.received),
+        sent=[dict(m) for m in conn.sent],
+        close_code=conn.close_code,
+    )
 
 
 def _copy_envelope(env: Envelope) -> Envelope:
     return Envelope(
-        envelope_id=env.envelope_id, type=env.type, payload=env.payload,
-        accepts_response_payload=env.accepts_response_payload, connection=env.connection,
-        sent_at=env.sent_at, acked=env.acked, ack=env.ack, acked_at=env.acked_at)
+        envelope_id=env.envelope_id,
+        type=env.type,
+        payload=env.payload,
+        accepts_response_payload=env.accepts_response_payload,
+        connection=env.connection,
+        sent_at=env.sent_at,
+        acked=env.acked,
+        ack=env.ack,
+        acked_at=env.acked_at,
+    )
