@@ -17,6 +17,8 @@ from dataclasses import replace
 import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import SlackChat
 from bot.service import Gateway
@@ -28,12 +30,15 @@ from bot.watch.store import Store
 log = logging.getLogger("gateway")
 
 
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+
+
 class StartError(RuntimeError):
     """The bot cannot start; the message is one line saying what to set."""
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
-    for noisy in ("httpx", "apscheduler"):  # a line per request or job run is noise here
+    for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job run is noise here
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -50,6 +55,30 @@ def main(mode: str, environ: dict[str, str]) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def db_upgrade(environ: dict[str, str]) -> int:
+    """`gateway db upgrade`: the schema to the newest revision, one line either way."""
+    from bot.migrations import upgrade_url
+
+    try:
+        settings = from_environment(load_environment(environ))
+        print(f"gateway: {asyncio.run(upgrade_url(settings.database_url))}")
+    except SettingsError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except DATABASE_ERRORS as exc:
+        print(f"gateway: {database_trouble(settings.database_url, exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def database_trouble(url: str, exc: BaseException) -> str:
+    """One line for a database that cannot be reached or used (never its password)."""
+    where = make_url(url).render_as_string(hide_password=True)
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+    return f"cannot reach the database at {where}: {reason}"
 
 
 async def run_shell(settings: Settings) -> None:
