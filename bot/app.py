@@ -20,10 +20,14 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs
 from bot.chat import SlackChat
+from bot.health import Health
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
+from bot.watch.fleet import TROUBLE as FLEET_TROUBLE
+from bot.watch.fleet import Owned, fleet_for, own_sqlite
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 
@@ -38,13 +42,13 @@ class StartError(RuntimeError):
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
-    for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job run is noise here
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = from_environment(load_environment(environ))
+        logs.configure(
+            settings.log_format, [settings.bot_token, settings.app_token, settings.signing_secret]
+        )
+        for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job: noise
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         if mode == "shell":
             asyncio.run(run_shell(settings))
         else:
@@ -87,9 +91,10 @@ async def run_shell(settings: Settings) -> None:
     if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
         settings = replace(settings, check=replace(settings.check, allow_private=True))
     shell = Shell(None)
-    watches = WatchService(Store(settings.database_url), settings, shell.chat)
+    _own(settings.shell_database_url)
+    watches = WatchService(Store(settings.shell_database_url), settings, shell.chat)
     shell.gateway = Gateway(settings, watches=watches)
-    await watches.start()
+    await _start(watches, settings.shell_database_url)
     try:
         await shell.run()
     finally:
@@ -109,15 +114,47 @@ async def serve(settings: Settings) -> None:
     except StartError:
         await session.close()
         raise
-    watches = WatchService(Store(settings.database_url), settings, SlackChat(client))
-    gateway = Gateway(settings, watches=watches)
-    await watches.start()
     try:
-        await _serve(settings, gateway, build_app(settings, gateway, client))
+        _own(settings.database_url)
+        watches = WatchService(
+            Store(settings.database_url),
+            settings,
+            SlackChat(client),
+            fleet=fleet_for(settings.database_url),
+        )
+        await _start(watches, settings.database_url)
+    except StartError:
+        await session.close()
+        raise
+    gateway = Gateway(settings, watches=watches)
+    health = Health(watches)
+    health.start()
+    try:
+        await _serve(settings, gateway, build_app(settings, gateway, client), health)
     finally:
+        await health.stop()
         await gateway.drain(timeout=15)
         await watches.stop()
         await session.close()
+
+
+def _own(url: str) -> None:
+    """With SQLite, this process owns the file: a second one is refused in one line."""
+    try:
+        own_sqlite(url)
+    except Owned as exc:
+        raise StartError(str(exc)) from None
+    except OSError as exc:
+        raise StartError(database_trouble(url, exc)) from None
+
+
+async def _start(watches: WatchService, url: str) -> None:
+    try:
+        await watches.start()
+    except (*DATABASE_ERRORS, *FLEET_TROUBLE) as exc:
+        with contextlib.suppress(*DATABASE_ERRORS, *FLEET_TROUBLE):
+            await watches.stop()
+        raise StartError(database_trouble(url, exc)) from None
 
 
 async def _verify_tokens(settings: Settings, client) -> None:
@@ -142,8 +179,21 @@ async def _verify_tokens(settings: Settings, client) -> None:
             return
 
 
-async def _serve(settings: Settings, gateway: Gateway, app) -> None:
+async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
     stop = _stop_event()
+    own = None
+    if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
+        own = await health.serve("0.0.0.0", settings.metrics_port)
+        log.info("health and metrics on port %s", settings.metrics_port)
+    try:
+        await _serve_slack(settings, app, health, stop)
+    finally:
+        health.ready = False
+        if own is not None:
+            await own.cleanup()
+
+
+async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Event) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -157,7 +207,9 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
             raise StartError(f"Socket Mode failed: {connecting.exception()}")
         if not stopping.done():
             log.info("connected to Slack in Socket Mode")
+            health.ready = True
             await stopping
+            health.ready = False
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
         await handler.close_async()
@@ -167,15 +219,21 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
                 "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
                 "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
             )
-        runner = await start_http(app, "0.0.0.0", settings.port)
+        runner = await start_http(app, "0.0.0.0", settings.port, health)
         log.info("listening for Slack on port %s at /slack/events", settings.port)
+        health.ready = True
         await stop.wait()
+        health.ready = False
         await runner.cleanup()
 
 
-async def start_http(app, host: str, port: int) -> web.AppRunner:
-    """Serve the Bolt app's aiohttp application on host:port (tests use loopback)."""
-    runner = web.AppRunner(app.web_app(path="/slack/events", port=port))
+async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:
+    """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
+    /healthz, /readyz and /metrics beside /slack/events when `health` is given."""
+    web_app = app.web_app(path="/slack/events", port=port)
+    if health is not None:
+        health.add_routes(web_app)
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

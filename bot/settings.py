@@ -6,6 +6,7 @@ Read once at start-up; nothing else in the bot reads `os.environ`.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,10 @@ class Settings:
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
+    # the service (README, Run it in production)
+    shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
+    metrics_port: int | None = None
+    log_format: str = "text"
 
     @property
     def socket_mode(self) -> bool:
@@ -102,7 +107,26 @@ def from_environment(environ: dict[str, str]) -> Settings:
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
+        shell_database_url=_shell_database(environ),
+        metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
+        log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
     )
+
+
+def _shell_database(environ: dict[str, str]) -> str:
+    """`gateway shell`'s own SQLite file, per user: never the one `serve` checks from."""
+    state = environ.get("XDG_STATE_HOME") or (
+        str(Path(environ["HOME"]) / ".local" / "state") if environ.get("HOME") else ""
+    )
+    folder = Path(state) / "gateway" if state else Path(tempfile.gettempdir())
+    return f"sqlite:///{folder / 'shell.sqlite3'}"
+
+
+def _log_format(text: str | None) -> str:
+    value = (text or "text").strip().lower()
+    if value not in ("text", "json"):
+        raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, not {text!r}")
+    return value
 
 
 def _canary(text: str | None) -> str | None:

@@ -8,15 +8,18 @@ there is nothing more to do, and the check runs in a task of its own.
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs, metrics
 from bot.chat import SlackChat
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, notice
@@ -26,19 +29,52 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
+    """Retries 429s after Retry-After, as the SDK's handler does, and counts them."""
+
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        if response is not None and response.status_code == 429:
+            metrics.SLACK_RATE_LIMITED.labels(_method(request.url)).inc()
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _CountedClient(AsyncWebClient):
+    """The Web API client, counting every call by method and outcome for /metrics."""
+
+    async def api_call(self, api_method: str, *args, **kwargs):
+        method = api_method if api_method.replace(".", "").isalnum() else "other"
+        try:
+            response = await super().api_call(api_method, *args, **kwargs)
+        except SlackApiError:
+            metrics.SLACK_CALLS.labels(method, "error").inc()
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            metrics.SLACK_CALLS.labels(method, "unreachable").inc()
+            raise
+        metrics.SLACK_CALLS.labels(method, "ok").inc()
+        return response
+
+
+def _method(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return name if name.replace(".", "").isalnum() and len(name) < 60 else "other"
+
+
 def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL as its base, 429s retried after Retry-After.
 
     With a shared `session` its connections are kept alive; without one the SDK opens
     a new aiohttp session (and connection) for every call.
     """
-    return AsyncWebClient(
+    return _CountedClient(
         token=settings.bot_token,
         base_url=settings.api_url,
         session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            _CountedRateLimits(max_retry_count=3),
         ],
     )
 
@@ -58,6 +94,8 @@ def build_app(
 
     @app.command("/gateway")
     async def on_gateway(ack, command, client):
+        arrived = time.perf_counter()
+        logs.bind(request=command.get("trigger_id"), channel=command.get("channel_id"))
         request = Request(
             team=command.get("team_id", ""),
             channel=command["channel_id"],
@@ -67,12 +105,16 @@ def build_app(
         )
         answer = gateway.on_command(SlackChat(client, request.response_url), request)
         await ack(text=answer.text) if answer.text else await ack()
+        metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         if answer.work is not None:
             gateway.spawn(answer.work)
 
     async def on_button(ack, body, action, client):
+        arrived = time.perf_counter()
         await ack()
+        metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         request = _request_from_action(body)
+        logs.bind(request=body.get("trigger_id"), channel=request.channel)
         chat = SlackChat(client, request.response_url)
         answer = gateway.on_button(chat, request, action["action_id"], action.get("value", ""))
         if answer.work is not None:

@@ -5,6 +5,8 @@ result to the pure state machine (bot/watch/state.py); hand its event to
 bot/watch/incidents.py, which posts, edits and replies. A full re-check
 confirms before an alert opens, and the bot checks its own network first.
 Check history and counters are written behind, in batches, once a second.
+With several replicas on PostgreSQL only the fleet's leader checks
+(bot/watch/fleet.py); every replica takes commands and tells the leader.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs, metrics
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
+from bot.watch.fleet import RESYNC, Solo
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, watch_info
 from bot.watch.scheduler import Scheduler
@@ -59,8 +63,10 @@ class WatchService:
         check_function: CheckFunction | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 200,
+        fleet=None,
     ) -> None:
         self.store = store
+        self.fleet = fleet or Solo()
         self.settings = settings
         self.chat = chat
         self.check_function = check_function or check
@@ -79,22 +85,100 @@ class WatchService:
         self.incidents = Incidents(store, chat, clock)
         self._writes: set[asyncio.Task] = set()
         self._flush_failed = False
+        self._resynced = clock()
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Rebuild every job from the watches table and start the clock."""
+        """Open the database, start the clock, and join the fleet (alone with SQLite)."""
         await self.store.open()
-        for row in await self.store.watches():
-            info = watch_info(row)
-            self.watches[info.id] = info
-            self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
         self.scheduler.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        await self.fleet.start(self)
+
+    @property
+    def leading(self) -> bool:
+        return self.fleet.leading
+
+    async def lead(self) -> None:
+        """This replica checks the watches now: rebuild every job from the watches table."""
+        rows = await self.store.watches()
+        open_incidents = await self.store.watches_with_open_incidents()
+        for row in rows:
+            self._adopt(row, down=row.id in open_incidents)
+        self._resynced = self.clock()
+        metrics.LEADER.set(1)
         log.info("watching %d sites", len(self.watches))
+
+    async def follow(self) -> None:
+        """Another replica checks now: forget the jobs, and the writes not yet made."""
+        metrics.LEADER.set(0)
+        for watch_id in list(self.watches):
+            self._forget(watch_id)
+        self._history, self._pending = [], {}
+
+    async def changed(self, what: str, watch_id: int) -> None:
+        """Another replica changed a watch (bot/watch/fleet.py's NOTIFY); the leader acts."""
+        if not self.leading:
+            return
+        if what == "recheck":
+            if watch_id in self.watches:
+                await self.run(watch_id)
+            return
+        async with self._lock(watch_id):
+            row = await self.store.watch(watch_id)
+            if row is None:
+                self._forget(watch_id)
+                return
+            self._adopt(row, first_in=0.5 if what == "new" else None)
+
+    def _adopt(self, row, first_in: float | None = None, down: bool = False) -> None:
+        """Schedule a watch read from the database, keeping the memory of one known here.
+
+        `down`: it has an open incident. A process that died between posting an alert
+        and writing the watch's new state left it "healthy"; it is down, and its next
+        check continues that incident (no second alert) or announces its recovery.
+        """
+        known = self.watches.get(row.id)
+        fresh = watch_info(row)
+        if down and fresh.memory.state != "down":
+            fresh.memory = replace(
+                fresh.memory,
+                state="down",
+                successes=0,
+                failures=max(fresh.memory.failures, fresh.fail_after),
+                failing_since=fresh.memory.failing_since or fresh.memory.last_checked_at,
+            )
+        if known is not None:
+            fresh.memory = known.memory  # this process's memory is ahead of the write-behind
+            unchanged = known.interval_s == fresh.interval_s
+        else:
+            unchanged = False
+        self.watches[row.id] = fresh
+        if not unchanged or first_in is not None:
+            if first_in is None and known is None:
+                first_in = self._first_in(fresh)
+            self.scheduler.add(row.id, fresh.interval_s, first_in=first_in)
+
+    def _forget(self, watch_id: int) -> None:
+        self.scheduler.remove(watch_id)
+        self.watches.pop(watch_id, None)
+        self._pending.pop(watch_id, None)
+
+    async def _resync(self) -> None:
+        """The leader re-reads the watches table: a lost NOTIFY costs RESYNC seconds at most."""
+        rows = await self.store.watches()
+        for row in rows:
+            known = self.watches.get(row.id)
+            if known is None or known.interval_s != row.interval_s:
+                self._adopt(row)
+        ids = {row.id for row in rows}
+        for watch_id in [w for w in self.watches if w not in ids]:
+            self._forget(watch_id)
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        await self.fleet.stop()
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -110,8 +194,10 @@ class WatchService:
         last = info.memory.last_checked_at
         if last is None:
             return None
-        overdue = (self.clock() - last).total_seconds() - info.interval_s
-        return random.uniform(0.5, min(info.interval_s, 10.0)) if overdue > 0 else None
+        due_in = info.interval_s - (self.clock() - last).total_seconds()
+        if due_in <= 0:
+            return random.uniform(0.5, min(info.interval_s, 10.0))
+        return due_in + random.uniform(0, min(info.interval_s * 0.1, 1.0))
 
     # --- commands --------------------------------------------------------------------------
 
@@ -171,6 +257,9 @@ class WatchService:
                 in_channel=False,
             )
             return
+        if not self.leading:  # the leader schedules it
+            await self.fleet.notify("new" if created else "watch", row.id)
+            return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
         self.watches[row.id] = info
@@ -203,7 +292,7 @@ class WatchService:
         )
         lines = []
         for row in rows:
-            info = self.watches.get(row.id) or watch_info(row)
+            info = (self.watches.get(row.id) if self.leading else None) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
                     url=row.url,
@@ -230,7 +319,9 @@ class WatchService:
 
     async def recheck(self, chat: Chat, user: str, value: str) -> None:
         watch_id = button_data(value).get("w")
-        if isinstance(watch_id, int) and watch_id in self.watches:
+        if isinstance(watch_id, int) and not self.leading:
+            await self.fleet.notify("recheck", watch_id)
+        elif isinstance(watch_id, int) and watch_id in self.watches:
             await self.run(watch_id)
 
     async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
@@ -263,6 +354,7 @@ class WatchService:
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         info.muted_until = self.clock() + MUTE
         await self.store.save_watch_state(info.id, muted_until=info.muted_until)
+        await self.fleet.notify("watch", info.id)
         await self.incidents.edit(info, incident)
         await self.incidents.reply(
             info,
@@ -280,18 +372,24 @@ class WatchService:
 
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
         data = button_data(value)
-        info = self.watches.get(data.get("w")) if isinstance(data.get("w"), int) else None
+        info = await self._info(data.get("w")) if isinstance(data.get("w"), int) else None
         incident = await self.store.incident(data["i"]) if isinstance(data.get("i"), int) else None
         if info is None or incident is None:
             return None
         return info, incident
 
+    async def _info(self, watch_id: int) -> WatchInfo | None:
+        """The watch as the leader holds it, or as the database does (on any other replica)."""
+        if self.leading:
+            return self.watches.get(watch_id)
+        row = await self.store.watch(watch_id)
+        return watch_info(row) if row is not None else None
+
     async def _remove(self, watch_id: int) -> None:
-        self.scheduler.remove(watch_id)
-        self.watches.pop(watch_id, None)
-        self._pending.pop(watch_id, None)
+        self._forget(watch_id)
         self._history = [r for r in self._history if r.watch_id != watch_id]
         await self.store.delete_watch(watch_id)
+        await self.fleet.notify("unwatch", watch_id)
 
     # --- one scheduled check -----------------------------------------------------------
 
@@ -299,10 +397,11 @@ class WatchService:
         """Check one watch and act on what changed; never raises for a site's trouble."""
         async with self._lock(watch_id):
             info = self.watches.get(watch_id)
-            if info is None:
+            if info is None or not self.leading:
                 self.scheduler.remove(watch_id)
                 return
-            await self._run(info)
+            with logs.context(watch=watch_id):
+                await self._run(info)
 
     async def _run(self, info: WatchInfo) -> None:
         try:
@@ -415,6 +514,8 @@ class WatchService:
     # --- write-behind ---------------------------------------------------------------------
 
     def _record(self, info: WatchInfo, diagnosis: Diagnosis, now: datetime) -> None:
+        metrics.CHECKS.labels(diagnosis.status, diagnosis.cause.code).inc()
+        metrics.CHECK_SECONDS.observe(diagnosis.evidence.duration_ms / 1000)
         self._history.append(
             CheckRecord(
                 watch_id=info.id,
@@ -470,6 +571,10 @@ class WatchService:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
+            if self.leading and (self.clock() - self._resynced).total_seconds() > RESYNC:
+                self._resynced = self.clock()
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await self._resync()
             if self.clock() - pruned_at > timedelta(hours=1):
                 pruned_at = self.clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):

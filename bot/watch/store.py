@@ -277,6 +277,13 @@ class Store:
                 )
             ).scalar_one_or_none()
 
+    async def watches_with_open_incidents(self) -> set[int]:
+        async with self.session() as session:
+            rows = await session.execute(
+                select(IncidentRow.watch_id).where(IncidentRow.resolved_at.is_(None)).distinct()
+            )
+            return set(rows.scalars())
+
     async def incident(self, incident_id: int) -> IncidentRow | None:
         async with self.session() as session:
             return await session.get(IncidentRow, incident_id)

@@ -1,0 +1,351 @@
+"""Several real `gateway serve` processes on one real PostgreSQL behave as one bot.
+
+Each replica is the console entry point in a child process, in HTTP mode, its Web API
+pointed at the Slack stand-in; the site is a loopback server the test breaks and heals.
+The replica that leads is killed with SIGKILL mid-incident and mid-recovery; the test
+then counts, in the checks table and in what the stand-in was asked to post, that every
+watch went on being checked, never twice in one interval, and that each alert and each
+recovery was posted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.servers.misbehave import Behaviour, serve
+from tests.servers.postgres import PostgresServer
+from tests.servers.proxies import free_port
+from tests.slack.signing import SIGNING_SECRET, signed_headers, slash_command_body
+from tests.slack.stand_in import SlackStandIn
+from tests.test_run_modes import clean_env
+
+pytestmark = pytest.mark.timeout(180)
+
+INTERVAL = 2.0  # seconds between a watch's checks (GATEWAY_MIN_INTERVAL allows it)
+NGINX_502 = dict(status=502, headers=(("Server", "nginx/1.22.1"),), body="bad gateway")
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    return postgres.create_database(f"fleet_{next(_databases)}")
+
+
+@pytest.fixture
+def slack():
+    with SlackStandIn() as stand_in:
+        yield stand_in
+
+
+class Replica:
+    """One `gateway serve` child process; its log (JSON lines) in a file."""
+
+    def __init__(self, name: str, tmp_path: Path, slack: SlackStandIn, database_url: str, **env):
+        self.name = name
+        self.port = free_port()
+        self.log_path = tmp_path / f"{name}.log"
+        environment = clean_env(
+            PYTHONPATH=str(ROOT),
+            SLACK_BOT_TOKEN="xoxb-fleet-test",
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            PORT=str(self.port),
+            SLACK_API_URL=slack.api_url,
+            GATEWAY_ALLOW_PRIVATE="1",
+            GATEWAY_MIN_INTERVAL="1",
+            GATEWAY_TIMEOUT="2",
+            GATEWAY_DATABASE_URL=database_url,
+            GATEWAY_LOG_FORMAT="json",
+            **env,
+        )
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(self.url + path, timeout=5)
+        except httpx.HTTPError:
+            return None
+
+    def wait_ready(self, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+            answer = self.get("/readyz")
+            if answer is not None and answer.status_code == 200:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} never ready:\n{self.log_path.read_text()[-3000:]}")
+
+    @property
+    def leading(self) -> bool:
+        answer = self.get("/metrics")
+        return answer is not None and "\ngateway_leader 1.0" in answer.text
+
+    def command(self, text: str, channel: str = "C1", slack: SlackStandIn | None = None) -> None:
+        extra = {"response_url": slack.response_url(f"r{time.monotonic()}")} if slack else {}
+        body = slash_command_body(text, channel_id=channel, **extra)
+        answer = httpx.post(
+            self.url + "/slack/events", content=body, headers=signed_headers(body), timeout=5
+        )
+        assert answer.status_code == 200, answer.text
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+    def log_lines(self) -> list[dict]:
+        lines = []
+        for line in self.log_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+
+@contextlib.contextmanager
+def fleet(count: int, tmp_path: Path, slack: SlackStandIn, database_url: str, **env):
+    replicas = [Replica(f"r{n}", tmp_path, slack, database_url, **env) for n in range(count)]
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        yield replicas
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def leader_of(replicas: list[Replica], within: float = 20.0) -> Replica:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        leaders = [r for r in replicas if r.process.poll() is None and r.leading]
+        if len(leaders) == 1:
+            return leaders[0]
+        assert len(leaders) < 2, "two replicas lead at once"
+        time.sleep(0.2)
+    raise AssertionError("no replica leads")
+
+
+def check_times(database_url: str) -> list[float]:
+    """When the watches were checked, oldest first (seconds since the epoch), from the
+    history the fleet wrote."""
+
+    async def query() -> list[float]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            rows = await connection.fetch("SELECT at FROM checks ORDER BY at")
+        finally:
+            await connection.close()
+        return [row["at"].timestamp() for row in rows]
+
+    return asyncio.run(query())
+
+
+def watch_state(database_url: str) -> dict:
+    async def query() -> dict:
+        connection = await asyncpg.connect(database_url)
+        try:
+            row = await connection.fetchrow("SELECT state, failures, successes FROM watches")
+        finally:
+            await connection.close()
+        return dict(row) if row else {}
+
+    return asyncio.run(query())
+
+
+def tops(slack: SlackStandIn) -> list[dict]:
+    return [m for m in slack.messages().values() if not m["thread_ts"]]
+
+
+def posts(slack: SlackStandIn) -> list[dict]:
+    """Every message the bot posted (not edits), in order, whatever became of it."""
+    return [c.args for c in slack.calls_to("chat.postMessage") if c.response.get("ok")]
+
+
+def alerts(slack: SlackStandIn) -> list[dict]:
+    """The alerts posted (each with its ts, found in the stand-in's messages)."""
+    texts = [p for p in posts(slack) if not p.get("thread_ts") and " is down" in p["text"]]
+    return [m for m in tops(slack) if any(m["text"] == p["text"] for p in texts)] if texts else []
+
+
+def alert_posts(slack: SlackStandIn) -> int:
+    return sum(1 for p in posts(slack) if not p.get("thread_ts") and " is down" in p["text"])
+
+
+def recoveries(slack: SlackStandIn) -> list[dict]:
+    """Recoveries posted: in the alert's thread, or on their own when a replica died
+    between posting the alert and writing down its ts."""
+    return [p for p in posts(slack) if "recovered after" in p["text"]]
+
+
+def assert_checked_once_per_interval(times: list[float], since: float) -> None:
+    """Never two checks of the watch in one interval (a loaded machine may run late, not
+    early: the jitter is at most a tenth of the interval, a takeover's first check waits
+    until the watch is due)."""
+    times = [t for t in times if t >= since]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps, "no checks"
+    assert min(gaps) > INTERVAL * 0.5, sorted(gaps)[:5]
+    assert max(gaps) < 15.0, sorted(gaps)[-5:]  # a takeover within max(interval, 15 s)
+
+
+def test_two_replicas_lose_the_leader_mid_incident_and_the_recovery_is_posted_once(
+    tmp_path, slack, database_url
+):
+    with (
+        serve(Behaviour.STATUS, **NGINX_502) as site,
+        fleet(2, tmp_path, slack, database_url) as replicas,
+    ):
+        leader = leader_of(replicas)
+        follower = next(r for r in replicas if r is not leader)
+        follower.command(f"watch {site.url()} every 2s")  # taken by the one that does not check
+        assert slack.wait_for(lambda s: alerts(s), 30), [m["text"] for m in tops(slack)]
+        alert = alerts(slack)[0]
+        assert slack.wait_for(lambda s: s.thread(alert["ts"]), 10)  # its diagnosis, in the thread
+        time.sleep(INTERVAL)  # a check or two into the incident
+        started = time.time()
+        leader.kill()
+        assert leader_of(replicas) is follower
+        time.sleep(2 * INTERVAL)
+        assert alert_posts(slack) == 1, "the new leader did not alert again"
+        site.switch(Behaviour.OK)
+        assert slack.wait_for(lambda s: recoveries(s), 30), [
+            (p.get("thread_ts"), p["text"][:80]) for p in posts(slack)
+        ]
+        time.sleep(2 * INTERVAL)
+        assert len(recoveries(slack)) == 1
+        assert recoveries(slack)[0]["thread_ts"] == alert["ts"]
+        assert alert_posts(slack) == 1
+        assert_checked_once_per_interval(check_times(database_url), started)
+
+
+def test_three_replicas_lose_the_leader_mid_recovery_and_announce_it_once(
+    tmp_path, slack, database_url
+):
+    with (
+        serve(Behaviour.STATUS, **NGINX_502) as site,
+        fleet(3, tmp_path, slack, database_url, GATEWAY_RECOVER_AFTER="4") as replicas,
+    ):
+        replicas[2].command(f"watch {site.url()} every 2s")
+        assert slack.wait_for(lambda s: alerts(s), 30)
+        alert = alerts(slack)[0]
+        assert slack.wait_for(lambda s: s.thread(alert["ts"]), 10)
+        site.switch(Behaviour.OK)
+        deadline = time.monotonic() + 30
+        while watch_state(database_url).get("successes", 0) < 1:  # recovering, not recovered
+            assert time.monotonic() < deadline, watch_state(database_url)
+            time.sleep(0.2)
+        started = time.time()
+        leader = leader_of(replicas)
+        leader.kill()
+        others = [r for r in replicas if r is not leader]
+        assert leader_of(others) in others
+        assert slack.wait_for(lambda s: recoveries(s), 40)
+        time.sleep(2 * INTERVAL)
+        assert len(recoveries(slack)) == 1
+        assert recoveries(slack)[0]["thread_ts"] == alert["ts"]
+        assert alert_posts(slack) == 1
+        assert_checked_once_per_interval(check_times(database_url), started)
+
+
+def test_a_watch_and_an_unwatch_on_any_replica_take_effect_fleet_wide_within_5_s(
+    tmp_path, slack, database_url
+):
+    with serve(Behaviour.OK) as site, fleet(2, tmp_path, slack, database_url) as replicas:
+        leader = leader_of(replicas)
+        follower = next(r for r in replicas if r is not leader)
+        asked = time.time()
+        follower.command(f"watch {site.url()} every 2s")
+        deadline = time.monotonic() + 5
+        while not check_times(database_url):
+            assert time.monotonic() < deadline, "the watch was not checked within 5 s"
+            time.sleep(0.2)
+        assert check_times(database_url)[0] - asked < 5
+        leader.command(f"unwatch {site.url()}")  # on the other replica
+        assert slack.wait_for(lambda s: any("stopped watching" in m["text"] for m in tops(s)), 5)
+        time.sleep(0.5)
+        requests = len(site.requests)
+        time.sleep(3 * INTERVAL)
+        assert len(site.requests) == requests, "still checked after the unwatch"
+
+
+def test_a_second_serve_on_one_sqlite_file_is_refused_in_one_line(tmp_path, slack):
+    first = Replica("one", tmp_path, slack, f"sqlite:///{tmp_path}/gateway.sqlite3")
+    try:
+        first.wait_ready()
+        second = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=tmp_path,
+            env=clean_env(
+                PYTHONPATH=str(ROOT),
+                SLACK_BOT_TOKEN="xoxb-fleet-test",
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                PORT=str(free_port()),
+                SLACK_API_URL=slack.api_url,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        first.stop()
+    assert second.returncode == 2
+    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+    assert f"another gateway (pid {first.process.pid}) already runs on" in second.stderr
+    assert "gateway.sqlite3" in second.stderr
+
+
+def test_the_shell_keeps_its_watches_in_a_database_of_its_own(tmp_path):
+    with serve(Behaviour.OK) as site:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "shell"],
+            input=f"/gateway watch {site.url()} every 1m\n/quit\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=clean_env(
+                PYTHONPATH=str(ROOT), HOME=str(tmp_path / "home"), XDG_STATE_HOME="", COLUMNS="200"
+            ),
+        )
+    assert done.returncode == 0, done.stderr
+    assert "is now watching" in done.stdout
+    assert not (tmp_path / "gateway.sqlite3").exists()  # where `serve` would look
+    assert (tmp_path / "home/.local/state/gateway/shell.sqlite3").is_file()
