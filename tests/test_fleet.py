@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,7 +62,9 @@ class Replica:
 
     def __init__(self, name: str, tmp_path: Path, slack: SlackStandIn, database_url: str, **env):
         self.name = name
-        self.port = free_port()
+        self.port = free_port()  # PORT in HTTP mode, METRICS_PORT in Socket Mode
+        if "SLACK_APP_TOKEN" in env:
+            env["METRICS_PORT"] = str(self.port)
         self.log_path = tmp_path / f"{name}.log"
         environment = clean_env(
             PYTHONPATH=str(ROOT),
@@ -349,3 +352,128 @@ def test_the_shell_keeps_its_watches_in_a_database_of_its_own(tmp_path):
     assert "is now watching" in done.stdout
     assert not (tmp_path / "gateway.sqlite3").exists()  # where `serve` would look
     assert (tmp_path / "home/.local/state/gateway/shell.sqlite3").is_file()
+
+
+def test_two_socket_mode_replicas_answer_each_command_once(tmp_path, slack, database_url):
+    slack.socket_spread = True  # Slack hands each envelope to one of the app's connections
+    with (
+        serve(Behaviour.OK) as site,
+        fleet(2, tmp_path, slack, database_url, SLACK_APP_TOKEN="xapp-1-A1-fleet") as replicas,
+    ):
+        assert slack.wait_for_socket(2, 20)
+        sent = [slack.send_slash_command(text) for text in ["help", "watches"] * 3]
+        sent.append(slack.send_slash_command(f"watch {site.url()} every 2s", channel_id="C9"))
+        assert slack.wait_for(lambda s: all(e in s.acks for e in sent), 10)
+        assert len({slack.envelope(e).connection for e in sent}) == 2  # both replicas served
+        assert slack.socket_unmatched == []  # no envelope acked twice
+        assert slack.wait_for(lambda s: len(s.calls_to("chat.postEphemeral")) >= 3, 10)
+        assert slack.wait_for(lambda s: check_times(database_url), 10)  # the leader checks it
+        time.sleep(1.0)
+        assert len(slack.calls_to("chat.postEphemeral")) == 3  # one list per `watches`
+        confirmations = [p for p in posts(slack) if "is now watching" in p["text"]]
+        assert len(confirmations) == 1
+        assert sum(r.leading for r in replicas) == 1
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_the_real_checks_and_health_answers(tmp_path, slack):
+    database = tmp_path / "gateway.sqlite3"
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        replica = Replica("solo", tmp_path, slack, f"sqlite:///{database}")
+        try:
+            replica.wait_ready()
+            assert replica.get("/healthz").status_code == 200
+            replica.command(f"watch {site.url()} every 1s")
+            assert slack.wait_for(lambda s: alerts(s), 30)
+
+            def checks() -> float:
+                samples = _samples(replica.get("/metrics").text)
+                return sum(v for (n, _), v in samples.items() if n == "gateway_checks_total")
+
+            deadline = time.monotonic() + 20
+            while checks() < 4:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            scraped = _samples(replica.get("/metrics").text)
+        finally:
+            replica.stop()  # SIGTERM: the history is written before it exits
+    with sqlite3.connect(database) as db:
+        stored = dict(db.execute("SELECT status || '/' || cause, count(*) FROM checks GROUP BY 1"))
+    counted = {
+        f"{dict(labels)['result']}/{dict(labels)['cause']}": value
+        for (name, labels), value in scraped.items()
+        if name == "gateway_checks_total"
+    }
+    assert counted and set(counted) <= set(stored), (counted, stored)
+    for key, value in counted.items():  # checks run after the scrape, before the stop: 0 to 3
+        assert value <= stored[key] <= value + 3, (key, value, stored)
+    total = sum(counted.values())
+    assert scraped[("gateway_check_duration_seconds_count", ())] == total
+    assert scraped[("gateway_scheduler_lag_seconds_count", ())] >= total
+    assert scraped[("gateway_leader", ())] == 1
+    assert scraped[("gateway_watches", ())] == 1
+    assert scraped[("gateway_open_incidents", ())] == 1
+    ok_posts = (("method", "chat.postMessage"), ("outcome", "ok"))
+    assert scraped[("gateway_slack_api_calls_total", ok_posts)] >= 2  # confirmation and alert
+    assert scraped[("gateway_ack_seconds_count", ())] == 1
+    for (name, labels), _ in scraped.items():  # bounded labels: never the site's URL
+        assert str(site.port) not in str(labels), (name, labels)
+
+
+def test_healthz_says_503_with_the_reason_when_the_database_goes_away(tmp_path, slack):
+    with PostgresServer() as own:
+        replica = Replica("db", tmp_path, slack, own.url)
+        try:
+            replica.wait_ready()
+            assert replica.get("/healthz").text == "ok\n"
+            own.stop()
+            answer = replica.get("/healthz")
+            assert answer.status_code == 503
+            assert answer.text.startswith("unhealthy: the database did not answer")
+            assert answer.text.count("\n") == 1
+        finally:
+            replica.stop()
+
+
+def test_json_logs_name_the_watch_and_never_a_token_or_secret(tmp_path, slack):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        replica = Replica("logs", tmp_path, slack, f"sqlite:///{tmp_path}/gateway.sqlite3")
+        try:
+            replica.wait_ready()
+            replica.command(f"watch {site.url()} every 1s")
+            assert slack.wait_for(lambda s: posts(s), 10)
+            slack.fail_next("chat.postMessage", "rate_limited", times=3)  # the alert fails
+            assert slack.wait_for(lambda s: alerts(s), 30)
+        finally:
+            replica.stop()
+    text = replica.log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    failed = [line for line in lines if "chat.postMessage" in line["message"]]
+    assert failed and all(isinstance(line.get("watch"), int) for line in failed), failed
+    assert "xoxb-fleet-test" not in text and SIGNING_SECRET not in text
+
+
+def test_the_log_scrubs_tokens_and_the_signing_secret_from_every_line(capsys):
+    import logging
+
+    from bot import logs
+
+    logs.configure("json", ["xoxb-secret-bot-token", SIGNING_SECRET])
+    try:
+        logging.getLogger("test").warning(
+            "calling with %s and %s and xapp-1-A1-other", "xoxb-secret-bot-token", SIGNING_SECRET
+        )
+    finally:
+        logging.getLogger().handlers.clear()
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["message"] == "calling with [redacted] and [redacted] and [redacted]"
