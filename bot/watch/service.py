@@ -177,12 +177,13 @@ class WatchService:
             self._forget(watch_id)
 
     async def stop(self) -> None:
+        """Finish the running checks and write them down, then let another replica lead."""
         await self.scheduler.stop()
-        await self.fleet.stop()
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self.flush()
+        await self.fleet.stop()
         await self.store.close()
 
     def _first_in(self, info: WatchInfo) -> float | None:
