@@ -29,7 +29,12 @@ from tests.conftest import ROOT
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
 from tests.servers.proxies import free_port
-from tests.slack.signing import SIGNING_SECRET, signed_headers, slash_command_body
+from tests.slack.signing import (
+    SIGNING_SECRET,
+    block_actions_body,
+    signed_headers,
+    slash_command_body,
+)
 from tests.slack.stand_in import SlackStandIn
 from tests.test_run_modes import clean_env
 
@@ -116,6 +121,20 @@ class Replica:
     def command(self, text: str, channel: str = "C1", slack: SlackStandIn | None = None) -> None:
         extra = {"response_url": slack.response_url(f"r{time.monotonic()}")} if slack else {}
         body = slash_command_body(text, channel_id=channel, **extra)
+        answer = httpx.post(
+            self.url + "/slack/events", content=body, headers=signed_headers(body), timeout=5
+        )
+        assert answer.status_code == 200, answer.text
+
+    def click(self, action_id: str, value: str, message: dict, slack: SlackStandIn) -> None:
+        body = block_actions_body(
+            action_id,
+            value,
+            channel_id=message["channel"],
+            message_ts=message["ts"],
+            user_id="U777",
+            response_url=slack.response_url(f"c{time.monotonic()}", channel=message["channel"]),
+        )
         answer = httpx.post(
             self.url + "/slack/events", content=body, headers=signed_headers(body), timeout=5
         )
@@ -307,6 +326,33 @@ def test_a_watch_and_an_unwatch_on_any_replica_take_effect_fleet_wide_within_5_s
         requests = len(site.requests)
         time.sleep(3 * INTERVAL)
         assert len(site.requests) == requests, "still checked after the unwatch"
+
+
+def test_mute_pressed_on_a_follower_silences_the_leader_within_5_s(tmp_path, slack, database_url):
+    with (
+        serve(Behaviour.STATUS, **NGINX_502) as site,
+        fleet(2, tmp_path, slack, database_url) as replicas,
+    ):
+        leader = leader_of(replicas)
+        follower = next(r for r in replicas if r is not leader)
+        follower.command(f"watch {site.url()} every 2s")
+        assert slack.wait_for(lambda s: alerts(s), 30)
+        alert = alerts(slack)[0]
+        value = next(
+            e["value"]
+            for b in alert["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "gateway_mute"
+        )
+        follower.click("gateway_mute", value, alert, slack)
+        assert slack.wait_for(lambda s: any("muted" in m["text"] for m in s.thread(alert["ts"])), 5)
+        time.sleep(5)  # fleet-wide within 5 s
+        site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
+        time.sleep(4 * INTERVAL)
+        assert len(check_times(database_url)) >= 4  # still checked, quietly
+        changed = [m for m in slack.thread(alert["ts"]) if "diagnosis changed" in m["text"]]
+        assert changed == [], "the leader did not hear of the mute"
 
 
 def test_a_second_serve_on_one_sqlite_file_is_refused_in_one_line(tmp_path, slack):

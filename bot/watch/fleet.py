@@ -18,6 +18,10 @@ per watch keeps that memory whole, and one process runs 10,000 watches a minute
 at about half a core (README, Benchmarks), so sharing the checks would buy
 little and cost a claim round-trip per check. With SQLite there is one process
 (`Solo`): it always leads.
+
+Work that must happen once per fleet, not once per replica (a periodic sweep
+for reminders, say), runs where `WatchService.leading` is true; work inside a
+watch's check already runs on the leader only.
 """
 
 from __future__ import annotations
@@ -165,6 +169,10 @@ class PostgresFleet:
                 log.warning("fleet connection trouble: %s", exc)
                 await self._close()
                 await self._step_down(f"lost the lock connection ({type(exc).__name__})")
+            except Exception:  # e.g. the database failed while taking the lead: let go of it
+                log.exception("taking or keeping the lead failed; letting another replica lead")
+                await self._close()
+                await self._step_down("an error while leading")
 
     async def _round(self) -> None:
         """A follower tries for the lock; the leader checks its connection still answers."""
@@ -185,7 +193,8 @@ class PostgresFleet:
         if self.leading and self._members is not None:
             self.leading = False
             log.warning("this replica (%s) stopped leading: %s", self.replica, why)
-            await self._members.follow()
+            with contextlib.suppress(Exception):  # forgetting is in memory; never fails twice
+                await self._members.follow()
 
     def _heard(self, _connection, _pid, _channel, payload: str) -> None:
         replica, _, rest = payload.partition("|")

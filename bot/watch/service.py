@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -149,16 +149,18 @@ class WatchService:
                 failures=max(fresh.memory.failures, fresh.fail_after),
                 failing_since=fresh.memory.failing_since or fresh.memory.last_checked_at,
             )
-        if known is not None:
-            fresh.memory = known.memory  # this process's memory is ahead of the write-behind
-            unchanged = known.interval_s == fresh.interval_s
-        else:
-            unchanged = False
-        self.watches[row.id] = fresh
-        if not unchanged or first_in is not None:
-            if first_in is None and known is None:
-                first_in = self._first_in(fresh)
-            self.scheduler.add(row.id, fresh.interval_s, first_in=first_in)
+        if known is None:
+            self.watches[row.id] = fresh
+            self.scheduler.add(row.id, fresh.interval_s, first_in=first_in or self._first_in(fresh))
+            return
+        # Known here: take the settings in place (a running check holds this object) and
+        # keep the memory, which is ahead of the write-behind.
+        rescheduled = known.interval_s != fresh.interval_s
+        for item in fields(WatchInfo):
+            if item.name != "memory":
+                setattr(known, item.name, getattr(fresh, item.name))
+        if rescheduled or first_in is not None:
+            self.scheduler.add(row.id, known.interval_s, first_in=first_in)
 
     def _forget(self, watch_id: int) -> None:
         self.scheduler.remove(watch_id)
@@ -169,9 +171,7 @@ class WatchService:
         """The leader re-reads the watches table: a lost NOTIFY costs RESYNC seconds at most."""
         rows = await self.store.watches()
         for row in rows:
-            known = self.watches.get(row.id)
-            if known is None or known.interval_s != row.interval_s:
-                self._adopt(row)
+            self._adopt(row)
         ids = {row.id for row in rows}
         for watch_id in [w for w in self.watches if w not in ids]:
             self._forget(watch_id)
