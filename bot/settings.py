@@ -6,7 +6,6 @@ Read once at start-up; nothing else in the bot reads `os.environ`.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,19 +106,9 @@ def from_environment(environ: dict[str, str]) -> Settings:
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
-        shell_database_url=_shell_database(environ),
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
     )
-
-
-def _shell_database(environ: dict[str, str]) -> str:
-    """`gateway shell`'s own SQLite file, per user: never the one `serve` checks from."""
-    state = environ.get("XDG_STATE_HOME") or (
-        str(Path(environ["HOME"]) / ".local" / "state") if environ.get("HOME") else ""
-    )
-    folder = Path(state) / "gateway" if state else Path(tempfile.gettempdir())
-    return f"sqlite:///{folder / 'shell.sqlite3'}"
 
 
 def _log_format(text: str | None) -> str:

@@ -390,14 +390,13 @@ def test_the_shell_keeps_its_watches_in_a_database_of_its_own(tmp_path):
             text=True,
             timeout=60,
             cwd=tmp_path,
-            env=clean_env(
-                PYTHONPATH=str(ROOT), HOME=str(tmp_path / "home"), XDG_STATE_HOME="", COLUMNS="200"
-            ),
+            env=clean_env(PYTHONPATH=str(ROOT), COLUMNS="200"),
         )
     assert done.returncode == 0, done.stderr
     assert "is now watching" in done.stdout
     assert not (tmp_path / "gateway.sqlite3").exists()  # where `serve` would look
-    assert (tmp_path / "home/.local/state/gateway/shell.sqlite3").is_file()
+    with sqlite3.connect(tmp_path / "gateway-shell.sqlite3") as db:
+        assert db.execute("SELECT channel FROM watches").fetchall() == [("CSHELL",)]
 
 
 def test_two_socket_mode_replicas_answer_each_command_once(tmp_path, slack, database_url):
@@ -523,3 +522,32 @@ def test_the_log_scrubs_tokens_and_the_signing_secret_from_every_line(capsys):
         logging.getLogger().handlers.clear()
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["message"] == "calling with [redacted] and [redacted] and [redacted]"
+
+
+async def test_a_new_leader_continues_an_incident_whose_watch_state_was_never_written(
+    slack, tmp_path
+):
+    """A leader killed between posting an alert and writing the watch's state leaves the
+    watch "healthy" beside an open incident; the next leader continues that incident."""
+    from tests.test_watch import Watcher
+
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(slack, tmp_path).start()
+        await bot.command(f"watch {site.url()} every 0.5s")
+        await bot.until(lambda: alerts(slack))
+        alert = alerts(slack)[0]
+        await bot.until(lambda: slack.thread(alert["ts"]))
+        await bot.stop()
+        with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:  # the state write, lost
+            db.execute("UPDATE watches SET state = 'healthy', failures = 1, successes = 0")
+
+        again = await Watcher(slack, tmp_path).start()
+        try:
+            runs = again.service.scheduler.runs
+            await again.until(lambda: again.service.scheduler.runs >= runs + 3)
+            assert alert_posts(slack) == 1, "a second alert for the same incident"
+            site.switch(Behaviour.OK)
+            await again.until(lambda: recoveries(slack))
+            assert [r["thread_ts"] for r in recoveries(slack)] == [alert["ts"]]
+        finally:
+            await again.stop()
