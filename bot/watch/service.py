@@ -27,7 +27,7 @@ from bot.commands import Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
-from bot.watch.fleet import RESYNC, Solo
+from bot.watch.fleet import RESYNC, PostgresFleet, Solo
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, watch_info
 from bot.watch.scheduler import Scheduler
@@ -63,7 +63,7 @@ class WatchService:
         check_function: CheckFunction | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 200,
-        fleet=None,
+        fleet: Solo | PostgresFleet | None = None,
     ) -> None:
         self.store = store
         self.fleet = fleet or Solo()
@@ -401,7 +401,7 @@ class WatchService:
             if info is None or not self.leading:
                 self.scheduler.remove(watch_id)
                 return
-            with logs.context(watch=watch_id):
+            with logs.context(watch=watch_id, channel=info.channel):
                 await self._run(info)
 
     async def _run(self, info: WatchInfo) -> None:
