@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from urllib.parse import quote
 
 import idna
 
@@ -22,6 +23,7 @@ MAX_HOST = 253
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _SLACK_LINK = re.compile(r"^<([^|>]+)(?:\|[^>]*)?>$")
+_URL_SAFE = "/%!$&'()*+,;=:@-._~"
 _PORT = re.compile(r"^[0-9]{1,5}$")
 _OTHER_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+-]*):")
 # Unicode categories a person cannot see or that steer how text is shown: controls (Cc),
@@ -87,9 +89,11 @@ def _parse(text: str) -> Target:
     if not explicit_scheme and explicit_port == 80:
         scheme = "http"
     port = explicit_port or (443 if scheme == "https" else 80)
-    path = path or "/"
+    # As a browser does: `<`, `>`, quotes, backticks, braces and non-ASCII percent-encoded,
+    # so the URL shown is the URL requested, and no renderer sees markup in it.
+    path = quote(path, safe=_URL_SAFE) or "/"
     if query:
-        path = f"{path}?{query}"
+        path = f"{path}?{quote(query, safe=_URL_SAFE + '?')}"
     return Target(
         input=text.strip(),
         scheme=scheme,
