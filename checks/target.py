@@ -51,8 +51,11 @@ def parse_target(text: str) -> Target:
         raise TargetError(f"{_shown(text)} is not a usable target") from None
 
 
+_BLANK = " \t\r\n"  # trimmed at the ends; any other invisible character is refused
+
+
 def _parse(text: str) -> Target:
-    raw = text.strip()
+    raw = text.strip(_BLANK)
     if not raw:
         raise TargetError("no target given: try `gateway check example.com`")
     if len(raw) > MAX_INPUT:
@@ -95,7 +98,7 @@ def _parse(text: str) -> Target:
     if query:
         path = f"{path}?{quote(query, safe=_URL_SAFE + '?')}"
     return Target(
-        input=text.strip(),
+        input=text.strip(_BLANK),
         scheme=scheme,
         host=host,
         port=port,
@@ -135,6 +138,8 @@ def _host_and_port(authority: str, raw: str) -> tuple[str, str | None]:
             raise TargetError(f"unexpected {_shown(after)} after the ] in {_shown(raw)}")
         try:
             host = _bracketed(inside)
+        except TargetError:
+            raise
         except ValueError:
             raise TargetError(
                 f"brackets hold an IPv6 address, and {_shown(inside)} is not one"
