@@ -177,8 +177,10 @@ _WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 def _next_target(current_url: str, location: str) -> Target | str:
     """Where a Location header leads, as a Target; or why a browser could not go there."""
+    location = location.strip()
     try:
-        joined = urljoin(current_url, location.strip())
+        # An absolute URL is judged as sent (urljoin would only refuse it without a reason).
+        joined = location if _WEB_URL.match(location) else urljoin(current_url, location)
     except ValueError:
         return f"{_not_followed(location)}: it is not a valid URL"
     scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
