@@ -48,10 +48,9 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Ad
     if ip in _NAT64_LOCAL:
         # RFC 6052 §2.2: /48 puts the address in bits 48-63 and 72-87 (bits 64-71 are 0);
         # /96 in the last 32 bits. A local-use prefix may be either; judge both.
-        high = (value >> 64) & 0xFFFF
-        low = (value >> 40) & 0xFFFF
-        found.append(("local-use NAT64", ipaddress.IPv4Address((high << 16) | low)))
-        found.append(("local-use NAT64", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
+        in_96 = value & 0xFFFFFFFF
+        in_48 = (((value >> 64) & 0xFFFF) << 16) | ((value >> 40) & 0xFFFF)
+        found += [("local-use NAT64", ipaddress.IPv4Address(v)) for v in (in_96, in_48) if v]
     if ip.teredo:
         server, client = ip.teredo
         found += [("Teredo client", client), ("Teredo server", server)]
