@@ -10,10 +10,11 @@ something that is not HTTP" without reading an exception's message.
 from __future__ import annotations
 
 import re
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urljoin
 
 import httpcore
@@ -26,6 +27,11 @@ from checks.target import TargetError, parse_target
 from checks.tcp import classify_os_error
 from checks.text import printable
 from checks.tls import inspecting_context
+
+# httpcore's own alias (not exported): what `socket.setsockopt` takes.
+SocketOption: TypeAlias = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 BODY_CAP = 64 * 1024
 RAW_CAP = 1024 * 1024  # bytes read off the wire per sample, whatever they decode to
@@ -72,7 +78,12 @@ class _RecordingStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
         self._wire.tls_done = time.perf_counter()
         return _RecordingStream(inner, self._wire)
@@ -89,7 +100,14 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._wire = wire
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         stream = await self._inner.connect_tcp(
             self._address,
             port,
@@ -100,7 +118,12 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._wire.connected = time.perf_counter()
         return _RecordingStream(stream, self._wire)
 
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not probed")
 
     async def sleep(self, seconds: float) -> None:
