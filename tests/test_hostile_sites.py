@@ -7,14 +7,23 @@ bounded memory.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gzip
+import ipaddress
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from checks.body import BoundedDecoder
 from tests.conftest import ROOT, check_json, run_cli
@@ -190,3 +199,48 @@ def test_no_control_character_from_a_site_reaches_the_terminal():
 
 def _is_control(ch: str) -> bool:
     return ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0
+
+
+def _certificate_with(common_name: str, dns_name: str) -> ssl.SSLContext:
+    """A server context whose self-signed certificate says what a hostile owner wrote."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.NamedTemporaryFile("wb", suffix=".pem") as pem:
+        pem.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        pem.write(cert.public_bytes(Encoding.PEM))
+        pem.flush()
+        context.load_cert_chain(pem.name)
+    return context
+
+
+def test_a_certificate_s_escape_sequences_never_reach_the_terminal():
+    context = _certificate_with("clear\x1b[2J\x1b]0;owned\x07\u009b31m", "evil\x1b[2J.test")
+    with serve(Behaviour.OK, ssl_context=context) as site:
+        url = f"https://127.0.0.1:{site.port}/"
+        shown = run_cli("check", url, "--allow-private", "--timeout", "4")
+        as_json = run_cli("check", url, "--allow-private", "--timeout", "4", "--json")
+    assert shown.code == 1 and "clear" in shown.stdout  # self-signed: named, not obeyed
+    for output in (shown.stdout, as_json.stdout):
+        leaked = [hex(ord(c)) for c in output if _is_control(c) and c != "\n"]
+        assert leaked == [], leaked
+    certificate = as_json.json["tls"]["certificate"]
+    assert "\x1b" not in certificate["subject"] and "[2J" in certificate["subject"]
+    assert all("\x1b" not in name for name in certificate["sans"])
