@@ -196,6 +196,7 @@ async def fetch(
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
+_AUTHORITY = re.compile(r"^(https?://[^/?#]*)(.*)$", re.IGNORECASE | re.DOTALL)
 
 
 def _next_target(current_url: str, location: str) -> Target | str:
@@ -214,6 +215,9 @@ def _next_target(current_url: str, location: str) -> Target | str:
         )
     if not _WEB_URL.match(joined):
         return f"{_not_followed(location)}: it is not a valid URL"
+    authority = _AUTHORITY.match(joined)
+    if authority:  # a browser sends a space in a path or query as %20, and so does the check
+        joined = authority.group(1) + authority.group(2).replace(" ", "%20")
     try:
         target = parse_target(joined)
         httpx.URL(target.url)  # what httpx could not request is refused here, in words

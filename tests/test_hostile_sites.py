@@ -64,6 +64,17 @@ def test_a_redirect_the_check_will_not_follow_is_evidence_not_a_crash(location, 
     assert result.json["http"]["samples"] == [301, 301, 301]
 
 
+def test_a_sloppy_but_followable_redirect_is_followed_as_a_browser_would():
+    with (
+        serve(Behaviour.STATUS, status=503) as final,
+        serve(Behaviour.REDIRECT, location=final.url("/landing page?q=straße")) as first,
+    ):
+        result = check_json(first.url(), "--timeout", "4")
+    assert result.json["http"]["status"] == 503
+    assert result.json["http"]["attempts"][0]["url"].endswith("/landing%20page?q=stra%C3%9Fe")
+    assert final.requests[0].target == "/landing%20page?q=stra%C3%9Fe"
+
+
 @pytest.mark.parametrize("status", [600, 650, 777, 999])
 def test_a_status_outside_http_s_range_is_a_problem_not_healthy(status):
     with serve(Behaviour.STATUS, status=status) as site:
