@@ -170,7 +170,7 @@ async def fetch(
         if not location:
             return _finish(sample, hops, started)
         hops.append(Hop(url=current_url, status=sample.status or 0, location=_shown(location)))
-        next_target = _next_target(current_url, location)
+        next_target = redirect_target(current_url, location)
         if isinstance(next_target, str):
             refused = _replace_error(sample, ErrorKind.BAD_REDIRECT, next_target)
             return _finish(refused, hops, started)
@@ -199,7 +199,7 @@ _WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
 _AUTHORITY = re.compile(r"^(https?://[^/?#]*)(.*)$", re.IGNORECASE | re.DOTALL)
 
 
-def _next_target(current_url: str, location: str) -> Target | str:
+def redirect_target(current_url: str, location: str) -> Target | str:
     """Where a Location header leads, as a Target; or why a browser could not go there."""
     location = location.strip()
     try:

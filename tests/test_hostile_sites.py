@@ -24,8 +24,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.body import BoundedDecoder
+from checks.http import redirect_target
 from tests.conftest import ROOT, check_json, run_cli
 from tests.servers.misbehave import Behaviour, serve
 
@@ -255,3 +258,23 @@ def test_a_certificate_s_escape_sequences_never_reach_the_terminal():
     certificate = as_json.json["tls"]["certificate"]
     assert "\x1b" not in certificate["subject"] and "[2J" in certificate["subject"]
     assert all("\x1b" not in name for name in certificate["sans"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda scheme, rest: scheme + rest,
+            st.sampled_from(["http://", "https://", "//", "/", "", "javascript:", "HTTP://"]),
+            st.text(max_size=40),
+        ),
+    )
+)
+def test_any_location_header_is_a_place_to_go_or_a_reason_not_to(location):
+    found = redirect_target("https://site.example/a/b", location)
+    if isinstance(found, str):
+        assert "the site redirects to" in found and "\n" not in found
+        assert not [c for c in found if _is_control(c)]
+    else:
+        assert found.scheme in ("http", "https") and found.url.isascii()
