@@ -25,6 +25,7 @@ class TargetRefused(ValueError):
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefixes
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT IPv4-translated (RFC 2765)
 _COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible (RFC 4291 §2.5.5.1)
 _ISATAP_IDS = {0x0000, 0x0100, 0x0200, 0x0300}  # RFC 5214: [ug]-bits, then 5efe
 
@@ -39,6 +40,8 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Ad
     found: list[tuple[str, ipaddress.IPv4Address]] = []
     if ip.ipv4_mapped:
         found.append(("IPv4-mapped", ip.ipv4_mapped))
+    elif ip in _TRANSLATED:
+        found.append(("IPv4-translated", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
     elif ip in _COMPATIBLE and value > 1:
         found.append(("IPv4-compatible", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
     if ip.sixtofour:

@@ -94,6 +94,7 @@ def test_the_environment_setting_allows_private_targets():
         ("64:ff9b:1::808:808", "private"),  # local-use: translated inside its own network
         ("::7f00:1", "loopback"),  # IPv4-compatible
         ("::ffff:a00:1", "private"),  # IPv4-mapped
+        ("::ffff:0:7f00:1", "loopback"),  # SIIT IPv4-translated
         ("::ffff:169.254.169.254", "cloud metadata"),
         ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo client 127.0.0.1
         ("2001:0:a00:1:8000:63bf:f7f7:f7f7", "private"),  # Teredo server 10.0.0.1
