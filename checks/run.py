@@ -246,7 +246,7 @@ class _Probes:
             result = await dns.resolve(host, self.options.resolvers, self.deadline.share(0.2))
             addresses = result.addresses
         if not addresses:
-            raise ValueError(f"the redirect's host {host} does not resolve")
+            raise ValueError(f"its host {host} does not resolve ({result.error})")
         guard.vet_addresses(host, addresses, self.options.allow_private)
         return addresses[0]
 

@@ -67,6 +67,13 @@ def test_a_redirect_the_check_will_not_follow_is_evidence_not_a_crash(location, 
     assert result.json["http"]["samples"] == [301, 301, 301]
 
 
+def test_a_redirect_to_a_name_that_does_not_exist_says_so(dns_server):
+    with serve(Behaviour.REDIRECT, location="http://gone.test/") as site:
+        result = check_json(site.url(), "--timeout", "4", "--resolver", dns_server.address)
+    assert result.cause == "server_error" and result.json["verdict"]["status"] == "down"
+    assert "its host gone.test does not resolve (nxdomain)" in _evidence(result)
+
+
 def test_a_sloppy_but_followable_redirect_is_followed_as_a_browser_would():
     with (
         serve(Behaviour.STATUS, status=503) as final,
