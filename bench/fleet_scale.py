@@ -160,7 +160,9 @@ def main() -> None:
             now_leader = next(
                 (p for p in alive if scrape(p[1]).get(("gateway_leader", ())) == 1), None
             )
-            after = scrape(now_leader[1]) if now_leader and now_leader is leader else {}
+            after = scrape(now_leader[1]) if now_leader else {}
+            if now_leader is not leader:  # a new leader: its lags since it took over
+                before = {}
             time.sleep(2)  # the write-behind of the last second
             rows = asyncio.run(history(pg.url, start, end))
         finally:
