@@ -437,6 +437,7 @@ def test_metrics_count_the_real_checks_and_health_answers(tmp_path, slack):
         try:
             replica.wait_ready()
             assert replica.get("/healthz").status_code == 200
+            slack.rate_limit_next("chat.postMessage", retry_after=1)  # the confirmation: 429
             replica.command(f"watch {site.url()} every 1s")
             assert slack.wait_for(lambda s: alerts(s), 30)
 
@@ -470,6 +471,7 @@ def test_metrics_count_the_real_checks_and_health_answers(tmp_path, slack):
     ok_posts = (("method", "chat.postMessage"), ("outcome", "ok"))
     assert scraped[("gateway_slack_api_calls_total", ok_posts)] >= 2  # confirmation and alert
     assert scraped[("gateway_ack_seconds_count", ())] == 1
+    assert scraped[("gateway_slack_rate_limited_total", (("method", "chat.postMessage"),))] == 1
     for (name, labels), _ in scraped.items():  # bounded labels: never the site's URL
         assert str(site.port) not in str(labels), (name, labels)
 
