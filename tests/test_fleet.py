@@ -553,3 +553,31 @@ async def test_a_new_leader_continues_an_incident_whose_watch_state_was_never_wr
             assert [r["thread_ts"] for r in recoveries(slack)] == [alert["ts"]]
         finally:
             await again.stop()
+
+
+def test_a_leader_whose_lock_connection_is_cut_steps_down_and_one_replica_leads(
+    tmp_path, slack, database_url
+):
+    with serve(Behaviour.OK) as site, fleet(2, tmp_path, slack, database_url) as replicas:
+        leader = leader_of(replicas)
+        leader.command(f"watch {site.url()} every 2s")
+        assert slack.wait_for(lambda s: check_times(database_url), 10)
+        started = time.time()
+
+        async def cut() -> int:  # what a restarted proxy or a failover of PostgreSQL does
+            connection = await asyncpg.connect(database_url)
+            try:
+                return await connection.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND granted"
+                )
+            finally:
+                await connection.close()
+
+        assert asyncio.run(cut()) == 1
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # a leader that missed the cut would lead on
+            assert sum(r.leading for r in replicas) <= 1, "two replicas lead at once"
+            time.sleep(0.1)
+        assert leader_of(replicas) in replicas
+        assert_checked_once_per_interval(check_times(database_url), started)

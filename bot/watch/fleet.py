@@ -44,6 +44,11 @@ CHANNEL = "gateway_watches"
 LEADER_LOCK = 0x6761_7465_0002  # pg_try_advisory_lock key: the replica that checks
 TRY_EVERY = 1.0  # seconds between a follower's attempts, and the leader's heartbeats
 HEARTBEAT_TIMEOUT = 3.0
+# A replica that wins the lock waits this long before it checks anything: a leader whose
+# lock connection was cut (not killed) notices at its next heartbeat and stops first.
+# (A silent network leaves PostgreSQL holding the lock for far longer than a heartbeat's
+# timeout.) Takeover: TRY_EVERY + TAKEOVER_GRACE + at most 10 s for an overdue watch.
+TAKEOVER_GRACE = 2 * TRY_EVERY
 RESYNC = 30.0
 
 try:  # SQLite-only installs have no asyncpg; Solo needs none
@@ -104,6 +109,7 @@ class PostgresFleet:
         self.replica = replica_name()
         self.leading = False
         self.connected = False
+        self.takeover_grace = TAKEOVER_GRACE
         self._members: Members | None = None
         self._connection = None
         self._use = asyncio.Lock()  # one query at a time on the one connection
@@ -185,6 +191,7 @@ class PostgresFleet:
                 "SELECT pg_try_advisory_lock($1)", LEADER_LOCK, timeout=HEARTBEAT_TIMEOUT
             )
         if got:
+            await asyncio.sleep(self.takeover_grace)
             self.leading = True
             log.info("this replica (%s) leads: it schedules the watches", self.replica)
             await self._members.lead()
