@@ -9,6 +9,7 @@ something that is not HTTP" without reading an exception's message.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -17,9 +18,10 @@ from typing import Any
 import httpcore
 import httpx
 
-from checks.models import ErrorKind, Hop, HttpSample, Timings
+from checks.models import ErrorKind, Hop, HttpSample, TcpAttempt, Timings, TlsResult
+from checks.stream import AsyncioBackend
 from checks.tcp import classify_os_error
-from checks.tls import inspecting_context
+from checks.tls import inspecting_context, parse_certificate
 
 BODY_CAP = 64 * 1024
 MAX_REDIRECTS = 10
@@ -28,6 +30,8 @@ _FIRST_BYTES = 200
 
 # Given a host name, return an address the guard allows, or raise ValueError with the reason.
 AddressFor = Callable[[str], Awaitable[str]]
+# Told when the first hop's TCP connection is up, for live progress.
+OnConnect = Callable[[TcpAttempt], None]
 
 
 @dataclass
@@ -40,6 +44,9 @@ class _Wire:
     first_byte: float | None = None
     received: int = 0
     first_bytes: bytes = b""
+    # (certificate DER, TLS version, cipher) once a handshake completed
+    session: tuple[bytes | None, str | None, str | None] | None = None
+    on_connect: Callable[[], None] | None = None
 
     def ms(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.started) * 1000
@@ -68,6 +75,14 @@ class _RecordingStream(httpcore.AsyncNetworkStream):
     async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
         inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
         self._wire.tls_done = time.perf_counter()
+        tls = inner.get_extra_info("ssl_object")
+        if tls is not None:
+            cipher = tls.cipher()
+            self._wire.session = (
+                tls.getpeercert(binary_form=True),
+                tls.version(),
+                cipher[0] if cipher else None,
+            )
         return _RecordingStream(inner, self._wire)
 
     def get_extra_info(self, info: str) -> Any:
@@ -80,7 +95,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, address: str, wire: _Wire) -> None:
         self._address = address
         self._wire = wire
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         stream = await self._inner.connect_tcp(
@@ -91,6 +106,8 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
             socket_options=socket_options,
         )
         self._wire.connected = time.perf_counter()
+        if self._wire.on_connect is not None:
+            self._wire.on_connect()
         return _RecordingStream(stream, self._wire)
 
     async def connect_unix_socket(self, path, timeout=None, socket_options=None):
@@ -107,10 +124,10 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
     is replaced by one with the same settings; httpx is pinned below 1.0.
     """
 
-    def __init__(self, address: str, wire: _Wire) -> None:
-        super().__init__(verify=inspecting_context(), retries=0)
+    def __init__(self, address: str, wire: _Wire, context: ssl.SSLContext) -> None:
+        super().__init__(verify=context, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=inspecting_context(),
+            ssl_context=context,
             max_connections=1,
             max_keepalive_connections=0,
             http1=True,
@@ -121,16 +138,40 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 async def fetch(
-    url: str, address: str, timeout: float, connect_timeout: float, address_for: AddressFor
+    url: str,
+    address: str,
+    timeout: float,
+    connect_timeout: float,
+    address_for: AddressFor,
+    verify: ssl.SSLContext | None = None,
+    on_connect: OnConnect | None = None,
 ) -> HttpSample:
-    """GET `url` from `address`, following redirects; never raises for network trouble."""
+    """GET `url` from `address`, following redirects; never raises for network trouble.
+
+    With `verify`, the first hop's handshake verifies the certificate, and the sample
+    carries that TLS session (a failed verification is a TLS_HANDSHAKE error; the
+    caller then inspects the certificate on its own). Later hops never verify: the
+    redirect's target is evidence, not the site under check.
+    """
     started = time.perf_counter()
     hops: list[Hop] = []
     seen = {url}
     current_url, current_address = url, address
+    first: tuple[TcpAttempt, TlsResult | None] | None = None
     while True:
         left = timeout - (time.perf_counter() - started)
-        sample = await _get_once(current_url, current_address, max(left, 0.001), connect_timeout)
+        context = verify if first is None and verify is not None else inspecting_context()
+        sample, wire = await _get_once(
+            current_url,
+            current_address,
+            max(left, 0.001),
+            connect_timeout,
+            context,
+            _connect_reporter(current_url, current_address, on_connect) if first is None else None,
+        )
+        if first is None:
+            first = _first_hop(sample, wire, verify is not None)
+        sample = replace(sample, first_connect=first[0], tls=first[1])
         location = sample.header("location") if sample.status in _REDIRECTS else None
         if not location:
             return _finish(sample, hops, started)
@@ -164,6 +205,53 @@ def _redirect_failure(next_url: str, seen: set[str], count: int) -> tuple[ErrorK
     return None
 
 
+def _port_of(url: str) -> int:
+    parsed = httpx.URL(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def _connect_reporter(url: str, address: str, on_connect: OnConnect | None):
+    if on_connect is None:
+        return None
+    started = time.perf_counter()
+
+    def connected() -> None:
+        ms = (time.perf_counter() - started) * 1000
+        on_connect(TcpAttempt(address=address, port=_port_of(url), ms=ms))
+
+    return connected
+
+
+def _first_hop(
+    sample: HttpSample, wire: _Wire, verified: bool
+) -> tuple[TcpAttempt, TlsResult | None]:
+    """What the first hop's connection proves: the TCP outcome and a verified TLS session."""
+    port = _port_of(sample.url)
+    if wire.connected is None:
+        attempt = TcpAttempt(
+            address=sample.address,
+            port=port,
+            error=sample.error or ErrorKind.OTHER,
+            detail=sample.detail,
+            ms=(time.perf_counter() - wire.started) * 1000,
+        )
+        return attempt, None
+    attempt = TcpAttempt(address=sample.address, port=port, ms=wire.ms(wire.connected) or 0.0)
+    if not verified or wire.session is None or wire.tls_done is None:
+        return attempt, None
+    der, version, cipher = wire.session
+    tls = TlsResult(
+        address=sample.address,
+        port=port,
+        server_name=httpx.URL(sample.url).host,
+        version=version,
+        cipher=cipher,
+        certificate=parse_certificate(der),
+        ms=(wire.tls_done - wire.connected) * 1000,
+    )
+    return attempt, tls
+
+
 def _replace_error(sample: HttpSample, kind: ErrorKind, detail: str) -> HttpSample:
     return replace(sample, error=kind, detail=detail)
 
@@ -173,8 +261,16 @@ def _finish(sample: HttpSample, hops: list[Hop], started: float) -> HttpSample:
     return replace(sample, redirects=tuple(hops), timings=replace(sample.timings, total_ms=total))
 
 
-async def _get_once(url: str, address: str, timeout: float, connect_timeout: float) -> HttpSample:
-    transport = _PinnedTransport(address, wire := _Wire())
+async def _get_once(
+    url: str,
+    address: str,
+    timeout: float,
+    connect_timeout: float,
+    context: ssl.SSLContext,
+    on_connect: Callable[[], None] | None,
+) -> tuple[HttpSample, _Wire]:
+    wire = _Wire(on_connect=on_connect)
+    transport = _PinnedTransport(address, wire, context)
     limits = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
     headers = {"user-agent": USER_AGENT, "accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     status = None
@@ -187,7 +283,7 @@ async def _get_once(url: str, address: str, timeout: float, connect_timeout: flo
         ):
             status = response.status_code
             body, truncated = await _read_capped(response)
-            return HttpSample(
+            sample = HttpSample(
                 address=address,
                 url=url,
                 status=status,
@@ -200,7 +296,7 @@ async def _get_once(url: str, address: str, timeout: float, connect_timeout: flo
             )
     except httpx.HTTPError as exc:
         kind, detail = _classify(exc, wire)
-        return HttpSample(
+        sample = HttpSample(
             address=address,
             url=url,
             status=status,
@@ -208,6 +304,7 @@ async def _get_once(url: str, address: str, timeout: float, connect_timeout: flo
             detail=detail,
             timings=_timings(wire),
         )
+    return sample, wire
 
 
 async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:

@@ -37,6 +37,19 @@ def verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+_READY: dict[str | None, ssl.SSLContext] = {}
+
+
+async def ready_verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """`verifying_context` without blocking the loop: built in a thread the first time."""
+    context = _READY.get(ca_bundle)
+    if context is None:
+        context = await asyncio.to_thread(verifying_context, ca_bundle)
+        if len(_READY) < 16:
+            _READY[ca_bundle] = context
+    return context
+
+
 @functools.lru_cache(maxsize=1)
 def inspecting_context() -> ssl.SSLContext:
     """A context that accepts any certificate: used only to read what the server sends."""
@@ -51,7 +64,7 @@ async def handshake(
 ) -> TlsResult:
     """Shake hands with `address` presenting `server_name`, within `timeout` seconds."""
     started = time.perf_counter()
-    context = await asyncio.to_thread(verifying_context, ca_bundle)
+    context = await ready_verifying_context(ca_bundle)
     base = {"address": address, "port": port, "server_name": server_name}
     try:
         async with asyncio.timeout(timeout):
