@@ -346,6 +346,7 @@ class _Probes:
 _TLS_ERRORS = {
     ErrorKind.TLS_HANDSHAKE,
     ErrorKind.TLS_EXPIRED,
+    ErrorKind.TLS_NOT_YET_VALID,
     ErrorKind.TLS_HOSTNAME,
     ErrorKind.TLS_UNTRUSTED,
 }

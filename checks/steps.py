@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from checks.models import ErrorKind, Evidence, HttpSample
+from checks.text import printable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DNS_WORDS = {
@@ -169,6 +170,7 @@ def body_excerpt(sample: HttpSample, limit: int = 160) -> str:
     """The page's visible words, tags stripped, squeezed into one short line."""
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", sample.body)
     text = re.sub(r"(?s)<[^>]+>", " ", text)
-    text = _CONTROL.sub(" ", html.unescape(text))  # NULs and escapes have no place in a chat
+    # NULs and escapes have no place in a chat, even when spelled as entities (&#27;)
+    text = printable(_CONTROL.sub(" ", html.unescape(text)))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

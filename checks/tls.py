@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from checks.models import Certificate, ErrorKind, TlsResult
 from checks.tcp import classify_os_error
+from checks.text import printable
 
 # OpenSSL X509_V_ERR_* codes (include/openssl/x509_vfy.h).
 _VERIFY_KINDS = {
@@ -157,14 +158,15 @@ def parse_certificate(der: bytes | None) -> Certificate | None:
         return None
     try:
         san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-        sans = tuple(san.get_values_for_type(x509.DNSName)) + tuple(
+        sans = tuple(printable(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
             str(ip) for ip in san.get_values_for_type(x509.IPAddress)
         )
     except x509.ExtensionNotFound:
         sans = ()
     return Certificate(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        # Written by whoever made the certificate: no control character gets through.
+        subject=printable(cert.subject.rfc4514_string()),
+        issuer=printable(cert.issuer.rfc4514_string()),
         sans=sans,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
