@@ -13,9 +13,6 @@ import functools
 import ssl
 import time
 
-from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
-
 from checks.models import Certificate, ErrorKind, TlsResult
 from checks.tcp import classify_os_error
 from checks.text import printable
@@ -148,10 +145,19 @@ async def _read_certificate(
     return parse_certificate(der)
 
 
+@functools.lru_cache(maxsize=512)
 def parse_certificate(der: bytes | None) -> Certificate | None:
-    """Read subject, issuer, SANs and validity from a DER certificate."""
+    """Read subject, issuer, SANs and validity from a DER certificate.
+
+    Cached by the certificate's bytes: a watched site shows the same one at every
+    check. cryptography is imported here, on the first HTTPS check, not with the
+    module: `gateway check http://…` never pays for it.
+    """
     if not der:
         return None
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
