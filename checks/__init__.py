@@ -7,7 +7,7 @@ trio; names reach dnspython already in ASCII, converted by checks/target.py with
 IDNA 2008), so they are settled here, before checks/dns.py imports dnspython.
 """
 
-import dns._features
+import dns._features as _dnspython_features
 
 for _feature in ("doh", "doq", "dnssec", "trio", "wmi", "idna"):
-    dns._features.force(_feature, False)
+    _dnspython_features.force(_feature, False)

@@ -74,7 +74,7 @@ class Cause:
     owner: tuple[str, ...]
     visitor: tuple[str, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
             "confidence": round(self.confidence, 2),
@@ -155,7 +155,7 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         found.add("healthy", 0.9, *_healthy_lines(evidence))
     product = fingerprint.product if fingerprint else None
     known = product not in (None, "unknown")
-    gateway_name = knowledge.products[product].name if known else "the gateway"
+    gateway_name = knowledge.products[product].name if product and known else "the gateway"
     context = {
         "gateway": gateway_name,
         "status": str(last.status) if last else "no response",
@@ -438,7 +438,7 @@ def _groups(
     samples: list[HttpSample] | tuple[HttpSample, ...], prints: dict[int, Fingerprint]
 ) -> list[list[HttpSample]]:
     """Attempts that saw the same thing (status, error, address, product), in order."""
-    groups: dict[tuple, list[HttpSample]] = {}
+    groups: dict[tuple[object, ...], list[HttpSample]] = {}
     for sample in samples:
         fingerprint = prints.get(id(sample))
         key = (

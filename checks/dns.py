@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.rdatatype
 import dns.resolver
 
@@ -167,7 +168,8 @@ async def _query(
     except dns.resolver.NXDOMAIN:
         return (), (), (ErrorKind.NXDOMAIN, f"{name} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer as exc:
-        cnames = _chain(exc.response()) if exc.kwargs.get("response") else ()
+        found = exc.kwargs.get("response")
+        cnames = _chain(found) if isinstance(found, dns.message.QueryMessage) else ()
         return (), cnames, (ErrorKind.NO_ADDRESS, "the name exists but has no A or AAAA record")
     except dns.resolver.NoNameservers as exc:
         return (), (), (ErrorKind.SERVFAIL, _servfail_detail(exc))
@@ -179,7 +181,7 @@ async def _query(
     return addresses, _chain(answer.response), None
 
 
-def _chain(response) -> tuple[str, ...]:
+def _chain(response: dns.message.QueryMessage) -> tuple[str, ...]:
     """The CNAME targets followed from the question name, in order."""
     try:
         result = response.resolve_chaining()

@@ -25,6 +25,7 @@ class TargetRefused(ValueError):
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefixes
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT IPv4-translated (RFC 2765)
 _COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible (RFC 4291 §2.5.5.1)
 _ISATAP_IDS = {0x0000, 0x0100, 0x0200, 0x0300}  # RFC 5214: [ug]-bits, then 5efe
 
@@ -39,6 +40,8 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Ad
     found: list[tuple[str, ipaddress.IPv4Address]] = []
     if ip.ipv4_mapped:
         found.append(("IPv4-mapped", ip.ipv4_mapped))
+    elif ip in _TRANSLATED:
+        found.append(("IPv4-translated", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
     elif ip in _COMPATIBLE and value > 1:
         found.append(("IPv4-compatible", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
     if ip.sixtofour:
@@ -48,10 +51,9 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Ad
     if ip in _NAT64_LOCAL:
         # RFC 6052 §2.2: /48 puts the address in bits 48-63 and 72-87 (bits 64-71 are 0);
         # /96 in the last 32 bits. A local-use prefix may be either; judge both.
-        high = (value >> 64) & 0xFFFF
-        low = (value >> 40) & 0xFFFF
-        found.append(("local-use NAT64", ipaddress.IPv4Address((high << 16) | low)))
-        found.append(("local-use NAT64", ipaddress.IPv4Address(value & 0xFFFFFFFF)))
+        in_96 = value & 0xFFFFFFFF
+        in_48 = (((value >> 64) & 0xFFFF) << 16) | ((value >> 40) & 0xFFFF)
+        found += [("local-use NAT64", ipaddress.IPv4Address(v)) for v in (in_96, in_48) if v]
     if ip.teredo:
         server, client = ip.teredo
         found += [("Teredo client", client), ("Teredo server", server)]

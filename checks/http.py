@@ -152,7 +152,7 @@ async def fetch(
         if not location:
             return _finish(sample, hops, started)
         hops.append(Hop(url=current_url, status=sample.status or 0, location=_shown(location)))
-        next_target = _next_target(current_url, location)
+        next_target = redirect_target(current_url, location)
         if isinstance(next_target, str):
             refused = _replace_error(sample, ErrorKind.BAD_REDIRECT, next_target)
             return _finish(refused, hops, started)
@@ -178,12 +178,15 @@ async def fetch(
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
+_AUTHORITY = re.compile(r"^(https?://[^/?#]*)(.*)$", re.IGNORECASE | re.DOTALL)
 
 
-def _next_target(current_url: str, location: str) -> Target | str:
+def redirect_target(current_url: str, location: str) -> Target | str:
     """Where a Location header leads, as a Target; or why a browser could not go there."""
+    location = location.strip()
     try:
-        joined = urljoin(current_url, location.strip())
+        # An absolute URL is judged as sent (urljoin would only refuse it without a reason).
+        joined = location if _WEB_URL.match(location) else urljoin(current_url, location)
     except ValueError:
         return f"{_not_followed(location)}: it is not a valid URL"
     scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
@@ -194,11 +197,21 @@ def _next_target(current_url: str, location: str) -> Target | str:
         )
     if not _WEB_URL.match(joined):
         return f"{_not_followed(location)}: it is not a valid URL"
+    authority = _AUTHORITY.match(joined)
+    if authority:  # a browser sends a space in a path or query as %20, and so does the check
+        joined = authority.group(1) + authority.group(2).replace(" ", "%20")
     try:
         target = parse_target(joined)
     except TargetError as exc:
         return f"{_not_followed(location)}: {exc}"
+    if not _requestable(target.url):  # what HTTP/1.1 cannot carry is refused here, in words
+        return f"{_not_followed(location)}: it cannot be sent in an HTTP request"
     return target
+
+
+def _requestable(url: str) -> bool:
+    """ASCII with no space or control character: what a request line can carry."""
+    return url.isascii() and not any(c <= " " or c == "\x7f" for c in url)
 
 
 def _not_followed(location: str) -> str:
@@ -459,7 +472,7 @@ def _text(value: bytes) -> str:
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
 
 
-def _charset(response: h11.Response) -> str | None:
+def _charset(response: h11.Response | h11.InformationalResponse) -> str | None:
     for name, value in response.headers:
         if name == b"content-type":
             found = _CHARSET.search(value.decode("latin-1"))

@@ -58,7 +58,7 @@ class Target:
     def url(self) -> str:
         return build_url(self.scheme, self.host, self.port, self.path)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "input": self.input,
             "url": self.url,

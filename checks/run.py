@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from checks import dns, guard, http, tcp, tls
 from checks.diagnose import Diagnosis, diagnose
@@ -37,6 +38,9 @@ from checks.models import (
 from checks.target import parse_target
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SAMPLES = 3
@@ -112,7 +116,7 @@ async def gather(
     addresses = dns_result.addresses[: tcp.MAX_ADDRESSES]
     guard.vet_addresses(target.host, addresses, options.allow_private)
 
-    def finish(**found) -> Evidence:
+    def finish(**found: Any) -> Evidence:
         elapsed = (time.perf_counter() - deadline.started) * 1000
         return Evidence(
             target=target,
@@ -179,7 +183,7 @@ class _Probes:
             for address in sampled
         ]
         if tcp_task:
-            tcp_task.add_done_callback(lambda t: _result(t, None) and tally.add_all(t.result()))
+            tcp_task.add_done_callback(lambda t: tally.add_all(_result(t, ())))
         shown_tls: list[bool] = []
         for number, task in enumerate(sample_tasks, 1):
             self._report(task, lambda s, n=number: _http_progress(s, n, count))
@@ -196,7 +200,9 @@ class _Probes:
         tls_result, samples = await self._tls_evidence(samples, tcp_results)
         return tcp_results, tls_result, samples
 
-    def _sample_done(self, task: asyncio.Task, tally: _TcpTally, shown_tls: list[bool]) -> None:
+    def _sample_done(
+        self, task: asyncio.Task[HttpSample], tally: _TcpTally, shown_tls: list[bool]
+    ) -> None:
         sample = _result(task, None)
         if sample is None:
             return
@@ -251,8 +257,8 @@ class _Probes:
             redone[i] = _result(task, None) or redone[i]
         return _result(tls_task, None), tuple(redone)
 
-    def _report(self, task: asyncio.Task, describe: Callable[..., Progress]) -> None:
-        def done(finished: asyncio.Task) -> None:
+    def _report(self, task: asyncio.Task[Any], describe: Callable[..., Progress]) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
             self._tell(describe(finished.result()))
@@ -300,7 +306,7 @@ class _Probes:
             result = await dns.resolve(host, self.options.resolvers, self.deadline.share(0.2))
             addresses = result.addresses
         if not addresses:
-            raise ValueError(f"the redirect's host {host} does not resolve")
+            raise ValueError(f"its host {host} does not resolve ({result.error})")
         guard.vet_addresses(host, addresses, self.options.allow_private)
         return addresses[0]
 
@@ -377,7 +383,7 @@ class _TcpTally:
             self.add(attempt)
 
 
-async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
+async def _wait_until(tasks: list[asyncio.Task[Any]], deadline: _Deadline) -> None:
     """Wait for the tasks until the deadline; cancel the stragglers and let them unwind."""
     # Probes stop themselves at deadline.left(); this guard waits a little longer so
     # that they report their own timings, yet still ends inside the margin.
@@ -388,7 +394,7 @@ async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
         await asyncio.wait(pending, timeout=0.05)
 
 
-def _result(task: asyncio.Task | None, default):
+def _result(task: asyncio.Task[T] | None, default: D) -> T | D:
     """A finished task's result; a probe that crashed is logged, never fatal to the check."""
     if task is None or not task.done() or task.cancelled():
         return default

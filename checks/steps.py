@@ -41,7 +41,7 @@ class Step:
     headline: str
     lines: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "layer": self.layer,
             "ok": self.ok,
@@ -77,7 +77,7 @@ def _dns(evidence: Evidence) -> Step:
         if dns.mismatch:
             head += " (resolvers disagree)"
         return Step("dns", not dns.mismatch, head + f" in {dns.ms:.0f} ms", tuple(lines))
-    why = _DNS_WORDS.get(dns.error, str(dns.error))
+    why = _DNS_WORDS.get(dns.error, str(dns.error)) if dns.error else "no address"
     return Step("dns", False, f"DNS: {dns.name} did not resolve: {why}", tuple(lines))
 
 

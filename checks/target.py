@@ -84,6 +84,8 @@ def _parse(text: str) -> Target:
     if "@" in authority:
         raise TargetError("the target contains credentials (user@host); remove them")
     host_text, port_text = _host_and_port(authority, raw)
+    if not explicit_scheme and host_text.lower() in ("http", "https") and port_text is not None:
+        raise TargetError(f"{_shown(raw)} is missing a slash: write {host_text.lower()}://SITE/")
     explicit_port = _port(port_text, raw, explicit_scheme)
     if explicit_port == 0:
         raise TargetError("port 0 cannot be checked")

@@ -106,6 +106,8 @@ def test_the_real_entry_point_refuses_without_a_traceback():
         ("site.com:+80", "not a number from 1 to 65535"),
         ("site.com:٣", "not a number from 1 to 65535"),
         ("0x7f.1", "looks like an IP address"),
+        ("http:/site.com", "is missing a slash"),
+        ("https:site.com", "is missing a slash"),
         ("１２７.０.０.１", "looks like an IP address"),
     ],
 )

@@ -54,9 +54,11 @@ _ENTITIES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
 _LOOKALIKES = {
     ord("`"): "\u02cb",  # ˋ modifier letter grave accent
     ord("*"): "\u2217",  # ∗ asterisk operator
-    ord("_"): "\u02cd",  # ˍ modifier letter low macron
     ord("~"): "\u223c",  # ∼ tilde operator
 }
+# `_` inside a word (snake_case, aws_elb) can neither open nor close italics: kept.
+_LOOSE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_UNDERSCORE = "\u02cd"  # ˍ modifier letter low macron
 _BACKTICK = {ord("`"): "\u02cb"}
 # Invisible characters that can join or split what Slack parses (zero-width space,
 # joiners, word joiner, soft hyphen, BOM, invisible operators, Mongolian vowel separator).
@@ -64,7 +66,7 @@ _INVISIBLE = dict.fromkeys(
     [0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
 )
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
-_EMOJI = re.compile(r":([a-z0-9+'\-]+):", re.IGNORECASE)
+_EMOJI = re.compile(r":(?=[a-z0-9_+'\-]+:)", re.IGNORECASE)  # a colon that opens `:name:`
 
 
 def escape(value: object) -> str:
@@ -76,7 +78,8 @@ def inert(value: object) -> str:
     """Remote text in prose: one line, shown as sent, unable to change any formatting."""
     one_line = _LINE_BREAKS.sub(" ", str(value))
     safe = printable(one_line).translate(_INVISIBLE).translate(_ENTITIES).translate(_LOOKALIKES)
-    safe = _EMOJI.sub(":\u2060\\1:", safe)  # `:fire:` shown as words, not as an emoji
+    safe = _LOOSE_UNDERSCORE.sub(_UNDERSCORE, safe)
+    safe = _EMOJI.sub(":\u2060", safe)  # `:fire:` shown as words, not as an emoji
     if safe.startswith("&gt;"):  # a quote needs `>` first on its line
         safe = "\u203a" + safe[4:]
     return _defuse(safe)
