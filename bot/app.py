@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import logs
+from bot import logs, loop
 from bot.chat import SlackChat
 from bot.health import Health
 from bot.service import Gateway
@@ -50,9 +50,9 @@ def main(mode: str, environ: dict[str, str]) -> int:
         for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job: noise
             logging.getLogger(noisy).setLevel(logging.WARNING)
         if mode == "shell":
-            asyncio.run(run_shell(settings))
+            loop.run(run_shell(settings))
         else:
-            asyncio.run(serve(settings))
+            loop.run(serve(settings))
     except (SettingsError, StartError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
@@ -67,7 +67,7 @@ def db_upgrade(environ: dict[str, str]) -> int:
 
     try:
         settings = from_environment(load_environment(environ))
-        print(f"gateway: {asyncio.run(upgrade_url(settings.database_url))}")
+        print(f"gateway: {loop.run(upgrade_url(settings.database_url))}")
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
