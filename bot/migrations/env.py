@@ -13,9 +13,17 @@ import os
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.watch.store import Base, async_url
+from bot.watch.store import Base, UTCDateTime, async_url
 
 target_metadata = Base.metadata
+
+
+def _render_item(kind: str, obj: object, _context: object) -> str | bool:
+    """A new revision spells the store's UTC datetimes as plain SQLAlchemy: revisions must
+    not import the models, which go on changing after them."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection) -> None:
@@ -24,6 +32,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE, the SQLite way
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
