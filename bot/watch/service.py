@@ -48,6 +48,7 @@ DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
+OVERDUE_SPREAD = 5.0  # seconds over which watches found overdue at start are first checked
 
 
 def _ignore(_: Progress) -> None:
@@ -196,8 +197,8 @@ class WatchService:
         if last is None:
             return None
         due_in = info.interval_s - (self.clock() - last).total_seconds()
-        if due_in <= 0:
-            return random.uniform(0.5, min(info.interval_s, 10.0))
+        if due_in <= 0:  # soon (a takeover must check every watch within 15 s), spread out
+            return random.uniform(0.5, min(info.interval_s, OVERDUE_SPREAD))
         return due_in + random.uniform(0, min(info.interval_s * 0.1, 1.0))
 
     # --- commands --------------------------------------------------------------------------
