@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from checks.knowledge import HERE, KnowledgeError, from_data, load
+from checks.knowledge.logs import load_logs, logs_from_data
 
 
 @functools.cache
@@ -165,3 +166,92 @@ def test_the_error_names_the_file_and_the_table():
         build(_set("causes", ("forbidden", "verdict"), "blocked"))
     assert str(caught.value).startswith("causes.toml [forbidden] verdict: 'blocked'")
     assert "\n" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------- logs.toml
+
+
+@functools.cache
+def _logs() -> dict:
+    return tomllib.loads((HERE / "logs.toml").read_text())
+
+
+def _first(data: dict, fmt: str) -> dict:
+    return next(p for p in data["pattern"] if p["format"] == fmt)
+
+
+def _log_change(fn: Callable[[dict], None]) -> Callable[[], None]:
+    def build_logs() -> None:
+        data = copy.deepcopy(_logs())
+        fn(data)
+        logs_from_data(data)
+
+    return build_logs
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["format"]["nginx_error"].update(product="ngnix"),
+            r"product: 'ngnix' is not one of",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(cause="upstream_refusd"),
+            r"cause: 'upstream_refusd' is not one of",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(format="nginx_eror"),
+            r"format: 'nginx_eror' is not one of",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(confidence=1.5),
+            r"confidence: expected a number",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(match={"mesage": "x"}),
+            r"unknown field\(s\) \['mesage'\]",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(match={"message": "connect("}),
+            r"invalid regular expression",
+        ),
+        (
+            lambda d: _first(d, "nginx_error").update(evidence="{upstraem}"),
+            r"unknown field\(s\) \['upstraem'\]",
+        ),
+        (lambda d: _first(d, "nginx_error").pop("source"), r"missing \['source'\]"),
+        (lambda d: _first(d, "nginx_error").update(causes="x"), r"unknown key\(s\) \['causes'\]"),
+        (
+            lambda d: _first(d, "nginx_error").update(example="a line of nothing"),
+            r"its example is explained by no pattern, so it can never match",
+        ),
+        (
+            lambda d: d["format"]["nginx_error"].pop("time_format"),
+            r"time and time_format go together",
+        ),
+        (
+            lambda d: d["format"]["caddy_json"].update(time_format="unix"),
+            r"time_format: 'unix' is not one of",
+        ),
+        (
+            lambda d: d["format"]["nginx_error"].update(json=True),
+            r"either a line pattern or json = true",
+        ),
+        (
+            # a broader pattern put above a narrower one makes the narrower one dead
+            lambda d: d["pattern"].insert(
+                0, {**_first(d, "haproxy_http"), "match": {"termination": "^S"}}
+            ),
+            r"its example is explained by pattern haproxy_http#1 .* above it, so it can never match",
+        ),
+    ],
+)
+def test_a_mistake_in_the_log_knowledge_fails_at_load(change, message):
+    with pytest.raises(KnowledgeError, match=message):
+        _log_change(change)()
+
+
+def test_the_shipped_log_knowledge_loads_with_every_pattern_reachable():
+    logs = load_logs()
+    assert sum(len(p) for p in logs.patterns.values()) >= 80
