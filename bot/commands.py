@@ -18,6 +18,8 @@ USAGE = """\
 • `/gateway watch site.com [every 30s|5m|1h] [after N]`: alert this channel when it breaks
 • `/gateway unwatch site.com`: stop watching
 • `/gateway watches`: this channel's watches and their state
+• `/gateway explain LOG LINES`: what pasted gateway log lines prove
+  (or the message shortcut *Explain with gateway* on a message holding them)
 • `/gateway help`: this message
 A target can be `site.com`, `site.com:8443`, `http://site.com:8080/health` or an IP."""
 
@@ -56,7 +58,12 @@ class Help:
     pass
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help
+@dataclass(frozen=True)
+class Explain:
+    text: str  # the pasted lines, line breaks kept
+
+
+Command = Check | Watch | Unwatch | ListWatches | Help | Explain
 
 
 def parse_command(text: str) -> Command:
@@ -75,6 +82,11 @@ def parse_command(text: str) -> Command:
         return _watch(rest)
     if verb == "unwatch":
         return Unwatch(_one_target(rest, "unwatch"))
+    if verb == "explain":
+        pasted = text.lstrip()[len(words[0]) :].strip()
+        if not pasted:
+            raise CommandError("`explain` needs log lines: `/gateway explain` then paste them")
+        return Explain(pasted)
     if len(words) == 1:
         return Check(_target(words[0]))
     raise CommandError(f"I don't know the command `{_short(words[0])}`")

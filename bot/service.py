@@ -22,17 +22,20 @@ from bot.commands import (
     Check,
     Command,
     CommandError,
+    Explain,
     Help,
     Unwatch,
     Watch,
     parse_command,
 )
 from bot.limits import RateLimiter, Refused, Ticket
+from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.settings import Settings
 from bot.watch.service import WatchService
 from checks.diagnose import fill
+from checks.explain import ExplainInputError, explain, from_slack, read_text
 from checks.guard import TargetRefused
 from checks.knowledge import load as load_knowledge
 from checks.models import Progress, Target
@@ -97,6 +100,8 @@ class Gateway:
     def on_parsed(self, chat: Chat, request: Request, command: Command) -> Answer:
         if isinstance(command, Help):
             return Answer(text=USAGE)
+        if isinstance(command, Explain):
+            return self.on_explain(chat, request, command.text)
         if isinstance(command, Check):
             try:
                 ticket = self.limiter.acquire(request.team, request.user)
@@ -114,6 +119,48 @@ class Gateway:
                 work=self.watches.unwatch(chat, request.channel, request.user, command.target)
             )
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
+
+    def on_explain(
+        self, chat: Chat, request: Request, text: str, thread_ts: str | None = None
+    ) -> Answer:
+        """Log lines (pasted after `/gateway explain`, or a message's text from the shortcut):
+        unusable text is answered at once; the explanation is work, posted in `thread_ts`'s
+        thread when given, else in the channel."""
+        try:
+            text = read_text(from_slack(text))
+        except ExplainInputError as exc:
+            return Answer(text=f":warning: I can't explain that: {exc}.")
+        try:
+            ticket = self.limiter.acquire(request.team, request.user)
+        except Refused as exc:
+            return Answer(text=f":hourglass: {exc}.")
+        return Answer(work=self.run_explain(chat, request, text, thread_ts, ticket))
+
+    async def run_explain(
+        self, chat: Chat, request: Request, text: str, thread_ts: str | None, ticket: Ticket
+    ) -> None:
+        with ticket:
+            try:
+                explanation = await asyncio.to_thread(explain, text)  # pure, but up to 1 MiB
+                messages = render_explain.slack_messages(explanation, request.user)
+                await self._post_explanation(chat, request, messages, thread_ts)
+            except Exception:  # one failed explanation must never take the bot down
+                log.exception("explaining %d characters failed", len(text))
+
+    async def _post_explanation(
+        self,
+        chat: Chat,
+        request: Request,
+        messages: list[render.Message],
+        thread_ts: str | None,
+    ) -> None:
+        for message in messages:
+            try:
+                posted = await chat.post(request.channel, message, thread_ts=thread_ts)
+            except NotInChannel:
+                posted = None
+            if posted is None and not await chat.respond(message, in_channel=thread_ts is None):
+                await chat.ephemeral(request.channel, request.user, message)
 
     def on_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
         """Any button the bot posted, pressed by `request.user`."""
@@ -208,7 +255,7 @@ class Gateway:
             return
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
-        thread = render.thread_messages(diagnosis)
+        thread = render.thread_messages(diagnosis) + render_explain.settle_messages(diagnosis)
         if ts is None:
             await self._answer_without_membership(chat, verdict, thread)
             return

@@ -25,6 +25,8 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SHORTCUT_EXPLAIN = "gateway_explain"  # the message shortcut's callback id (manifest.yml)
+
 
 def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL as its base, 429s retried after Retry-After.
@@ -75,6 +77,20 @@ def build_app(
         request = _request_from_action(body)
         chat = SlackChat(client, request.response_url)
         answer = gateway.on_button(chat, request, action["action_id"], action.get("value", ""))
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+        elif answer.text:
+            await chat.ephemeral(request.channel, request.user, notice(answer.text))
+
+    @app.shortcut(SHORTCUT_EXPLAIN)
+    async def on_explain_shortcut(ack, shortcut, client):
+        """ "Explain with gateway" on a message: the answer goes in that message's thread."""
+        await ack()
+        request = _request_from_action(shortcut)
+        message = shortcut.get("message") or {}
+        chat = SlackChat(client, request.response_url)
+        thread = message.get("thread_ts") or message.get("ts")
+        answer = gateway.on_explain(chat, request, message.get("text") or "", thread_ts=thread)
         if answer.work is not None:
             gateway.spawn(answer.work)
         elif answer.text:

@@ -8,18 +8,22 @@ terminal gets them as plain rich `Text`, never parsed as markup.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console, Group
 from rich.text import Text
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from checks.explain import Explanation, Finding
+from checks.diagnose import Diagnosis
+from checks.explain import Explanation, Finding, settling_line
 from checks.knowledge.logs import load_logs
 
 from .slack import Message, escape
 
 SCHEMA = 1
+SETTLE_BELOW = 0.9  # a check's top cause less sure than this: say which log line settles it
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 SLACK_FINDINGS = 5
 SLACK_OWNER_STEPS = 4
 SECTION_LIMIT = 3000
@@ -135,18 +139,19 @@ def _known_products() -> str:
 # --------------------------------------------------------------------------------- Slack
 
 
-def slack_messages(explanation: Explanation) -> list[Message]:
+def slack_messages(explanation: Explanation, user: str | None = None) -> list[Message]:
     """The answer in Slack: what the lines prove, most telling first, escaped and bounded."""
+    asked = f" (asked by <@{user}>)" if user and _USER_ID.match(user) else ""
     if not explanation.findings:
         text = (
             f":grey_question: None of the {explanation.lines} line(s) is a gateway failure "
-            f"line I know. {_known_products()}"
+            f"line I know{asked}. {_known_products()}"
         )
         return [Message(text=_clip(text, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
     top = explanation.findings[0]
     lead = (
         f":mag: *{explanation.recognized} of {explanation.lines} line(s) recognized*; "
-        f"most telling: *{escape(top.title)}* (`{top.cause}`, {top.product})"
+        f"most telling: *{escape(top.title)}* (`{top.cause}`, {top.product}){asked}"
     )
     if explanation.unrecognized:
         lead += f"\n{explanation.unrecognized} line(s) not recognized: counted, not guessed."
@@ -178,6 +183,32 @@ def slack_messages(explanation: Explanation) -> list[Message]:
         + "; ".join(f"{f.product} {f.cause} ×{f.count}" for f in explanation.findings[:5])
     )
     return [Message(text=_clip(fallback, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])]
+
+
+def settle_messages(diagnosis: Diagnosis) -> list[Message]:
+    """For a check whose page cannot tell its causes apart: the log line that would, per
+    cause, and how to have the bot read it. Nothing when the verdict is already sure."""
+    product = diagnosis.product
+    if not product or product == "unknown" or diagnosis.cause.confidence >= SETTLE_BELOW:
+        return []
+    lines = [(c, settling_line(product, c.code)) for c in diagnosis.causes]
+    lines = [(cause, line) for cause, line in lines if line]
+    if len(lines) < 2:
+        return []
+    logs = [fmt.log for fmt in load_logs().formats if fmt.product == product]
+    name = diagnosis.product_name or product
+    text = (
+        f"*Which is it? {escape(name)}'s own log settles it.* For one failing request, "
+        f"look in its {escape(logs[0])} for one of these lines:\n"
+        + "\n".join(
+            f"• {_code(line)} means `{cause.code}` ({escape(cause.title)})" for cause, line in lines
+        )
+        + "\nPaste the lines with `/gateway explain` followed by the lines, or use the message "
+        "shortcut *Explain with gateway* (the ⋯ menu) on a message that holds them: the answer "
+        "comes in that message's thread."
+    )
+    fallback = f"Which is it? {name}'s log settles it: /gateway explain + the lines"
+    return [Message(text=_clip(fallback, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
 
 
 def _slack_facts(finding: Finding) -> str:

@@ -82,8 +82,8 @@ def explain(
     groups: dict[tuple[str, str, str | None], _Group] = {}
     lines = recognized = 0
     for raw in text.splitlines():
-        line = _FENCE.sub("", raw).strip()
-        if not line or line == "```":
+        line = _FENCE.sub("", raw).strip().removesuffix("```").strip()
+        if not line:
             continue
         lines += 1
         found = logs.classify(line)

@@ -11,6 +11,9 @@ import re
 MAX_BYTES = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _SLACK_LINK = re.compile(r"<([^<>|\s]{1,2000})(?:\|([^<>]{0,2000}))?>")
+_SLACK_SPECIAL = re.compile(
+    r"<([!@#])([^<>|\s^]{1,200})(?:\^[^<>|\s]{0,200})?(?:\|([^<>]{0,200}))?>"
+)
 
 
 class ExplainInputError(ValueError):
@@ -53,5 +56,14 @@ def from_slack(text: str) -> str:
     Slack escapes & < > as entities and turns URLs into <url|label> links (in
     message text, and in slash-command text when the command escapes it).
     """
+    text = _SLACK_SPECIAL.sub(_special, text)
     text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _special(match: re.Match[str]) -> str:
+    """<!channel> → @channel, <@U1|ann> → @ann, <#C1|ops> → #ops: words, not mentions."""
+    kind, name, label = match.groups()
+    if label:
+        return label if label[:1] in "@#" else ("#" if kind == "#" else "@") + label
+    return ("#" if kind == "#" else "@") + name

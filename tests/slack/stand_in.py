@@ -410,6 +410,19 @@ class SlackStandIn(SocketModeMixin):
                 if m["thread_ts"] == ts and m["ts"] != ts
             ]
 
+    def post_as_user(
+        self, channel: str, text: str, user: str = "U999", thread_ts: str | None = None
+    ) -> str:
+        """A message a person wrote (e.g. a colleague's pasted log), as Slack stores it:
+        `&`, `<` and `>` escaped; its ts, for a shortcut to be used on."""
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        with self._lock:
+            message = self._new_message(
+                channel, {"text": escaped}, {"thread_ts": thread_ts}, "user"
+            )
+            message.update(user=user, bot_id=None)
+            return message["ts"]
+
     def ephemerals(self) -> list[dict]:
         """Ephemeral messages (chat.postEphemeral and ephemeral response_url replies), in order."""
         with self._lock:
