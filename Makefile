@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-explain clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-ack: install
 
 bench-watch: install
 	$(BIN)/python bench/watch_scale.py
+
+bench-explain: install
+	$(BIN)/python bench/explain_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

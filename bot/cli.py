@@ -1,4 +1,4 @@
-"""`gateway check|explain|serve|shell`: the command line of ../shared/contract.md.
+"""`gateway check|explain|serve|shell`: the command line the README documents.
 
 Exit status: 0 healthy, 1 a problem was diagnosed, 2 the input was unusable
 (one line on stderr, never a traceback).
