@@ -227,6 +227,16 @@ CASES = [
     ("--  FetchError     first byte timeout", "varnish", "upstream_timeout"),
     ("--  FetchError     HTC eof (-1)", "varnish", "upstream_bad_response"),
     ("--  FetchError     backend default: unhealthy", "varnish", "no_healthy_upstream"),
+    (
+        'Nov 25 14:46:55 lb1 haproxy[901]: 10.1.2.3:51000 [25/Nov/2026:14:46:55.120] fe app/web1 0/0/0/-1/30001 504 194 - - sH-- 1/1/0/0/0 0/0 "GET / HTTP/1.1"',
+        "haproxy",
+        "upstream_timeout",
+    ),
+    (
+        "  1001 FetchError     b backend default: fail errno 110 (Connection timed out)",
+        "varnish",
+        "upstream_timeout",
+    ),
     # Caddy's JSON error log
     (
         caddy("dial tcp 10.0.0.7:8080: connect: connection refused", 502),
@@ -331,6 +341,21 @@ def test_lines_are_grouped_by_what_they_prove_with_first_and_last_seen():
         1,
         "127.0.1.2:9099",
     )
+
+
+def test_a_client_that_went_away_is_not_called_a_working_site():
+    (finding,) = explain(HAPROXY.format("web1", "0/0/0/3/240", 200, "CD--")).findings
+    assert finding.cause == "healthy"
+    assert finding.title == "The client went away; the server side was not at fault"
+    assert "works from here" not in finding.explanation
+
+
+def test_application_servers_are_named_though_the_gateway_is_not():
+    (finding,) = explain(
+        "[2026-11-25 14:46:55 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:17)"
+    ).findings
+    assert (finding.product, finding.log) == ("unknown", "gunicorn error log")
+    assert finding.title.startswith("gunicorn killed a worker")
 
 
 def test_unknown_lines_are_counted_not_guessed():

@@ -239,6 +239,10 @@ def _log_change(fn: Callable[[dict], None]) -> Callable[[], None]:
             r"either a line pattern or json = true",
         ),
         (
+            lambda d: _first(d, "nginx_error").update(title="The {gatway} failed"),
+            r"unknown placeholder",
+        ),
+        (
             # a broader pattern put above a narrower one makes the narrower one dead
             lambda d: d["pattern"].insert(
                 0, {**_first(d, "haproxy_http"), "match": {"termination": "^S"}}

@@ -145,8 +145,8 @@ def _finding(group: _Group, knowledge: Knowledge) -> Finding:
         status=group.status,
         log=pattern.format.log,
         source=pattern.source,
-        title=fill(info.title, context),
-        explanation=fill(info.explanation, context),
+        title=fill(pattern.title or info.title, context),
+        explanation=fill(pattern.explanation or info.explanation, context),
         owner=tuple(fill(step, context) for step in owner),
     )
 

@@ -15,7 +15,7 @@ import string
 import tomllib
 from dataclasses import dataclass
 
-from checks.knowledge import CAUSE_CODES, HERE, PRODUCTS, schema
+from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, schema
 from checks.knowledge.schema import KnowledgeError
 
 # Longest line read; the rest of a longer line is ignored (bounded work per line).
@@ -69,6 +69,8 @@ class LogPattern:
     evidence: str | None
     source: str
     example: str
+    title: str | None = None
+    explanation: str | None = None
 
     def proof(self, fields: dict[str, str]) -> str | None:
         """What in these fields proves the cause, or None when they do not match."""
@@ -220,7 +222,7 @@ def _pattern(where: str, n: int, raw: dict, formats: dict[str, LogFormat]) -> Lo
         where,
         raw,
         ("format", "match", "cause", "confidence", "source", "example"),
-        ("evidence", "status"),
+        ("evidence", "status", "title", "explanation"),
     )
     fmt = formats.get(entry["format"])
     if fmt is None:
@@ -245,7 +247,15 @@ def _pattern(where: str, n: int, raw: dict, formats: dict[str, LogFormat]) -> Lo
         evidence=entry.get("evidence"),
         source=schema.text(f"{where} source", entry["source"]),
         example=schema.text(f"{where} example", entry["example"]),
+        title=_wording(f"{where} title", entry.get("title")),
+        explanation=_wording(f"{where} explanation", entry.get("explanation")),
     )
+
+
+def _wording(where: str, value: object) -> str | None:
+    if value is None:
+        return None
+    return schema.placeholders(where, schema.text(where, value).strip(), PLACEHOLDERS)
 
 
 def _groups(fmt: LogFormat) -> set[str] | None:
