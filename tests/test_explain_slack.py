@@ -168,3 +168,22 @@ async def test_an_ambiguous_nginx_502_says_which_log_line_settles_it_and_how_to_
     assert "connect() failed (111: Connection refused) while connecting to upstream" in thread
     assert "upstream prematurely closed connection" in thread
     assert "/gateway explain" in thread and "Explain with gateway" in thread
+
+
+def test_the_shortcut_works_in_socket_mode_too(slack, tmp_path):
+    from tests.test_socket_mode import Serve
+
+    ts = slack.post_as_user("C123", NGINX_LINES)
+    bot = Serve(slack, tmp_path)
+    try:
+        assert slack.wait_for_socket(timeout=10), bot.proc.poll()
+        envelope = slack.send_message_action(SHORTCUT_EXPLAIN, ts, slack.messages()[ts]["text"])
+        assert slack.wait_for_ack(envelope, 3) == {"envelope_id": envelope}
+        assert slack.envelope(envelope).ack_seconds < 3
+        assert slack.wait_for(lambda s: s.thread(ts), 10), slack.calls
+        code, _ = bot.stop()
+    finally:
+        bot.kill()
+    (reply,) = slack.thread(ts)
+    assert "upstream_refused" in all_text(reply) and "paste-secret" not in all_text(reply)
+    assert code == 0 and "Traceback" not in bot.output
