@@ -98,7 +98,7 @@ _DELETE = object()
             _set("products", ("unknown", "rule", -1, "range"), [499, 400]),
             r"499 > 400, so it can never match",
         ),
-        (_set("products", ("nginx", "rule", 0, "status"), [5020]), r"from 100 to 599"),
+        (_set("products", ("nginx", "rule", 0, "status"), [5020]), r"from 0 to 999"),
         (
             _set("products", ("nginx", "rule", 0, "causes"), [["upstream_refusd", 0.5]]),
             r"'upstream_refusd' is not one of",

@@ -13,21 +13,19 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.text import Text
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
 from checks.diagnose import Diagnosis
 from checks.explain import Explanation, Finding, settling_line
 from checks.knowledge.logs import load_logs
 
-from .slack import Message, escape
+from .mrkdwn import SECTION_LIMIT, TEXT_LIMIT, Message, clip, code, escape, mrkdwn
 
 SCHEMA = 1
 SETTLE_BELOW = 0.9  # a check's top cause less sure than this: say which log line settles it
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 SLACK_FINDINGS = 5
 SLACK_OWNER_STEPS = 4
-SECTION_LIMIT = 3000
-TEXT_LIMIT = 3000
 
 
 # ---------------------------------------------------------------------------------- JSON
@@ -147,7 +145,7 @@ def slack_messages(explanation: Explanation, user: str | None = None) -> list[Me
             f":grey_question: None of the {explanation.lines} line(s) is a gateway failure "
             f"line I know{asked}. {_known_products()}"
         )
-        return [Message(text=_clip(text, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
+        return [Message(text=clip(text, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
     top = explanation.findings[0]
     lead = (
         f":mag: *{explanation.recognized} of {explanation.lines} line(s) recognized*; "
@@ -160,7 +158,7 @@ def slack_messages(explanation: Explanation, user: str | None = None) -> list[Me
     for number, finding in enumerate(explanation.findings[:SLACK_FINDINGS], 1):
         text = (
             f"*{number}. {escape(finding.title)}* · `{finding.cause}` · "
-            f"{finding.confidence:.0%}\n{_code(finding.evidence)}"
+            f"{finding.confidence:.0%}\n{code(finding.evidence)}"
         )
         if (finding.product, finding.cause) not in explained:
             explained.add((finding.product, finding.cause))
@@ -170,19 +168,19 @@ def slack_messages(explanation: Explanation, user: str | None = None) -> list[Me
             )
             text += f"\n{escape(finding.explanation)}\n*What the owner should do*\n{steps}"
         blocks.append(_section(text))
-        blocks.append(ContextBlock(elements=[_mrkdwn(_clip(_slack_facts(finding), TEXT_LIMIT))]))
+        blocks.append(ContextBlock(elements=[mrkdwn(clip(_slack_facts(finding), TEXT_LIMIT))]))
     hidden = len(explanation.findings) - SLACK_FINDINGS + explanation.more_findings
     if hidden > 0:
         blocks.append(
             ContextBlock(
-                elements=[_mrkdwn(f"… and {hidden} more group(s); `gateway explain` shows all.")]
+                elements=[mrkdwn(f"… and {hidden} more group(s); `gateway explain` shows all.")]
             )
         )
     fallback = (
         f"{explanation.recognized} of {explanation.lines} log line(s) recognized: "
         + "; ".join(f"{f.product} {f.cause} ×{f.count}" for f in explanation.findings[:5])
     )
-    return [Message(text=_clip(fallback, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])]
+    return [Message(text=clip(fallback, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])]
 
 
 def settle_messages(diagnosis: Diagnosis) -> list[Message]:
@@ -201,14 +199,14 @@ def settle_messages(diagnosis: Diagnosis) -> list[Message]:
         f"*Which is it? {escape(name)}'s own log settles it.* For one failing request, "
         f"look in its {escape(logs[0])} for one of these lines:\n"
         + "\n".join(
-            f"• {_code(line)} means `{cause.code}` ({escape(cause.title)})" for cause, line in lines
+            f"• {code(line)} means `{cause.code}` ({escape(cause.title)})" for cause, line in lines
         )
         + "\nPaste the lines with `/gateway explain` followed by the lines, or use the message "
         "shortcut *Explain with gateway* (the ⋯ menu) on a message that holds them: the answer "
         "comes in that message's thread."
     )
     fallback = f"Which is it? {name}'s log settles it: /gateway explain + the lines"
-    return [Message(text=_clip(fallback, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
+    return [Message(text=clip(fallback, TEXT_LIMIT), blocks=[_section(text).to_dict()])]
 
 
 def _slack_facts(finding: Finding) -> str:
@@ -219,25 +217,12 @@ def _slack_facts(finding: Finding) -> str:
             when += " → " + finding.last_seen.replace("T", " ")
         facts.append(when)
     if finding.upstream:
-        facts.append(f"upstream {_code(finding.upstream)}")
+        facts.append(f"upstream {code(finding.upstream)}")
     if finding.status:
         facts.append(f"visitors got {finding.status}")
     facts.append(f"from {escape(finding.log)}")
     return " · ".join(facts)
 
 
-def _code(text: str) -> str:
-    """Remote text in a code span: escaped, and no backtick to end the span early."""
-    return "`" + escape(text.replace("`", "'")) + "`"
-
-
-def _mrkdwn(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text, verbatim=True)
-
-
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=_mrkdwn(_clip(text, SECTION_LIMIT)))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return SectionBlock(text=mrkdwn(clip(text, SECTION_LIMIT)))

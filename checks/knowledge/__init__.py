@@ -13,6 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from checks.knowledge import schema
 from checks.knowledge.schema import KnowledgeError
@@ -152,17 +153,17 @@ def load() -> Knowledge:
     return from_data(_read("causes.toml"), _read("products.toml"), _read("notes.toml"))
 
 
-def from_data(causes: dict, products: dict, notes: dict) -> Knowledge:
+def from_data(causes: dict[str, Any], products: dict[str, Any], notes: dict[str, Any]) -> Knowledge:
     """Check the files' tables and build the knowledge; a mistake raises KnowledgeError."""
     return Knowledge(causes=_causes(causes), products=_products(products), **_notes(notes))
 
 
-def _read(name: str) -> dict:
+def _read(name: str) -> dict[str, Any]:
     with (HERE / name).open("rb") as handle:
         return tomllib.load(handle)
 
 
-def _causes(data: dict) -> dict[str, CauseInfo]:
+def _causes(data: dict[str, Any]) -> dict[str, CauseInfo]:
     missing = set(CAUSE_CODES) - set(data)
     extra = set(data) - set(CAUSE_CODES)
     if missing or extra:
@@ -212,7 +213,7 @@ def _filled(where: str, items: tuple[str, ...]) -> tuple[str, ...]:
     return items
 
 
-def _products(data: dict) -> dict[str, Product]:
+def _products(data: dict[str, Any]) -> dict[str, Product]:
     unknown = set(data) - set(PRODUCTS)
     missing = set(PRODUCTS) - set(data)
     if unknown or missing:
@@ -240,7 +241,7 @@ def _products(data: dict) -> dict[str, Product]:
     return products
 
 
-def _signal(where: str, raw: dict) -> Signal:
+def _signal(where: str, raw: dict[str, Any]) -> Signal:
     entry = schema.keys(where, raw, ("weight",), ("header", "pattern", "body"))
     if ("header" in entry) == ("body" in entry):
         raise KnowledgeError(f"{where}: give either a header or a body marker")
@@ -256,7 +257,7 @@ def _signal(where: str, raw: dict) -> Signal:
     )
 
 
-def _rule(where: str, raw: dict) -> Rule:
+def _rule(where: str, raw: dict[str, Any]) -> Rule:
     entry = schema.keys(
         where,
         raw,
@@ -306,7 +307,7 @@ def _rule(where: str, raw: dict) -> Rule:
     )
 
 
-def _list(where: str, value: object) -> list:
+def _list(where: str, value: object) -> list[Any]:
     if not isinstance(value, list):
         raise KnowledgeError(f"{where}: expected a list")
     return value
@@ -347,7 +348,7 @@ def _covers(earlier: Rule, later: Rule) -> bool:
     return later.slower_than_ms is not None and later.slower_than_ms >= earlier.slower_than_ms
 
 
-def _notes(data: dict) -> dict:
+def _notes(data: dict[str, Any]) -> dict[str, Any]:
     statuses = {}
     for code, raw in data.get("status", {}).items():
         where = f"notes.toml [status.{code}]"

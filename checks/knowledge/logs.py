@@ -14,6 +14,7 @@ import re
 import string
 import tomllib
 from dataclasses import dataclass
+from typing import Any
 
 from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, schema
 from checks.knowledge.schema import KnowledgeError
@@ -142,7 +143,7 @@ def load_logs() -> LogKnowledge:
         return logs_from_data(tomllib.load(handle))
 
 
-def logs_from_data(data: dict) -> LogKnowledge:
+def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
     """Check the tables of logs.toml and build the knowledge; a mistake raises KnowledgeError."""
     schema.keys("logs.toml", data, ("format", "pattern"))
     formats = {
@@ -165,7 +166,7 @@ def logs_from_data(data: dict) -> LogKnowledge:
     return knowledge
 
 
-def _format(where: str, name: str, raw: dict) -> LogFormat:
+def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
     entry = schema.keys(
         where,
         raw,
@@ -217,7 +218,7 @@ def _format(where: str, name: str, raw: dict) -> LogFormat:
     )
 
 
-def _pattern(where: str, n: int, raw: dict, formats: dict[str, LogFormat]) -> LogPattern:
+def _pattern(where: str, n: int, raw: dict[str, Any], formats: dict[str, LogFormat]) -> LogPattern:
     entry = schema.keys(
         where,
         raw,

@@ -17,7 +17,9 @@ class KnowledgeError(ValueError):
     """A knowledge file breaks the contract's vocabulary or its own schema."""
 
 
-def keys(where: str, entry: Any, required: Iterable[str], optional: Iterable[str] = ()) -> dict:
+def keys(
+    where: str, entry: Any, required: Iterable[str], optional: Iterable[str] = ()
+) -> dict[str, Any]:
     """The entry as a table holding every required key and no key it does not know."""
     if not isinstance(entry, dict):
         raise KnowledgeError(f"{where}: expected a table, got {type(entry).__name__}")
@@ -37,7 +39,7 @@ def one_of(where: str, value: Any, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     if value not in allowed:
         raise KnowledgeError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
-    return value
+    return str(value)
 
 
 def text(where: str, value: Any) -> str:
@@ -61,7 +63,9 @@ def number(where: str, value: Any, low: float, high: float, *, integer: bool = F
 
 
 def status(where: str, value: Any) -> int:
-    return int(number(where, value, 100, 599, integer=True))
+    """A status code as a rule may name it: three digits at most (rules also catch the
+    out-of-range statuses a broken server sends, 0-99 and 600-999)."""
+    return int(number(where, value, 0, 999, integer=True))
 
 
 def regex(where: str, value: Any, flags: int = re.IGNORECASE) -> re.Pattern[str]:
