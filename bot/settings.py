@@ -31,6 +31,7 @@ class Limits:
     team_in_flight: int = 20
     team_per_minute: int = 60
     checks_in_flight: int = 50
+    team_max_watches: int = 500  # beside the 50 a channel may hold
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Settings:
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
+    allow_memory_database: bool = False
 
     @property
     def socket_mode(self) -> bool:
@@ -85,6 +87,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         team_in_flight=int(_number(environ, "GATEWAY_TEAM_IN_FLIGHT", 20, 1, 1000)),
         team_per_minute=int(_number(environ, "GATEWAY_TEAM_PER_MINUTE", 60, 1, 10000)),
         checks_in_flight=int(_number(environ, "GATEWAY_CHECKS_IN_FLIGHT", 50, 1, 10000)),
+        team_max_watches=int(_number(environ, "GATEWAY_TEAM_MAX_WATCHES", 500, 1, 1_000_000)),
     )
     api_url = environ.get("SLACK_API_URL") or DEFAULT_API_URL
     if not api_url.endswith("/"):
@@ -102,6 +105,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
+        allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
     )
 
 

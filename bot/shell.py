@@ -196,7 +196,7 @@ class Shell:
             )
             return
         text = line.removeprefix("/gateway").strip()
-        answer = self.gateway.on_command(self.chat, Request(TEAM, CHANNEL, USER, text))
+        answer = await self.gateway.answer_command(self.chat, Request(TEAM, CHANNEL, USER, text))
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:
@@ -214,7 +214,7 @@ class Shell:
             )
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
-        answer = self.gateway.on_button(self.chat, request, action, value)
+        answer = await self.gateway.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:

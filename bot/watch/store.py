@@ -181,8 +181,13 @@ class Store:
         created_by: str,
         now: datetime,
         recover_after: int = 2,
+        team_limit: int | None = None,
     ) -> tuple[WatchRow, bool]:
-        """Create the watch, or update the one this channel has for the URL; (row, created)."""
+        """Create the watch, or update the one this channel has for the URL; (row, created).
+
+        A new watch is refused (StoreError) past 50 in the channel or `team_limit` in the
+        workspace.
+        """
         async with self.session.begin() as session:
             row = (
                 await session.execute(
@@ -202,6 +207,17 @@ class Store:
                     f"this channel already watches {count} sites, the most it may; "
                     "unwatch one first"
                 )
+            if team_limit is not None:
+                team_count = (
+                    await session.execute(
+                        select(func.count()).select_from(WatchRow).where(WatchRow.team == team)
+                    )
+                ).scalar_one()
+                if team_count >= team_limit:
+                    raise StoreError(
+                        f"this workspace already watches {team_count} sites, the most it may; "
+                        "unwatch one first"
+                    )
             row = WatchRow(
                 team=team,
                 channel=channel,
