@@ -19,6 +19,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from bot.chat import CannotLook
 from bot.render.slack import Message
 from bot.service import Gateway, Request
 
@@ -99,6 +100,9 @@ class ShellChat:
     async def respond(self, message: Message, in_channel: bool) -> bool:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
+
+    async def find_posted(self, channel: str, since: float, match) -> str | None:
+        raise CannotLook("a terminal keeps no history across runs")
 
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None

@@ -25,7 +25,7 @@ from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
 from bot.watch.incidents import Incidents
-from bot.watch.model import WatchInfo, future, watch_info
+from bot.watch.model import WatchInfo, future, unusable, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
 from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
@@ -52,6 +52,7 @@ DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
+SKIPPED = "skipped"  # watches.last_status of a row found unusable and reported in its channel
 VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 
 
@@ -113,6 +114,7 @@ class WatchService:
         self._flusher: asyncio.Task | None = None
         self.incidents = Incidents(store, chat, clock)
         self._writes: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self._flush_failed = False
 
     # --- life cycle ----------------------------------------------------------------------
@@ -120,16 +122,74 @@ class WatchService:
     async def start(self) -> None:
         """Rebuild every job from the watches table and start the clock."""
         await self.store.open()
+        skipped: list[tuple[WatchRow, str]] = []
         for row in await self.store.watches():
-            info = watch_info(row)
-            self.watches[info.id] = info
-            self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
+            problem = unusable(row)
+            if problem is None:
+                try:
+                    info = watch_info(row)
+                    self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
+                    self.watches[info.id] = info
+                except (ValueError, TypeError, OverflowError) as exc:
+                    problem = f"it cannot be scheduled ({type(exc).__name__})"
+            if problem is not None:
+                log.warning(
+                    "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
+                )
+                skipped.append((row, problem))
+        await self._reconcile()
         self.scheduler.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        if skipped:
+            task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         log.info("watching %d sites", len(self.watches))
+
+    async def _reconcile(self) -> None:
+        """What a crash may have left half done: an open incident behind a watch whose
+        state was not yet written "down", an alert posted without its ts being stored."""
+        for incident in await self.store.open_incidents():
+            info = self.watches.get(incident.watch_id)
+            if info is None:
+                continue
+            if info.memory.state != "down":
+                info.memory = replace(
+                    info.memory,
+                    state="down",
+                    failures=max(info.memory.failures, info.fail_after),
+                    successes=0,
+                    failing_since=info.memory.failing_since or incident.failing_since,
+                )
+                await self.store.save_watch_state(
+                    info.id, state="down", failing_since=info.memory.failing_since
+                )
+            await self.incidents.reconcile(info, incident)
+
+    async def _tell_skipped(self, skipped: list[tuple[WatchRow, str]]) -> None:
+        """Say in its channel, once (the row remembers it was told), why a watch is not run."""
+        for row, problem in skipped:
+            if row.last_status == SKIPPED:
+                continue
+            url = alerts.escape(row.url)
+            try:
+                await self.incidents.say(
+                    self.chat,
+                    row.channel,
+                    alerts.note(
+                        f":warning: I am not running the watch of {url}: {problem}. "
+                        f"`/gateway watch {url} every 5m` sets it right, "
+                        f"`/gateway unwatch {url}` removes it."
+                    ),
+                )
+                await self.store.save_watch_state(row.id, last_status=SKIPPED)
+            except Exception:  # Slack or the database away: said again at the next start
+                log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5)
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -276,6 +336,18 @@ class WatchService:
         )
         lines = []
         for row in rows:
+            if row.id not in self.watches and unusable(row):
+                lines.append(
+                    alerts.WatchLine(
+                        url=row.url,
+                        state="not running (unusable settings)",
+                        interval_s=0.0,
+                        fail_after=row.fail_after if type(row.fail_after) is int else 0,
+                        last_checked_at=None,
+                        availability=None,
+                    )
+                )
+                continue
             info = self.watches.get(row.id) or watch_info(row)
             lines.append(
                 alerts.WatchLine(

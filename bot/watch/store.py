@@ -196,6 +196,11 @@ class Store:
             ).scalar_one_or_none()
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
+                if type(row.recover_after) is not int or not 1 <= row.recover_after <= 100:
+                    row.recover_after = recover_after  # a row skipped as unusable, set right
+                if row.state not in ("healthy", "down"):
+                    row.state = "healthy"
+                row.last_status = None
                 return row, False
             count = (
                 await session.execute(
@@ -277,6 +282,12 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+
+    async def open_incidents(self) -> list[IncidentRow]:
+        """Every incident not resolved, newest last (what a start-up reconciles)."""
+        async with self.session() as session:
+            query = select(IncidentRow).where(IncidentRow.resolved_at.is_(None))
+            return list((await session.execute(query.order_by(IncidentRow.id))).scalars())
 
     async def last_incident(self, watch_id: int) -> IncidentRow | None:
         async with self.session() as session:
