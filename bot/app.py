@@ -13,6 +13,7 @@ import logging
 import signal
 import sqlite3
 import sys
+import threading
 from dataclasses import replace
 
 import aiohttp
@@ -26,6 +27,7 @@ from bot.settings import Settings, SettingsError, from_environment, load_environ
 from bot.slack_app import build_app, web_client
 from bot.startup import (
     StartError,
+    check_port,
     database_error,
     is_memory_database,
     memory_database_refused,
@@ -93,6 +95,8 @@ async def serve(settings: Settings) -> None:
         )
     if is_memory_database(settings.database_url) and not settings.allow_memory_database:
         raise memory_database_refused(settings.database_url)
+    if not settings.socket_mode and settings.signing_secret:
+        check_port(settings.port)  # before the database and Slack: one line, nothing started
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
     try:
@@ -129,8 +133,18 @@ async def start_watches(settings: Settings, chat) -> WatchService:
         if store is not None:
             with contextlib.suppress(Exception):
                 await store.close()
+        await _driver_threads_done()
         raise database_error(settings.database_url, exc) from None
     return watches
+
+
+async def _driver_threads_done(within: float = 2.0) -> None:
+    """Let aiosqlite's thread finish closing a failed connection while the loop still runs;
+    else it reports to a closed loop, and that is a traceback on the operator's terminal."""
+    for _ in range(int(within / 0.01)):
+        if not any("_connection_worker_thread" in t.name for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _verify_tokens(settings: Settings, client) -> None:

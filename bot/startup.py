@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -152,3 +153,16 @@ def _first_line(exc: BaseException) -> str:
     text = str(original if original is not None else exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line[:200]
+
+
+def check_port(port: int, host: str = "0.0.0.0") -> None:
+    """Refuse at once, before anything starts, a PORT that cannot be listened on.
+
+    Bound with SO_REUSEADDR as the server will be, so a port in TIME_WAIT is not "busy".
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise port_error(port, exc) from None
