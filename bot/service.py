@@ -226,8 +226,8 @@ class Gateway:
 
     async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
         """Show the clicking person what a visitor can try, for the cause the verdict named."""
-        data = render.button_data(value)
-        cause = load_knowledge().causes.get(data.get("c", ""))
+        code = render.button_data(value).get("c")
+        cause = load_knowledge().causes.get(code) if isinstance(code, str) else None
         target = _target_from(value)
         if cause is None or target is None:
             return
@@ -349,5 +349,5 @@ def _target_from(value: str) -> Target | None:
         return None
     try:
         return parse_target(url)
-    except TargetError:
+    except (TargetError, ValueError):  # a forged value: treated as a stale button
         return None

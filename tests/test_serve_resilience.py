@@ -225,8 +225,14 @@ def test_a_watch_stored_with_an_impossible_interval_is_skipped_and_said_once(fre
     url = f"sqlite:///{tmp_path}/gateway.sqlite3"
     with serve(Behaviour.OK) as site:
         bad, good = f"http://127.0.0.1:{closed_port()}/", site.url()
+        unreadable = f"http://127.0.0.1:{closed_port()}/edited"
         # What `every 99999999999h` stored before the bound: serve died at every start.
-        asyncio.run(_store_watches(url, [(bad, 99999999999 * 3600.0), (good, 0.3)]))
+        rows = [(bad, 99999999999 * 3600.0), (good, 0.3), (unreadable, 60.0)]
+        asyncio.run(_store_watches(url, rows))
+        with sqlite3.connect(tmp_path / "gateway.sqlite3") as db:  # edited by hand, badly
+            db.execute(
+                "UPDATE watches SET created_at = 'last tuesday' WHERE url = ?", (unreadable,)
+            )
         env = serve_env(slack, free_port(), url)
         logs = []
         for run in range(2):
@@ -248,11 +254,15 @@ def test_a_watch_stored_with_an_impossible_interval_is_skipped_and_said_once(fre
                 bot.stop()
             logs.append(bot.log())
     told = [m for m in slack.messages().values() if "not running the watch" in m["text"]]
-    assert len(told) == 1, "said once in the channel, not at every start"
-    assert told[0]["channel"] == "C1" and bad in told[0]["text"] and "24 h" in told[0]["text"]
+    assert len(told) == 2, "each said once in the channel, not at every start"
+    assert all(m["channel"] == "C1" for m in told)
+    interval = next(m["text"] for m in told if bad in m["text"])
+    edited = next(m["text"] for m in told if unreadable in m["text"])
+    assert "24 h" in interval and "every 5m` sets it right" in interval
+    assert "cannot be read" in edited and "unwatch" in edited
     for log in logs:
         assert "Traceback" not in log
-        assert len([line for line in log.splitlines() if "skipping watch" in line]) == 1
+        assert len([line for line in log.splitlines() if "skipping watch" in line]) == 2
     listing = next(e["text"] for e in slack.ephemerals() if good in e["text"])
     assert "not running" in listing and "healthy" in listing
 

@@ -300,3 +300,27 @@ async def test_a_private_target_is_refused_for_a_watch_without_being_announced(
     assert "refusing" in bot.ephemeral_texts("U1")[0]
     assert stored == []
     assert bot.tops() == [], "nothing was said in the channel"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"t": ["http://example.com/"], "c": ["x"]}',
+        '{"t": "http://[127.0.0.1]/", "c": {"a": 1}}',
+        '{"t": "https://[::1", "c": "tcp_refused"}',
+        '{"t": 5}',
+        "null",
+    ],
+)
+async def test_verdict_buttons_with_forged_values_answer_in_one_line(
+    slack, tmp_path, caplog, value
+):
+    async with WatchingBot(slack, tmp_path) as bot:
+        for action_id in ("gateway_rerun", "gateway_watch", "gateway_visitor"):
+            await bot.click(action_id, value, user="U666")
+        await bot.until(lambda: len(bot.ephemeral_texts("U666")) >= 2)
+        await bot.gateway.drain(10)
+        stored = await bot.store.watches()
+    assert all("too old" in t for t in bot.ephemeral_texts("U666"))
+    assert stored == [] and bot.tops() == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -16,6 +16,8 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -122,8 +124,8 @@ class WatchService:
     async def start(self) -> None:
         """Rebuild every job from the watches table and start the clock."""
         await self.store.open()
-        skipped: list[tuple[WatchRow, str]] = []
-        for row in await self.store.watches():
+        skipped: list[tuple[Any, str]] = []
+        for row in await self._rows(skipped):
             problem = unusable(row)
             if problem is None:
                 try:
@@ -166,21 +168,48 @@ class WatchService:
                 )
             await self.incidents.reconcile(info, incident)
 
-    async def _tell_skipped(self, skipped: list[tuple[WatchRow, str]]) -> None:
+    async def _rows(self, skipped: list[tuple[Any, str]] | None = None) -> list[WatchRow]:
+        """Every watch row; when one cannot even be read (a date that is not a date),
+        the others one by one, so that one row never stops the bot."""
+        try:
+            return await self.store.watches()
+        except (ValueError, TypeError, OverflowError):
+            if skipped is not None:  # at start-up; said once, not at every listing
+                log.warning("a watch row cannot be read; reading them one by one")
+        rows = []
+        for watch_id, channel, url, told in await self.store.watch_keys():
+            try:
+                row = await self.store.watch(watch_id)
+            except (ValueError, TypeError, OverflowError) as exc:
+                if skipped is not None:
+                    problem = f"its stored data cannot be read ({type(exc).__name__})"
+                    log.warning(
+                        "skipping watch %s of %s in %s: %s", watch_id, url, channel, problem
+                    )
+                    keys = SimpleNamespace(id=watch_id, channel=channel, url=url, last_status=told)
+                    skipped.append((keys, problem))
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    async def _tell_skipped(self, skipped: list[tuple[Any, str]]) -> None:
         """Say in its channel, once (the row remembers it was told), why a watch is not run."""
         for row, problem in skipped:
             if row.last_status == SKIPPED:
                 continue
             url = alerts.escape(row.url)
+            fix = (
+                f"`/gateway unwatch {url}` removes it."
+                if isinstance(row, SimpleNamespace)  # unreadable: only removing helps
+                else f"`/gateway watch {url} every 5m` sets it right, "
+                f"`/gateway unwatch {url}` removes it."
+            )
             try:
                 await self.incidents.say(
                     self.chat,
                     row.channel,
-                    alerts.note(
-                        f":warning: I am not running the watch of {url}: {problem}. "
-                        f"`/gateway watch {url} every 5m` sets it right, "
-                        f"`/gateway unwatch {url}` removes it."
-                    ),
+                    alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
                 )
                 await self.store.save_watch_state(row.id, last_status=SKIPPED)
             except Exception:  # Slack or the database away: said again at the next start
@@ -310,8 +339,13 @@ class WatchService:
         return None
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
-        row = await self.store.find_watch(channel, target.url)
-        if row is None:
+        try:
+            row = await self.store.find_watch(channel, target.url)
+            watch_id = row.id if row is not None else None
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read: by its key
+            keys = await self.store.watch_keys()
+            watch_id = next((k[0] for k in keys if (k[1], k[2]) == (channel, target.url)), None)
+        if watch_id is None:
             await chat.ephemeral(
                 channel,
                 user,
@@ -321,8 +355,8 @@ class WatchService:
                 ),
             )
             return
-        async with self._lock(row.id):  # not in the middle of its check
-            await self._remove(row.id)
+        async with self._lock(watch_id):  # not in the middle of its check
+            await self._remove(watch_id)
         await self.incidents.say(
             chat,
             channel,
@@ -330,7 +364,10 @@ class WatchService:
         )
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
-        rows = await self.store.watches(channel)
+        try:
+            rows = await self.store.watches(channel)
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read
+            rows = [row for row in await self._rows() if row.channel == channel]
         availability = await self.store.availability(
             [r.id for r in rows], self.clock() - timedelta(hours=24)
         )

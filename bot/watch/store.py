@@ -248,6 +248,13 @@ class Store:
                 query = query.where(WatchRow.channel == channel)
             return list((await session.execute(query)).scalars())
 
+    async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
+        """(id, channel, url, last_status) of every watch: what can be read of any row."""
+        query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.last_status)
+        async with self.session() as session:
+            rows = await session.execute(query.order_by(WatchRow.id))
+            return [(r[0], r[1], r[2], r[3]) for r in rows]
+
     async def watch(self, watch_id: int) -> WatchRow | None:
         async with self.session() as session:
             return await session.get(WatchRow, watch_id)
