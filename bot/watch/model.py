@@ -76,10 +76,10 @@ def unusable(row) -> str | None:
         return "its interval is not a number"
     if not 0 < interval <= MAX_INTERVAL:
         return f"its interval of {interval:g} s is outside what a watch may have (up to 24 h)"
-    for name in ("fail_after", "recover_after"):
+    for name, said in (("fail_after", "`after`"), ("recover_after", "recovery count")):
         value = getattr(row, name)
         if type(value) is not int or not 1 <= value <= MAX_COUNT:
-            return f"its {name.replace('_', ' ')} of {value!r} is not a count from 1 to {MAX_COUNT}"
+            return f"its {said} of {value!r} is not a count from 1 to {MAX_COUNT}"
     if row.state not in STATES:
         return f"its state {row.state!r} is not one I know"
     try:
