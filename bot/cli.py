@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -113,9 +112,9 @@ def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     options = options_from(args, environ)
     diagnosis = asyncio.run(check(args.target, options))
     if args.json:
-        from bot.render.as_json import to_dict
+        from bot.render.as_json import terminal_safe_json, to_dict
 
-        sys.stdout.write(json.dumps(to_dict(diagnosis), ensure_ascii=False) + "\n")
+        sys.stdout.write(terminal_safe_json(to_dict(diagnosis)) + "\n")
     else:
         from bot.render.terminal import print_diagnosis
 

@@ -186,14 +186,14 @@ class Gateway:
 
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
-        if target is None:
-            return Answer(text="That button is too old to use; run `/gateway check SITE` again.")
+        if isinstance(target, str):
+            return Answer(text=f"{render.escape(target)}; run `/gateway check SITE` again.")
         return self.on_parsed(chat, request, Check(target))
 
     def on_watch_button(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
-        if target is None:
-            return Answer(text="That button is too old to use; try `/gateway watch SITE`.")
+        if isinstance(target, str):
+            return Answer(text=f"{render.escape(target)}; try `/gateway watch SITE`.")
         return self.on_parsed(chat, request, Watch(target))
 
     def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
@@ -229,7 +229,7 @@ class Gateway:
         code = render.button_data(value).get("c")
         cause = load_knowledge().causes.get(code) if isinstance(code, str) else None
         target = _target_from(value)
-        if cause is None or target is None:
+        if cause is None or isinstance(target, str):
             return
         context = {
             "host": target.host,
@@ -343,11 +343,16 @@ class _ProgressUpdater:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
-def _target_from(value: str) -> Target | None:
+def _target_from(value: str) -> Target | str:
+    """The target a button carries, or why it cannot be checked (one line).
+
+    A button's value comes back from whoever pressed it and may have been altered:
+    any value at all ends in a target or a reason, never an exception.
+    """
     url = render.button_data(value).get("t")
     if not isinstance(url, str):
-        return None
+        return "That button is too old to use"
     try:
         return parse_target(url)
-    except (TargetError, ValueError):  # a forged value: treated as a stale button
-        return None
+    except (TargetError, ValueError) as exc:
+        return f"That button holds no target I can check: {exc}"

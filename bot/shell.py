@@ -22,6 +22,7 @@ from rich.text import Text
 from bot.chat import CannotLook
 from bot.render.slack import Message
 from bot.service import Gateway, Request
+from checks.text import printable
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
 _MENTION = re.compile(r"<@([A-Z0-9a-z]+)>")
@@ -154,7 +155,8 @@ def _plain(text: str) -> str:
     text = _MENTION.sub(lambda m: "@" + m.group(1), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
-    return html.unescape(text)
+    # Remote text was cleaned at the probe's edge; entities must not bring controls back.
+    return printable(html.unescape(text), lines=True)
 
 
 class Shell:

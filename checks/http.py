@@ -9,19 +9,32 @@ something that is not HTTP" without reading an exception's message.
 
 from __future__ import annotations
 
+import re
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import urljoin
 
 import httpcore
 import httpx
 
-from checks.models import ErrorKind, Hop, HttpSample, Timings
+from checks.body import BoundedDecoder, DecodeError, text_of
+from checks.guard import TargetRefused
+from checks.models import ErrorKind, Hop, HttpSample, Target, Timings
+from checks.target import TargetError, parse_target
 from checks.tcp import classify_os_error
+from checks.text import printable
 from checks.tls import inspecting_context
 
+# httpcore's own alias (not exported): what `socket.setsockopt` takes.
+SocketOption: TypeAlias = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
 BODY_CAP = 64 * 1024
+RAW_CAP = 1024 * 1024  # bytes read off the wire per sample, whatever they decode to
 MAX_REDIRECTS = 10
 USER_AGENT = "Mozilla/5.0 (compatible; gateway-check/0.1; +https://github.com/gateway)"
 _FIRST_BYTES = 200
@@ -65,7 +78,12 @@ class _RecordingStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
         self._wire.tls_done = time.perf_counter()
         return _RecordingStream(inner, self._wire)
@@ -82,7 +100,14 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._wire = wire
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         stream = await self._inner.connect_tcp(
             self._address,
             port,
@@ -93,7 +118,12 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         self._wire.connected = time.perf_counter()
         return _RecordingStream(stream, self._wire)
 
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not probed")
 
     async def sleep(self, seconds: float) -> None:
@@ -123,35 +153,88 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 async def fetch(
     url: str, address: str, timeout: float, connect_timeout: float, address_for: AddressFor
 ) -> HttpSample:
-    """GET `url` from `address`, following redirects; never raises for network trouble."""
+    """GET `url` from `address`, following redirects; never raises for network trouble.
+
+    A redirect the check will not follow is evidence, not a crash: the sample keeps
+    the redirect's status and says where it pointed and why it was not followed.
+    """
     started = time.perf_counter()
     hops: list[Hop] = []
     seen = {url}
     current_url, current_address = url, address
+    current_host = httpx.URL(url).host
     while True:
         left = timeout - (time.perf_counter() - started)
         sample = await _get_once(current_url, current_address, max(left, 0.001), connect_timeout)
         location = sample.header("location") if sample.status in _REDIRECTS else None
         if not location:
             return _finish(sample, hops, started)
-        hops.append(Hop(url=current_url, status=sample.status or 0, location=location))
-        next_url = str(httpx.URL(current_url).join(location))
+        hops.append(Hop(url=current_url, status=sample.status or 0, location=_shown(location)))
+        next_target = redirect_target(current_url, location)
+        if isinstance(next_target, str):
+            refused = _replace_error(sample, ErrorKind.BAD_REDIRECT, next_target)
+            return _finish(refused, hops, started)
+        next_url = next_target.url
         failure = _redirect_failure(next_url, seen, len(hops))
         if failure:
             return _finish(_replace_error(sample, *failure), hops, started)
         seen.add(next_url)
-        next_host = httpx.URL(next_url).host
-        if next_host != httpx.URL(current_url).host:
+        if next_target.host != current_host:
             try:
-                current_address = await address_for(next_host)
-            except ValueError as exc:
+                current_address = await address_for(next_target.host)
+            except TargetRefused as exc:
                 return _finish(
                     _replace_error(sample, ErrorKind.REDIRECT_REFUSED, str(exc)), hops, started
                 )
-        current_url = next_url
+            except ValueError as exc:
+                refused = _replace_error(
+                    sample, ErrorKind.BAD_REDIRECT, f"{_not_followed(location)}: {exc}"
+                )
+                return _finish(refused, hops, started)
+        current_url, current_host = next_url, next_target.host
 
 
 _REDIRECTS = {301, 302, 303, 307, 308}
+_WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
+_AUTHORITY = re.compile(r"^(https?://[^/?#]*)(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def redirect_target(current_url: str, location: str) -> Target | str:
+    """Where a Location header leads, as a Target; or why a browser could not go there."""
+    location = location.strip()
+    try:
+        # An absolute URL is judged as sent (urljoin would only refuse it without a reason).
+        joined = location if _WEB_URL.match(location) else urljoin(current_url, location)
+    except ValueError:
+        return f"{_not_followed(location)}: it is not a valid URL"
+    scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
+    if scheme not in ("http", "https"):
+        return (
+            f"{_not_followed(location)}: a {_shown(scheme, 20)}: URL is not a web page, "
+            "and browsers refuse to follow a redirect there"
+        )
+    if not _WEB_URL.match(joined):
+        return f"{_not_followed(location)}: it is not a valid URL"
+    authority = _AUTHORITY.match(joined)
+    if authority:  # a browser sends a space in a path or query as %20, and so does the check
+        joined = authority.group(1) + authority.group(2).replace(" ", "%20")
+    try:
+        target = parse_target(joined)
+        httpx.URL(target.url)  # what httpx could not request is refused here, in words
+    except TargetError as exc:
+        return f"{_not_followed(location)}: {exc}"
+    except httpx.InvalidURL as exc:
+        return f"{_not_followed(location)}: {exc}"
+    return target
+
+
+def _not_followed(location: str) -> str:
+    return f"the site redirects to {_shown(location)!r}, which the check did not follow"
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    clean = printable(text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def _redirect_failure(next_url: str, seen: set[str], count: int) -> tuple[ErrorKind, str] | None:
@@ -159,8 +242,6 @@ def _redirect_failure(next_url: str, seen: set[str], count: int) -> tuple[ErrorK
         return ErrorKind.REDIRECT_LOOP, f"redirect {count} goes back to {next_url}"
     if count >= MAX_REDIRECTS:
         return ErrorKind.TOO_MANY_REDIRECTS, f"more than {MAX_REDIRECTS} redirects"
-    if httpx.URL(next_url).scheme not in ("http", "https"):
-        return ErrorKind.REDIRECT_REFUSED, f"redirect to a non-web URL {next_url}"
     return None
 
 
@@ -174,27 +255,43 @@ def _finish(sample: HttpSample, hops: list[Hop], started: float) -> HttpSample:
 
 
 async def _get_once(url: str, address: str, timeout: float, connect_timeout: float) -> HttpSample:
+    """One GET through the pinned transport itself, without httpx's client.
+
+    The client works out where a redirect leads even when told not to follow it,
+    and a Location it cannot parse (`javascript:`, a bad IDN, port 99999) raises from
+    inside it; here the Location is only read, and `fetch` judges it.
+    """
     transport = _PinnedTransport(address, wire := _Wire())
     limits = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
-    headers = {"user-agent": USER_AGENT, "accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    headers = {
+        "user-agent": USER_AGENT,
+        "accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+        # Only what checks.body decodes under its cap; never advertise br or zstd.
+        "accept-encoding": "gzip, deflate",
+        "connection": "close",
+    }
     status = None
     try:
-        async with (
-            httpx.AsyncClient(
-                transport=transport, timeout=limits, follow_redirects=False, trust_env=False
-            ) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
-            status = response.status_code
-            body, truncated = await _read_capped(response)
+        request = httpx.Request(
+            "GET", url, headers=headers, extensions={"timeout": limits.as_dict()}
+        )
+        async with transport:
+            response = await transport.handle_async_request(request)
+            try:
+                status = response.status_code
+                body, truncated = await _read_capped(response)
+            finally:
+                await response.aclose()
             return HttpSample(
                 address=address,
                 url=url,
                 status=status,
-                reason=response.reason_phrase,
+                reason=printable(response.reason_phrase),
                 http_version=response.http_version,
-                headers=tuple(response.headers.multi_items()),
-                body=body.decode(response.encoding or "utf-8", errors="replace"),
+                headers=tuple(
+                    (printable(k), printable(v)) for k, v in response.headers.multi_items()
+                ),
+                body=printable(text_of(body, response.charset_encoding), lines=True),
                 body_truncated=truncated,
                 timings=_timings(wire),
             )
@@ -208,19 +305,28 @@ async def _get_once(url: str, address: str, timeout: float, connect_timeout: flo
             detail=detail,
             timings=_timings(wire),
         )
+    except httpx.InvalidURL as exc:
+        return HttpSample(address=address, url=url, error=ErrorKind.OTHER, detail=str(exc))
 
 
 async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:
-    """Read at most BODY_CAP decoded bytes; a truncated body is still evidence."""
+    """Read at most BODY_CAP decoded bytes, whatever the encoding layers; never more.
+
+    The raw bytes read are capped too, so a body that inflates to nothing cannot
+    keep the sample reading until its deadline.
+    """
+    decoder = BoundedDecoder(
+        response.headers.get_list("content-encoding", split_commas=True), BODY_CAP
+    )
     chunks: list[bytes] = []
-    size = 0
+    raw_read = 0
     try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= BODY_CAP:
-                return b"".join(chunks)[:BODY_CAP], True
-    except httpx.HTTPError:
+        async for raw in response.aiter_raw():
+            raw_read += len(raw)
+            chunks.append(decoder.feed(raw))
+            if decoder.full or raw_read >= RAW_CAP:
+                return b"".join(chunks), True
+    except (httpx.HTTPError, DecodeError):
         return b"".join(chunks), True
     return b"".join(chunks), False
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from checks import dns, guard, http, tcp, tls
 from checks.diagnose import Diagnosis, diagnose
@@ -36,6 +37,9 @@ from checks.models import (
 from checks.target import parse_target
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SAMPLES = 3
@@ -111,7 +115,7 @@ async def gather(
     addresses = dns_result.addresses[: tcp.MAX_ADDRESSES]
     guard.vet_addresses(target.host, addresses, options.allow_private)
 
-    def finish(**found) -> Evidence:
+    def finish(**found: Any) -> Evidence:
         elapsed = (time.perf_counter() - deadline.started) * 1000
         return Evidence(
             target=target,
@@ -178,8 +182,8 @@ class _Probes:
         )
         return tcp_results, tls_result, samples
 
-    def _report(self, task: asyncio.Task, describe: Callable[..., Progress]) -> None:
-        def done(finished: asyncio.Task) -> None:
+    def _report(self, task: asyncio.Task[Any], describe: Callable[..., Progress]) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
             try:
@@ -242,7 +246,7 @@ class _Probes:
             result = await dns.resolve(host, self.options.resolvers, self.deadline.share(0.2))
             addresses = result.addresses
         if not addresses:
-            raise ValueError(f"the redirect's host {host} does not resolve")
+            raise ValueError(f"its host {host} does not resolve ({result.error})")
         guard.vet_addresses(host, addresses, self.options.allow_private)
         return addresses[0]
 
@@ -285,7 +289,7 @@ class _Probes:
         )
 
 
-async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
+async def _wait_until(tasks: list[asyncio.Task[Any]], deadline: _Deadline) -> None:
     """Wait for the tasks until the deadline; cancel the stragglers and let them unwind."""
     # Probes stop themselves at deadline.left(); this guard waits a little longer so
     # that they report their own timings, yet still ends inside the margin.
@@ -296,7 +300,7 @@ async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
         await asyncio.wait(pending, timeout=0.05)
 
 
-def _result(task: asyncio.Task | None, default):
+def _result(task: asyncio.Task[T] | None, default: D) -> T | D:
     """A finished task's result; a probe that crashed is logged, never fatal to the check."""
     if task is None or not task.done() or task.cancelled():
         return default

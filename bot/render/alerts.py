@@ -1,8 +1,9 @@
 """Watch alerts as Slack messages: the alert, its edits, its thread replies. Pure.
 
 One alert per incident; everything after it is an edit or a reply in its
-thread. Remote text (the error page's excerpt, the summary) is escaped like
-everything else that reaches Slack.
+thread. Remote text (the error page's excerpt, a certificate's subject) goes
+through `bot.render.mrkdwn` like everything else that reaches Slack: shown in
+code that it cannot close, never as formatting.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
-from bot.render.slack import (
-    HEADER_LIMIT,
+from bot.render.mrkdwn import (
     Message,
-    _clip,
-    _mrkdwn,
-    _sections,
-    _to_messages,
+    clip,
+    code,
+    code_block,
     escape,
+    mrkdwn,
+    sections,
+    to_messages,
 )
+from bot.render.slack import HEADER_LIMIT
 
 ACTION_ACK = "gateway_ack"
 ACTION_MUTE = "gateway_mute"
@@ -91,7 +94,7 @@ def alert_message(view: AlertView) -> Message:
     )
     if view.state == "recovering":
         emoji, word = ":large_yellow_circle:", "is recovering"
-    title = _clip(f"{view.host} {word}", HEADER_LIMIT - 3)
+    title = clip(f"{view.host} {word}", HEADER_LIMIT - 3)
     statuses = " ".join(str(s) if s is not None else "—" for s in view.http_statuses) or "—"
     lines = [
         f"*{escape(view.summary)}*",
@@ -103,20 +106,20 @@ def alert_message(view: AlertView) -> Message:
         f"cause `{view.cause}`",
     ]
     if view.excerpt:
-        lines.append(f"The page says: ```{escape(_clip(view.excerpt, 300))}```")
+        lines.append(f"The page says: {code_block([clip(view.excerpt, 300)])}")
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_plain(view) + " " + title))]
-    blocks += _sections("\n".join(lines))
-    context = [f"Last check {_hhmm(view.last_check_at)}", escape(view.url)]
+    blocks += sections("\n".join(lines))
+    context = [f"Last check {_hhmm(view.last_check_at)}", code(view.url)]
     if view.state == "recovering":
         context.insert(0, f"{view.healthy_checks}/{view.healthy_needed} healthy checks")
     if view.acknowledged_by:
         context.append(f"acknowledged by <@{view.acknowledged_by}>")
     if view.muted_until:
         context.append(f"muted until {_hhmm(view.muted_until)}")
-    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    blocks.append(ContextBlock(elements=[mrkdwn(" · ".join(context))]))
     blocks.append(ActionsBlock(block_id="gateway_alert_actions", elements=_buttons(view)))
     text = f"{emoji} {view.host} {word}: {escape(view.summary)}"
-    return _to_messages(text, blocks)[0]
+    return to_messages(text, blocks)[0]
 
 
 def _plain(view: AlertView) -> str:
@@ -133,8 +136,8 @@ def _resolved(view: AlertView) -> Message:
         f"(down since {_hhmm(view.failing_since)}, back at {_hhmm(view.resolved_at)})"
     )
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
-        *_sections(
+        HeaderBlock(text=PlainTextObject(text=clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
+        *sections(
             f"Down for *{down_for}*: down since {_hhmm(view.failing_since)}, back at "
             f"{_hhmm(view.resolved_at)}. Last cause: `{view.cause}` "
             f"({escape(view.summary)})"
@@ -143,8 +146,8 @@ def _resolved(view: AlertView) -> Message:
     context = [f"{view.failure_count} failed checks"]
     if view.acknowledged_by:
         context.append(f"acknowledged by <@{view.acknowledged_by}>")
-    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
-    return _to_messages(text, blocks)[0]
+    blocks.append(ContextBlock(elements=[mrkdwn(" · ".join(context))]))
+    return to_messages(text, blocks)[0]
 
 
 def _buttons(view: AlertView) -> list[ButtonElement]:
@@ -169,7 +172,7 @@ def recovery_reply(view: AlertView) -> Message:
         f":white_check_mark: {view.host} recovered after {down_for} "
         f"(down since {_hhmm(view.failing_since)})."
     )
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def changed_reply(before: str, after: str, summary: str) -> Message:
@@ -179,7 +182,7 @@ def changed_reply(before: str, after: str, summary: str) -> Message:
     )
     return Message(
         text=f"The diagnosis changed: {escape(after)}",
-        blocks=[b.to_dict() for b in _sections(text)],
+        blocks=[b.to_dict() for b in sections(text)],
     )
 
 
@@ -189,17 +192,17 @@ def reopened_reply(flaps: int, summary: str) -> Message:
         f"and down in the last 30 min): *{escape(summary)}*. Kept in this thread instead "
         "of a new alert."
     )
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def note(text: str) -> Message:
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def cert_warning(host: str, days: int, not_after: datetime, subject: str) -> Message:
     text = (
         f":lock: The certificate of *{escape(host)}* expires in *{days} days* "
-        f"({not_after:%Y-%m-%d %H:%M} UTC; {escape(subject)}). Renew it before visitors "
+        f"({not_after:%Y-%m-%d %H:%M} UTC; {code(clip(subject, 300))}). Renew it before visitors "
         "see a certificate error; I'll say this once for this certificate."
     )
     return note(text)
@@ -238,9 +241,9 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
         availability = f"{line.availability:.2%}" if line.availability is not None else "—"
         muted = f" · muted until {_hhmm(line.muted_until)}" if line.muted_until else ""
         rows.append(
-            f"{emoji} {escape(line.url)} · {line.state} · every "
+            f"{emoji} {code(line.url)} · {line.state} · every "
             f"{duration(timedelta(seconds=line.interval_s))} · alert after "
             f"{line.fail_after} · last check {last} · 24 h availability "
             f"{availability}{muted}"
         )
-    return Message(text="\n".join(rows), blocks=[b.to_dict() for b in _sections("\n".join(rows))])
+    return Message(text="\n".join(rows), blocks=[b.to_dict() for b in sections("\n".join(rows))])
