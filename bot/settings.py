@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -77,7 +78,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
     check = CheckOptions(
         resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
         allow_private=_flag(allow_text),
-        ca_bundle=environ.get("GATEWAY_CA_BUNDLE") or None,
+        ca_bundle=_file(environ, "GATEWAY_CA_BUNDLE"),
         timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, 120.0),
         samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
     )
@@ -89,7 +90,12 @@ def from_environment(environ: dict[str, str]) -> Settings:
         checks_in_flight=int(_number(environ, "GATEWAY_CHECKS_IN_FLIGHT", 50, 1, 10000)),
         team_max_watches=int(_number(environ, "GATEWAY_TEAM_MAX_WATCHES", 500, 1, 1_000_000)),
     )
-    api_url = environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    api_url = (environ.get("SLACK_API_URL") or "").strip() or DEFAULT_API_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {api_url!r}"
+        )
     if not api_url.endswith("/"):
         api_url += "/"
     return Settings(
@@ -107,6 +113,13 @@ def from_environment(environ: dict[str, str]) -> Settings:
         allow_private_set=allow_text is not None and allow_text.strip() != "",
         allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
     )
+
+
+def _file(environ: dict[str, str], name: str) -> str | None:
+    path = (environ.get(name) or "").strip()
+    if path and not os.path.isfile(path):
+        raise SettingsError(f"{name}={path}: no such file; name a PEM file of CA certificates")
+    return path or None
 
 
 def _canary(text: str | None) -> str | None:

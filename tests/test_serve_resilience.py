@@ -190,6 +190,23 @@ def test_a_port_already_in_use_is_one_line_naming_port(slack, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("SLACK_API_URL", "not-a-url", "SLACK_API_URL must be an http(s) URL"),
+        ("SLACK_API_URL", "ftp://slack.example/api/", "SLACK_API_URL must be an http(s) URL"),
+        ("GATEWAY_CA_BUNDLE", "/nonexistent/ca.pem", "GATEWAY_CA_BUNDLE=/nonexistent/ca.pem"),
+        ("GATEWAY_TEAM_MAX_WATCHES", "lots", "GATEWAY_TEAM_MAX_WATCHES must be a number"),
+    ],
+)
+def test_other_unusable_settings_are_one_line_naming_them(slack, tmp_path, setting, value, says):
+    env = serve_env(slack, free_port(), f"sqlite:///{tmp_path}/g.sqlite3") | {setting: value}
+    proc = run_serve(tmp_path, env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gateway: ") and says in lines[0], lines[0]
+
+
 def test_an_in_memory_database_serves_when_explicitly_allowed(slack, tmp_path):
     env = serve_env(slack, free_port(), "sqlite://", GATEWAY_ALLOW_MEMORY_DATABASE="1")
     bot = Serving(tmp_path, env)
