@@ -222,7 +222,6 @@ async def test_alert_buttons_pressed_elsewhere_are_refused_and_change_nothing(
         async with WatchingBot(slack, tmp_path) as bot:
             alert = await alerting(bot, site)
             value = button(alert, "gateway_ack")
-            runs = bot.watches.scheduler.runs
             for action_id in ("gateway_ack", "gateway_mute", "gateway_recheck", "gateway_unwatch"):
                 await bot.click(
                     action_id,
@@ -236,7 +235,6 @@ async def test_alert_buttons_pressed_elsewhere_are_refused_and_change_nothing(
             await bot.gateway.drain(10)
             stored = await bot.store.watches()
             incident = await bot.store.open_incident(stored[0].id) if stored else None
-            assert bot.watches.scheduler.runs - runs < 10
     assert len(stored) == 1, "not unwatched"
     assert stored[0].muted_until is None, "not muted"
     assert incident is not None and incident.acknowledged_by is None, "not acknowledged"
