@@ -220,6 +220,10 @@ class HttpSample:
     detail: str = ""
     timings: Timings = field(default_factory=Timings)
     redirects: tuple[Hop, ...] = ()
+    # The first hop's connection, which doubles as the TCP probe of its address, and
+    # its TLS session when the handshake verified: a healthy check opens one connection.
+    first_connect: TcpAttempt | None = None
+    tls: TlsResult | None = None
 
     @property
     def ok(self) -> bool:

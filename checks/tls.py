@@ -14,8 +14,6 @@ import ssl
 import time
 from typing import Any
 
-from cryptography import x509
-
 from checks.models import Certificate, ErrorKind, TlsResult
 from checks.tcp import classify_os_error
 from checks.text import printable
@@ -38,6 +36,19 @@ def verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+_READY: dict[str | None, ssl.SSLContext] = {}
+
+
+async def ready_verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """`verifying_context` without blocking the loop: built in a thread the first time."""
+    context = _READY.get(ca_bundle)
+    if context is None:
+        context = await asyncio.to_thread(verifying_context, ca_bundle)
+        if len(_READY) < 16:
+            _READY[ca_bundle] = context
+    return context
+
+
 @functools.lru_cache(maxsize=1)
 def inspecting_context() -> ssl.SSLContext:
     """A context that accepts any certificate: used only to read what the server sends."""
@@ -52,7 +63,7 @@ async def handshake(
 ) -> TlsResult:
     """Shake hands with `address` presenting `server_name`, within `timeout` seconds."""
     started = time.perf_counter()
-    context = await asyncio.to_thread(verifying_context, ca_bundle)
+    context = await ready_verifying_context(ca_bundle)
 
     def result(**found: Any) -> TlsResult:
         return TlsResult(address=address, port=port, server_name=server_name, **found)
@@ -131,10 +142,18 @@ async def _read_certificate(
     return parse_certificate(der)
 
 
+@functools.lru_cache(maxsize=512)
 def parse_certificate(der: bytes | None) -> Certificate | None:
-    """Read subject, issuer, SANs and validity from a DER certificate."""
+    """Read subject, issuer, SANs and validity from a DER certificate.
+
+    Cached by the certificate's bytes: a watched site shows the same one at every
+    check. cryptography is imported here, on the first HTTPS check, not with the
+    module: `gateway check http://…` never pays for it.
+    """
     if not der:
         return None
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
