@@ -322,3 +322,18 @@ async def test_verdict_buttons_with_forged_values_answer_in_one_line(
     assert all("too old" in t or "holds no target" in t for t in bot.ephemeral_texts("U666"))
     assert stored == [] and bot.tops() == []
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_watch_while_the_database_is_down_is_refused_in_one_line_within_the_ack(
+    slack, tmp_path
+):
+    from tests.servers.postgres import PostgresServer
+
+    with PostgresServer() as pg:
+        async with WatchingBot(slack, tmp_path, GATEWAY_DATABASE_URL=pg.url) as bot:
+            pg.stop()
+            answer = await bot.command("watch http://127.0.0.1:20000/ every 1h")
+            await bot.gateway.drain(10)
+    assert answer.startswith(":warning: I could not save that just now")
+    assert "\n" not in answer and "nothing was changed" in answer
+    assert bot.tops() == [], "never announced"
