@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch bench-fleet clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-explain bench-fleet clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-ack: install
 
 bench-watch: install
 	$(BIN)/python bench/watch_scale.py
+
+bench-explain: install
+	$(BIN)/python bench/explain_throughput.py
 
 bench-fleet: install
 	$(BIN)/python bench/fleet_scale.py

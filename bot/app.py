@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
+import threading
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
@@ -26,19 +27,34 @@ from bot.health import Health
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
+from bot.startup import (
+    StartError,
+    check_port,
+    database_error,
+    is_memory_database,
+    memory_database_refused,
+    port_error,
+    sqlite_path_problem,
+)
 from bot.watch.fleet import TROUBLE as FLEET_TROUBLE
-from bot.watch.fleet import Owned, fleet_for, own_sqlite
+from bot.watch.fleet import Owned, PostgresFleet, Solo, fleet_for, own_sqlite
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 
 log = logging.getLogger("gateway")
 
 
-DATABASE_ERRORS = (SQLAlchemyError, OSError)
+# What a database that cannot be opened raises, from SQLAlchemy, its drivers or the OS.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    SQLAlchemyError,
+    OSError,
+    sqlite3.Error,
+    ImportError,  # a dialect whose driver is not installed
+)
+with contextlib.suppress(ImportError):
+    import asyncpg
 
-
-class StartError(RuntimeError):
-    """The bot cannot start; the message is one line saying what to set."""
+    DATABASE_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
@@ -67,22 +83,17 @@ def db_upgrade(environ: dict[str, str]) -> int:
 
     try:
         settings = from_environment(load_environment(environ))
+        problem = sqlite_path_problem(settings.database_url)
+        if problem is not None:
+            raise problem
         print(f"gateway: {loop.run(upgrade_url(settings.database_url))}")
-    except SettingsError as exc:
+    except (SettingsError, StartError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     except DATABASE_ERRORS as exc:
-        print(f"gateway: {database_trouble(settings.database_url, exc)}", file=sys.stderr)
+        print(f"gateway: {database_error(settings.database_url, exc)}", file=sys.stderr)
         return 2
     return 0
-
-
-def database_trouble(url: str, exc: BaseException) -> str:
-    """One line for a database that cannot be reached or used (never its password)."""
-    where = make_url(url).render_as_string(hide_password=True)
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    reason = f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
-    return f"cannot reach the database at {where}: {reason}"
 
 
 async def run_shell(settings: Settings) -> None:
@@ -91,10 +102,9 @@ async def run_shell(settings: Settings) -> None:
     if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
         settings = replace(settings, check=replace(settings.check, allow_private=True))
     shell = Shell(None)
-    _own(settings.shell_database_url)
-    watches = WatchService(Store(settings.shell_database_url), settings, shell.chat)
+    # its own database: a watch made here is never picked up by a `serve`
+    watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)
     shell.gateway = Gateway(settings, watches=watches)
-    await _start(watches, settings.shell_database_url)
     try:
         await shell.run()
     finally:
@@ -107,6 +117,10 @@ async def serve(settings: Settings) -> None:
             "SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
             "`gateway shell` runs the bot without Slack"
         )
+    if is_memory_database(settings.database_url) and not settings.allow_memory_database:
+        raise memory_database_refused(settings.database_url)
+    if not settings.socket_mode and settings.signing_secret:
+        check_port(settings.port)  # before the database and Slack: one line, nothing started
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
     try:
@@ -115,14 +129,9 @@ async def serve(settings: Settings) -> None:
         await session.close()
         raise
     try:
-        _own(settings.database_url)
-        watches = WatchService(
-            Store(settings.database_url),
-            settings,
-            SlackChat(client),
-            fleet=fleet_for(settings.database_url),
+        watches = await start_watches(
+            settings, SlackChat(client), fleet=fleet_for(settings.database_url)
         )
-        await _start(watches, settings.database_url)
     except StartError:
         await session.close()
         raise
@@ -138,23 +147,52 @@ async def serve(settings: Settings) -> None:
         await session.close()
 
 
-def _own(url: str) -> None:
-    """With SQLite, this process owns the file: a second one is refused in one line."""
+async def start_watches(
+    settings: Settings,
+    chat,
+    *,
+    url: str | None = None,
+    fleet: Solo | PostgresFleet | None = None,
+) -> WatchService:
+    """Open the database (its schema brought to the newest revision) and start the watches,
+    or say in one line why the database is unusable. With SQLite this process owns the
+    file: a second one is refused (bot/watch/fleet.py)."""
+    url = url or settings.database_url
+    problem = sqlite_path_problem(url)
+    if problem is not None:
+        raise problem
     try:
         own_sqlite(url)
     except Owned as exc:
         raise StartError(str(exc)) from None
     except OSError as exc:
-        raise StartError(database_trouble(url, exc)) from None
-
-
-async def _start(watches: WatchService, url: str) -> None:
+        raise database_error(url, exc) from None
+    store: Store | None = None
+    watches: WatchService | None = None
     try:
+        store = Store(url)
+        watches = WatchService(store, settings, chat, fleet=fleet)
         await watches.start()
     except (*DATABASE_ERRORS, *FLEET_TROUBLE) as exc:
-        with contextlib.suppress(*DATABASE_ERRORS, *FLEET_TROUBLE):
-            await watches.stop()
-        raise StartError(database_trouble(url, exc)) from None
+        log.debug("the database could not be opened", exc_info=True)
+        if watches is not None:
+            with contextlib.suppress(Exception):
+                await watches.fleet.stop()
+        if store is not None:
+            with contextlib.suppress(Exception):
+                await store.close()
+        await _driver_threads_done()
+        raise database_error(url, exc) from None
+    return watches
+
+
+async def _driver_threads_done(within: float = 2.0) -> None:
+    """Let aiosqlite's thread finish closing a failed connection while the loop still runs;
+    else it reports to a closed loop, and that is a traceback on the operator's terminal."""
+    for _ in range(int(within / 0.01)):
+        if not any("_connection_worker_thread" in t.name for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _verify_tokens(settings: Settings, client) -> None:
@@ -183,7 +221,13 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
     stop = _stop_event()
     own = None
     if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
-        own = await health.serve("0.0.0.0", settings.metrics_port)
+        try:
+            own = await health.serve("0.0.0.0", settings.metrics_port)
+        except OSError as exc:
+            raise StartError(
+                f"METRICS_PORT={settings.metrics_port}: cannot listen there "
+                f"({exc.strerror or type(exc).__name__}); set another port"
+            ) from None
         log.info("health and metrics on port %s", settings.metrics_port)
     try:
         await _serve_slack(settings, app, health, stop)
@@ -219,7 +263,10 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
                 "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
                 "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
             )
-        runner = await start_http(app, "0.0.0.0", settings.port, health)
+        try:
+            runner = await start_http(app, "0.0.0.0", settings.port, health)
+        except OSError as exc:
+            raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
         health.ready = True
         await stop.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -31,6 +32,7 @@ class Limits:
     team_in_flight: int = 20
     team_per_minute: int = 60
     checks_in_flight: int = 50
+    team_max_watches: int = 500  # beside the 50 a channel may hold
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Settings:
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
+    allow_memory_database: bool = False
     # the service (README, Run it in production)
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
@@ -79,7 +82,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
     check = CheckOptions(
         resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
         allow_private=_flag(allow_text),
-        ca_bundle=environ.get("GATEWAY_CA_BUNDLE") or None,
+        ca_bundle=_file(environ, "GATEWAY_CA_BUNDLE"),
         timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, 120.0),
         samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
     )
@@ -89,8 +92,14 @@ def from_environment(environ: dict[str, str]) -> Settings:
         team_in_flight=int(_number(environ, "GATEWAY_TEAM_IN_FLIGHT", 20, 1, 1000)),
         team_per_minute=int(_number(environ, "GATEWAY_TEAM_PER_MINUTE", 60, 1, 10000)),
         checks_in_flight=int(_number(environ, "GATEWAY_CHECKS_IN_FLIGHT", 50, 1, 10000)),
+        team_max_watches=int(_number(environ, "GATEWAY_TEAM_MAX_WATCHES", 500, 1, 1_000_000)),
     )
-    api_url = environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    api_url = (environ.get("SLACK_API_URL") or "").strip() or DEFAULT_API_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {api_url!r}"
+        )
     if not api_url.endswith("/"):
         api_url += "/"
     return Settings(
@@ -106,6 +115,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
+        allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
     )
@@ -116,6 +126,13 @@ def _log_format(text: str | None) -> str:
     if value not in ("text", "json"):
         raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, not {text!r}")
     return value
+
+
+def _file(environ: dict[str, str], name: str) -> str | None:
+    path = (environ.get(name) or "").strip()
+    if path and not os.path.isfile(path):
+        raise SettingsError(f"{name}={path}: no such file; name a PEM file of CA certificates")
+    return path or None
 
 
 def _canary(text: str | None) -> str | None:

@@ -19,6 +19,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from bot.chat import CannotLook
 from bot.render.slack import Message
 from bot.service import Gateway, Request
 from checks.text import printable
@@ -100,6 +101,9 @@ class ShellChat:
     async def respond(self, message: Message, in_channel: bool) -> bool:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
+
+    async def find_posted(self, channel: str, since: float, match) -> str | None:
+        raise CannotLook("a terminal keeps no history across runs")
 
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
@@ -198,7 +202,7 @@ class Shell:
             )
             return
         text = line.removeprefix("/gateway").strip()
-        answer = self.gateway.on_command(self.chat, Request(TEAM, CHANNEL, USER, text))
+        answer = await self.gateway.answer_command(self.chat, Request(TEAM, CHANNEL, USER, text))
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:
@@ -216,7 +220,7 @@ class Shell:
             )
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
-        answer = self.gateway.on_button(self.chat, request, action, value)
+        answer = await self.gateway.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:

@@ -124,9 +124,11 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     assert command["description"] and command["usage_hint"]
     assert "url" not in command  # Socket Mode manifests carry no URLs
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "channels:history",  # to find an alert a crash posted without its ts (README)
         "chat:write",
         "chat:write.public",
         "commands",
+        "groups:history",
     ]
     settings = manifest["settings"]
     assert settings["socket_mode_enabled"] is True

@@ -16,8 +16,10 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,13 +31,21 @@ from bot.render.slack import button_data
 from bot.settings import Settings
 from bot.watch.fleet import RESYNC, PostgresFleet, Solo
 from bot.watch.incidents import Incidents
-from bot.watch.model import WatchInfo, future, watch_info
+from bot.watch.model import WatchInfo, future, unusable, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
 from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
-from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, Store, StoreError
+from bot.watch.store import (
+    MAX_WATCHES_PER_CHANNEL,
+    CheckRecord,
+    IncidentRow,
+    Store,
+    StoreError,
+    WatchRow,
+)
 from checks.diagnose import Diagnosis
-from checks.guard import TargetRefused
+from checks.dns import resolve
+from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
@@ -49,10 +59,38 @@ CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
 OVERDUE_SPREAD = 5.0  # seconds over which watches found overdue at start are first checked
+SKIPPED = "skipped"  # watches.last_status of a row found unusable and reported in its channel
+VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 
 
 def _ignore(_: Progress) -> None:
     return None
+
+
+def _row_id(value: object) -> int | None:
+    """A database id from a button's value: a plain int in the range a row id can have."""
+    return value if type(value) is int and 0 < value < 2**63 else None
+
+
+@dataclass(frozen=True)
+class Press:
+    """Who pressed a button, and in which workspace and channel (as Slack signed it)."""
+
+    team: str
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class StoredWatch:
+    """A watch written to the database but not yet announced (see `confirm_watch`)."""
+
+    row: WatchRow
+    created: bool
+    user: str
+    target: Target
+    interval: float
+    fail_after: int
 
 
 class WatchService:
@@ -85,6 +123,7 @@ class WatchService:
         self._flusher: asyncio.Task | None = None
         self.incidents = Incidents(store, chat, clock)
         self._writes: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self._flush_failed = False
         self._resynced = clock()
 
@@ -102,13 +141,23 @@ class WatchService:
         return self.fleet.leading
 
     async def lead(self) -> None:
-        """This replica checks the watches now: rebuild every job from the watches table."""
-        rows = await self.store.watches()
-        open_incidents = await self.store.watches_with_open_incidents()
-        for row in rows:
-            self._adopt(row, down=row.id in open_incidents)
+        """This replica checks the watches now: rebuild every job from the watches table,
+        and finish what a crash (of this process or of the last leader) left half done."""
+        skipped: list[tuple[Any, str]] = []
+        for row in await self._rows(skipped):
+            problem = self._adopt(row)
+            if problem is not None:
+                log.warning(
+                    "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
+                )
+                skipped.append((row, problem))
+        await self._reconcile()
         self._resynced = self.clock()
         metrics.LEADER.set(1)
+        if skipped:
+            task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         log.info("watching %d sites", len(self.watches))
 
     async def follow(self) -> None:
@@ -127,41 +176,41 @@ class WatchService:
                 await self.run(watch_id)
             return
         async with self._lock(watch_id):
-            row = await self.store.watch(watch_id)
+            try:
+                row = await self.store.watch(watch_id)
+            except (ValueError, TypeError, OverflowError):
+                row = None
             if row is None:
                 self._forget(watch_id)
                 return
-            self._adopt(row, first_in=0.5 if what == "new" else None)
+            if self._adopt(row, first_in=0.5 if what == "new" else None) is not None:
+                self._forget(watch_id)
 
-    def _adopt(self, row, first_in: float | None = None, down: bool = False) -> None:
-        """Schedule a watch read from the database, keeping the memory of one known here.
-
-        `down`: it has an open incident. A process that died between posting an alert
-        and writing the watch's new state left it "healthy"; it is down, and its next
-        check continues that incident (no second alert) or announces its recovery.
-        """
+    def _adopt(self, row: WatchRow, first_in: float | None = None) -> str | None:
+        """Schedule a watch read from the database, keeping the memory of one known here;
+        why it cannot be run, if it cannot (then it is left alone)."""
+        problem = unusable(row)
+        if problem is not None:
+            return problem
         known = self.watches.get(row.id)
-        fresh = watch_info(row)
-        if down and fresh.memory.state != "down":
-            fresh.memory = replace(
-                fresh.memory,
-                state="down",
-                successes=0,
-                failures=max(fresh.memory.failures, fresh.fail_after),
-                failing_since=fresh.memory.failing_since or fresh.memory.last_checked_at,
-            )
-        if known is None:
-            self.watches[row.id] = fresh
-            self.scheduler.add(row.id, fresh.interval_s, first_in=first_in or self._first_in(fresh))
-            return
-        # Known here: take the settings in place (a running check holds this object) and
-        # keep the memory, which is ahead of the write-behind.
-        rescheduled = known.interval_s != fresh.interval_s
+        try:
+            fresh = watch_info(row)
+            if known is None:
+                self.scheduler.add(
+                    row.id, fresh.interval_s, first_in=first_in or self._first_in(fresh)
+                )
+                self.watches[row.id] = fresh
+                return None
+            # Known here: take the settings in place (a running check holds this object)
+            # and keep the memory, which is ahead of the write-behind.
+            if known.interval_s != fresh.interval_s or first_in is not None:
+                self.scheduler.add(row.id, fresh.interval_s, first_in=first_in)
+        except (ValueError, TypeError, OverflowError) as exc:
+            return f"it cannot be scheduled ({type(exc).__name__})"
         for item in fields(WatchInfo):
             if item.name != "memory":
                 setattr(known, item.name, getattr(fresh, item.name))
-        if rescheduled or first_in is not None:
-            self.scheduler.add(row.id, known.interval_s, first_in=first_in)
+        return None
 
     def _forget(self, watch_id: int) -> None:
         self.scheduler.remove(watch_id)
@@ -170,16 +219,86 @@ class WatchService:
 
     async def _resync(self) -> None:
         """The leader re-reads the watches table: a lost NOTIFY costs RESYNC seconds at most."""
-        rows = await self.store.watches()
+        rows = await self._rows()
         for row in rows:
-            self._adopt(row)
+            if self._adopt(row) is not None:
+                self._forget(row.id)
         ids = {row.id for row in rows}
         for watch_id in [w for w in self.watches if w not in ids]:
             self._forget(watch_id)
 
+    async def _reconcile(self) -> None:
+        """What a crash may have left half done: an open incident behind a watch whose
+        state was not yet written "down", an alert posted without its ts being stored."""
+        for incident in await self.store.open_incidents():
+            info = self.watches.get(incident.watch_id)
+            if info is None:
+                continue
+            if info.memory.state != "down":
+                info.memory = replace(
+                    info.memory,
+                    state="down",
+                    failures=max(info.memory.failures, info.fail_after),
+                    successes=0,
+                    failing_since=info.memory.failing_since or incident.failing_since,
+                )
+                await self.store.save_watch_state(
+                    info.id, state="down", failing_since=info.memory.failing_since
+                )
+            await self.incidents.reconcile(info, incident)
+
+    async def _rows(self, skipped: list[tuple[Any, str]] | None = None) -> list[WatchRow]:
+        """Every watch row; when one cannot even be read (a date that is not a date),
+        the others one by one, so that one row never stops the bot."""
+        try:
+            return await self.store.watches()
+        except (ValueError, TypeError, OverflowError):
+            if skipped is not None:  # at start-up; said once, not at every listing
+                log.warning("a watch row cannot be read; reading them one by one")
+        rows = []
+        for watch_id, channel, url, told in await self.store.watch_keys():
+            try:
+                row = await self.store.watch(watch_id)
+            except (ValueError, TypeError, OverflowError) as exc:
+                if skipped is not None:
+                    problem = f"its stored data cannot be read ({type(exc).__name__})"
+                    log.warning(
+                        "skipping watch %s of %s in %s: %s", watch_id, url, channel, problem
+                    )
+                    keys = SimpleNamespace(id=watch_id, channel=channel, url=url, last_status=told)
+                    skipped.append((keys, problem))
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    async def _tell_skipped(self, skipped: list[tuple[Any, str]]) -> None:
+        """Say in its channel, once (the row remembers it was told), why a watch is not run."""
+        for row, problem in skipped:
+            if row.last_status == SKIPPED:
+                continue
+            url = alerts.escape(row.url)
+            fix = (
+                f"`/gateway unwatch {url}` removes it."
+                if isinstance(row, SimpleNamespace)  # unreadable: only removing helps
+                else f"`/gateway watch {url} every 5m` sets it right, "
+                f"`/gateway unwatch {url}` removes it."
+            )
+            try:
+                await self.incidents.say(
+                    self.chat,
+                    row.channel,
+                    alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
+                )
+                await self.store.save_watch_state(row.id, last_status=SKIPPED)
+            except Exception:  # Slack or the database away: said again at the next start
+                log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
+
     async def stop(self) -> None:
         """Finish the running checks and write them down, then let another replica lead."""
         await self.scheduler.stop()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5)
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -204,27 +323,31 @@ class WatchService:
     # --- commands --------------------------------------------------------------------------
 
     async def watch(self, chat: Chat, team: str, channel: str, user: str, command: Watch) -> None:
+        """Store, then confirm: both steps at once (the Slack listener splits them by its ack)."""
+        stored = await self.store_watch(team, channel, user, command)
+        if isinstance(stored, str):
+            await chat.ephemeral(channel, user, alerts.note(stored))
+            return
+        await self.confirm_watch(chat, stored)
+
+    async def store_watch(
+        self, team: str, channel: str, user: str, command: Watch
+    ) -> StoredWatch | str:
+        """Write the watch (before Slack gets its ack), or say in one line why not.
+
+        Quick: one transaction, no network; so a crash right after the ack loses nothing.
+        """
         interval = command.interval or max(DEFAULT_INTERVAL, self.settings.min_interval)
         if interval < self.settings.min_interval:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(
-                    f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
-                    f"the shortest interval here is "
-                    f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."
-                ),
+            return (
+                f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
+                f"the shortest interval here is "
+                f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."
             )
-            return
         fail_after = command.after or DEFAULT_FAIL_AFTER
         target = command.target
         if len(target.url) > MAX_URL:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(f"URLs longer than {MAX_URL} characters cannot be watched."),
-            )
-            return
+            return f"URLs longer than {MAX_URL} characters cannot be watched."
         try:
             row, created = await self.store.upsert_watch(
                 team=team,
@@ -236,19 +359,33 @@ class WatchService:
                 created_by=user,
                 now=self.clock(),
                 recover_after=self.settings.recover_after,
+                team_limit=self.settings.limits.team_max_watches,
             )
         except StoreError as exc:
-            await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
+            return f":no_entry: {exc}"
+        return StoredWatch(row, created, user, target, interval, fail_after)
+
+    async def confirm_watch(self, chat: Chat, stored: StoredWatch) -> None:
+        """After the ack: vet the target, then announce the watch and schedule it."""
+        row, user, target = stored.row, stored.user, stored.target
+        refused = await self._vet(target)
+        if refused is not None:  # never announced: it was never going to be watched
+            log.warning("watch of %s in %s refused: %s", target.url, row.channel, refused)
+            await self.store.delete_watch(row.id)
+            await chat.ephemeral(
+                row.channel, user, alerts.note(f":no_entry: {alerts.escape(refused)}")
+            )
             return
+        interval, fail_after = stored.interval, stored.fail_after
         every = alerts.duration(timedelta(seconds=interval))
-        verb = "is now watching" if created else "changed the watch of"
+        verb = "is now watching" if stored.created else "changed the watch of"
         text = (
             f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
             f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
             "and the recovery in its thread."
         )
         try:
-            await chat.post(channel, alerts.note(text))
+            await chat.post(row.channel, alerts.note(text))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
             await self.store.delete_watch(row.id)
             await chat.respond(
@@ -260,16 +397,41 @@ class WatchService:
             )
             return
         if not self.leading:  # the leader schedules it
-            await self.fleet.notify("new" if created else "watch", row.id)
+            await self.fleet.notify("new" if stored.created else "watch", row.id)
             return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
         self.watches[row.id] = info
-        self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
+        self.scheduler.add(row.id, interval, first_in=0.5 if stored.created else None)
+
+    async def _vet(self, target: Target) -> str | None:
+        """Why the SSRF guard refuses this target (its name or what it resolves to), or None.
+
+        A name that does not resolve now is no reason to refuse: the site may be down.
+        """
+        options = self.settings.check
+        if options.allow_private:
+            return None
+        try:
+            vet_name(target.host, False)
+            if target.is_ip:
+                addresses: tuple[str, ...] = (target.host,)
+            else:
+                lifetime = min(options.timeout, VET_TIMEOUT)
+                addresses = (await resolve(target.host, options.resolvers, lifetime)).addresses
+            vet_addresses(target.host, addresses, False)
+        except TargetRefused as exc:
+            return str(exc)
+        return None
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
-        row = await self.store.find_watch(channel, target.url)
-        if row is None:
+        try:
+            row = await self.store.find_watch(channel, target.url)
+            watch_id = row.id if row is not None else None
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read: by its key
+            keys = await self.store.watch_keys()
+            watch_id = next((k[0] for k in keys if (k[1], k[2]) == (channel, target.url)), None)
+        if watch_id is None:
             await chat.ephemeral(
                 channel,
                 user,
@@ -279,8 +441,8 @@ class WatchService:
                 ),
             )
             return
-        async with self._lock(row.id):  # not in the middle of its check
-            await self._remove(row.id)
+        async with self._lock(watch_id):  # not in the middle of its check
+            await self._remove(watch_id)
         await self.incidents.say(
             chat,
             channel,
@@ -288,12 +450,27 @@ class WatchService:
         )
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
-        rows = await self.store.watches(channel)
+        try:
+            rows = await self.store.watches(channel)
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read
+            rows = [row for row in await self._rows() if row.channel == channel]
         availability = await self.store.availability(
             [r.id for r in rows], self.clock() - timedelta(hours=24)
         )
         lines = []
         for row in rows:
+            if (row.id not in self.watches or not self.leading) and unusable(row):
+                lines.append(
+                    alerts.WatchLine(
+                        url=row.url,
+                        state="not running (unusable settings)",
+                        interval_s=0.0,
+                        fail_after=row.fail_after if type(row.fail_after) is int else 0,
+                        last_checked_at=None,
+                        availability=None,
+                    )
+                )
+                continue
             info = (self.watches.get(row.id) if self.leading else None) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
@@ -313,30 +490,78 @@ class WatchService:
     def _lock(self, watch_id: int) -> asyncio.Lock:
         return self._locks.setdefault(watch_id, asyncio.Lock())
 
-    async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._acknowledge(user, info, incident))
+    async def acknowledge(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._acknowledge(press.user, info, incident)
+        )
 
-    async def mute(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._mute(user, info, incident))
+    async def mute(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._mute(press.user, info, incident)
+        )
 
-    async def recheck(self, chat: Chat, user: str, value: str) -> None:
-        watch_id = button_data(value).get("w")
-        if isinstance(watch_id, int) and not self.leading:
-            await self.fleet.notify("recheck", watch_id)
-        elif isinstance(watch_id, int) and watch_id in self.watches:
-            await self.run(watch_id)
+    async def recheck(self, chat: Chat, press: Press, value: str) -> None:
+        info = await self._watch_of_button(press, value)
+        if info is None:
+            await self._refuse_button(chat, press, value)
+            return
+        if not self.leading:  # the leader checks it
+            await self.fleet.notify("recheck", info.id)
+            return
+        await self.run(info.id)
 
-    async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._unwatch(user, info, incident))
+    async def unwatch_button(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._unwatch(press.user, info, incident)
+        )
 
     async def _on_alert(
-        self, value: str, act: Callable[[WatchInfo, IncidentRow], Awaitable[None]]
+        self,
+        chat: Chat,
+        press: Press,
+        value: str,
+        act: Callable[[WatchInfo, IncidentRow], Awaitable[None]],
     ) -> None:
-        """A button of an alert: under the watch's lock, so never in the middle of its check."""
-        async with self._lock(button_data(value).get("w", 0)):
+        """A button of an alert: under the watch's lock, so never in the middle of its check.
+
+        Only for the watch's own workspace and channel, and an incident of that watch:
+        a button value is text anyone can forge.
+        """
+        info = await self._watch_of_button(press, value)
+        if info is None:
+            await self._refuse_button(chat, press, value)
+            return
+        async with self._lock(info.id):
             found = await self._from_button(value)
-            if found is not None:
-                await act(*found)
+            if found is None or found[0].id != info.id or found[1].watch_id != info.id:
+                await self._refuse_button(chat, press, value)
+                return
+            await act(*found)
+
+    async def _watch_of_button(self, press: Press, value: str) -> WatchInfo | None:
+        """The watch a button names, if it is one of the channel where it was pressed."""
+        watch_id = _row_id(button_data(value).get("w"))
+        info = await self._info(watch_id) if watch_id is not None else None
+        if info is None or info.team != press.team or info.channel != press.channel:
+            return None
+        return info
+
+    async def _refuse_button(self, chat: Chat, press: Press, value: str) -> None:
+        log.warning(
+            "refused a button of %s in %s/%s: no watch or incident of that channel (%.200r)",
+            press.user,
+            press.team,
+            press.channel,
+            value,
+        )
+        await chat.ephemeral(
+            press.channel,
+            press.user,
+            alerts.note(
+                ":no_entry: That button does not belong to a watch of this channel "
+                "(or its watch is gone); `/gateway watches` lists what this channel watches."
+            ),
+        )
 
     async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         if incident.acknowledged_by:
@@ -374,8 +599,9 @@ class WatchService:
 
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
         data = button_data(value)
-        info = await self._info(data.get("w")) if isinstance(data.get("w"), int) else None
-        incident = await self.store.incident(data["i"]) if isinstance(data.get("i"), int) else None
+        watch_id, incident_id = _row_id(data.get("w")), _row_id(data.get("i"))
+        info = await self._info(watch_id) if watch_id is not None else None
+        incident = await self.store.incident(incident_id) if incident_id is not None else None
         if info is None or incident is None:
             return None
         return info, incident
@@ -384,8 +610,13 @@ class WatchService:
         """The watch as the leader holds it, or as the database does (on any other replica)."""
         if self.leading:
             return self.watches.get(watch_id)
-        row = await self.store.watch(watch_id)
-        return watch_info(row) if row is not None else None
+        try:
+            row = await self.store.watch(watch_id)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if row is None or unusable(row) is not None:
+            return None
+        return watch_info(row)
 
     async def _remove(self, watch_id: int) -> None:
         self._forget(watch_id)
