@@ -18,12 +18,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
 FIRST = "0001"  # the schema `create_all` made before Alembic owned it
 LEGACY_TABLES = frozenset({"watches", "incidents", "checks"})
+LEGACY_COLUMNS = {  # what revision 0001 holds (a few telling columns of each table)
+    "watches": {"id", "team", "channel", "url", "interval_s", "state", "failures"},
+    "incidents": {"id", "watch_id", "failing_since", "announced_at", "alert_ts"},
+    "checks": {"id", "watch_id", "at", "status", "cause"},
+}
 MIGRATION_LOCK = 0x6761_7465_0001  # pg_advisory_xact_lock key: one migrating replica
 
 
@@ -43,11 +49,23 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+class ForeignTables(InvalidRequestError):
+    """The database holds tables of our names that the bot did not make."""
+
+
 def _upgrade(connection: Connection) -> tuple[str | None, str]:
     cfg = config(connection)
-    tables = set(inspect(connection).get_table_names())
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
     before = current(connection)
-    if before is None and tables >= LEGACY_TABLES:  # made by create_all: adopt it
+    if before is None and tables & LEGACY_TABLES:  # made by create_all, or not ours
+        for table, columns in LEGACY_COLUMNS.items():
+            found = {c["name"] for c in inspector.get_columns(table)} if table in tables else set()
+            if not columns <= found:
+                raise ForeignTables(
+                    f"the table {table} here holds tables of another program (or another "
+                    "version) under the same names"
+                )
         command.stamp(cfg, FIRST)
         before = "create_all"
     command.upgrade(cfg, "head")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,11 @@ class PostgresFleet:
 
 def fleet_for(url: str) -> Solo | PostgresFleet:
     """The fleet a database URL implies: PostgreSQL shares, anything else is solo."""
-    return PostgresFleet(url) if make_url(url).get_backend_name() == "postgresql" else Solo()
+    try:
+        postgres = make_url(url).get_backend_name() == "postgresql"
+    except ArgumentError:
+        return Solo()  # not a URL: opening the database says so, in one line
+    return PostgresFleet(url) if postgres else Solo()
 
 
 class Owned(RuntimeError):
@@ -238,12 +243,17 @@ def own_sqlite(url: str) -> int | None:
     """Hold an exclusive lock on `FILE.lock` next to a SQLite database for this process's
     life (the kernel drops it when the process dies, however it dies); None when the
     database is not a SQLite file. Raises Owned when another process holds it."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # not a URL: opening the database says so, in one line
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     path = Path(parsed.database).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None  # nor could the database be made there: opening it says why, in one line
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
