@@ -81,6 +81,9 @@ class Answer:
     text: str | None = None
     work: Coroutine[Any, Any, None] | None = None
     prepare: Coroutine[Any, Any, Answer] | None = None
+    # work that probes or parses (a check, a re-check, an explanation) waits until the
+    # burst it came in has been acked (bot/ack_first.py); short work starts at once
+    after_acks: bool = False
 
 
 class Gateway:
@@ -121,7 +124,9 @@ class Gateway:
                 ticket = self.limiter.acquire(request.team, request.user)
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
-            return Answer(work=self.run_check(chat, request, command.target, ticket))
+            return Answer(
+                work=self.run_check(chat, request, command.target, ticket), after_acks=True
+            )
         if self.watches is None:
             return Answer(text="Watching sites needs the bot's database; it is not set up here.")
         if isinstance(command, Watch):
@@ -150,7 +155,9 @@ class Gateway:
             ticket = self.limiter.acquire(request.team, request.user)
         except Refused as exc:
             return Answer(text=f":hourglass: {exc}.")
-        return Answer(work=self.run_explain(chat, request, text, thread_ts, ticket))
+        return Answer(
+            work=self.run_explain(chat, request, text, thread_ts, ticket), after_acks=True
+        )
 
     async def run_explain(
         self, chat: Chat, request: Request, text: str, thread_ts: str | None, ticket: Ticket
@@ -259,7 +266,7 @@ class Gateway:
                 ticket = self.limiter.acquire(request.team, request.user)
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
-            return Answer(work=self._recheck(chat, press, value, ticket))
+            return Answer(work=self._recheck(chat, press, value, ticket), after_acks=True)
         handlers = {
             ACTION_ACK: self.watches.acknowledge,
             ACTION_MUTE: self.watches.mute,
@@ -290,10 +297,14 @@ class Gateway:
         for message in render.visitor_messages(steps, target.host):
             await chat.ephemeral(request.channel, request.user, message)
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
-        """Run work in the background once the burst it came in has been acked, keeping a
-        reference so it is not collected."""
-        task = asyncio.get_running_loop().create_task(self._ack_first.after_ack(work))
+    def spawn(self, work: Coroutine[Any, Any, None], after_acks: bool = False) -> asyncio.Task:
+        """Run work in the background (with `after_acks`, once the burst it came in has
+        been acked), keeping a reference so it is not collected."""
+        if after_acks:
+            work = self._ack_first.after_ack(work)
+        else:
+            self._ack_first.note_ack()
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

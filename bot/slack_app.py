@@ -112,7 +112,7 @@ def build_app(
         await ack(text=answer.text) if answer.text else await ack()
         metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         if answer.work is not None:
-            gateway.spawn(answer.work)
+            gateway.spawn(answer.work, after_acks=answer.after_acks)
 
     async def on_button(ack, body, action, client):
         arrived = time.perf_counter()
@@ -125,7 +125,7 @@ def build_app(
         await ack()
         metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         if answer.work is not None:
-            gateway.spawn(answer.work)
+            gateway.spawn(answer.work, after_acks=answer.after_acks)
         elif answer.text:
             await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
@@ -139,7 +139,7 @@ def build_app(
         thread = message.get("thread_ts") or message.get("ts")
         answer = gateway.on_explain(chat, request, message.get("text") or "", thread_ts=thread)
         if answer.work is not None:
-            gateway.spawn(answer.work)
+            gateway.spawn(answer.work, after_acks=answer.after_acks)
         elif answer.text:
             await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
