@@ -23,6 +23,8 @@ from bot.commands import (
     Command,
     CommandError,
     Help,
+    Mute,
+    Unmute,
     Unwatch,
     Watch,
     parse_command,
@@ -112,6 +114,16 @@ class Gateway:
         if isinstance(command, Unwatch):
             return Answer(
                 work=self.watches.unwatch(chat, request.channel, request.user, command.target)
+            )
+        if isinstance(command, Mute):
+            return Answer(
+                work=self.watches.mute_command(chat, request.channel, request.user, command)
+            )
+        if isinstance(command, Unmute):
+            return Answer(
+                work=self.watches.unmute_command(
+                    chat, request.channel, request.user, command.target
+                )
             )
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.watch.state import Memory, Rules
+from checks.expect import Expectations
 
 
 @dataclass
@@ -22,6 +24,10 @@ class WatchInfo:
     memory: Memory
     muted_until: datetime | None = None
     cert_warned: str | None = None
+    notify: tuple[str, ...] = ()  # Slack IDs (bot/alert_syntax.py)
+    expect: Expectations = field(default_factory=Expectations)
+    muted_by: str | None = None
+    mute_reason: str | None = None
 
     @property
     def rules(self) -> Rules:
@@ -51,6 +57,10 @@ def watch_info(row) -> WatchInfo:
         ),
         muted_until=row.muted_until,
         cert_warned=row.cert_warned,
+        notify=tuple((row.notify or "").split()),
+        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
+        muted_by=row.muted_by,
+        mute_reason=row.mute_reason,
     )
 
 

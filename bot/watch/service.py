@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -19,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
-from bot.commands import Watch
+from bot.commands import Mute, Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
@@ -28,7 +30,16 @@ from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
-from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
+from bot.watch.state import (
+    Event,
+    Incident,
+    Outcome,
+    Policy,
+    Timers,
+    alarms,
+    diagnosis_key,
+    step,
+)
 from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, Store, StoreError
 from checks.diagnose import Diagnosis
 from checks.guard import TargetRefused
@@ -76,9 +87,15 @@ class WatchService:
         self._pending: dict[int, dict] = {}
         self._trouble_told: set[str] = set()
         self._flusher: asyncio.Task | None = None
-        self.incidents = Incidents(store, chat, clock)
+        self.incidents = Incidents(store, chat, clock, settings.escalation)
         self._writes: set[asyncio.Task] = set()
         self._flush_failed = False
+        escalation = settings.escalation
+        self.policy = Policy(
+            remind_every=_span(escalation.remind_every),
+            escalate_after=_span(escalation.escalate_after),
+        )
+        self._alarm_clock: asyncio.Task | None = None
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -90,14 +107,20 @@ class WatchService:
             self.watches[info.id] = info
             self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
         self.scheduler.start()
+        await self.incidents.escalations.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
         log.info("watching %d sites", len(self.watches))
 
     async def stop(self) -> None:
+        if self._alarm_clock:
+            self._alarm_clock.cancel()
+            await asyncio.gather(self._alarm_clock, return_exceptions=True)
         await self.scheduler.stop()
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.incidents.escalations.stop()
         await self.flush()
         await self.store.close()
 
@@ -148,6 +171,8 @@ class WatchService:
                 created_by=user,
                 now=self.clock(),
                 recover_after=self.settings.recover_after,
+                notify=" ".join(command.notify) or None,
+                expectations=json.dumps(command.expect.to_dict()) if command.expect.any else None,
             )
         except StoreError as exc:
             await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
@@ -159,6 +184,10 @@ class WatchService:
             f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
             "and the recovery in its thread."
         )
+        if command.expect.any:
+            text += f" A failure also means: {alerts.escape(_failing_words(command))}."
+        if command.notify:
+            text += f" Alerts notify {mentions(command.notify)}."
         try:
             await chat.post(channel, alerts.note(text))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
@@ -173,6 +202,7 @@ class WatchService:
             return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
+        info.notify, info.expect = command.notify, command.expect
         self.watches[row.id] = info
         self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
 
@@ -213,6 +243,10 @@ class WatchService:
                     last_checked_at=info.memory.last_checked_at,
                     availability=availability.get(row.id),
                     muted_until=future(info.muted_until, self.clock()),
+                    muted_by=info.muted_by,
+                    mute_reason=info.mute_reason,
+                    expect=info.expect.describe(),
+                    notify=info.notify,
                 )
             )
         await chat.ephemeral(channel, user, alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
@@ -250,6 +284,7 @@ class WatchService:
             return
         await self.store.save_incident(incident.id, acknowledged_by=user)
         incident.acknowledged_by = user
+        await self.incidents.acknowledged(info, incident)
         await self.incidents.edit(info, incident)
         await self.incidents.reply(
             info,
@@ -261,14 +296,84 @@ class WatchService:
         )
 
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
-        info.muted_until = self.clock() + MUTE
-        await self.store.save_watch_state(info.id, muted_until=info.muted_until)
+        await self._set_mute(info, self.clock() + MUTE, user, None)
         await self.incidents.edit(info, incident)
-        await self.incidents.reply(
-            info,
-            incident,
-            alerts.note(f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."),
+        await self.incidents.reply(info, incident, alerts.muted_note(user, info.muted_until, None))
+
+    async def _set_mute(
+        self, info: WatchInfo, until: datetime | None, user: str | None, reason: str | None
+    ) -> None:
+        info.muted_until, info.muted_by, info.mute_reason = until, user, reason
+        await self.store.save_watch_state(
+            info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
+
+    # --- mute / unmute: planned work ------------------------------------------------------
+
+    async def mute_command(self, chat: Chat, channel: str, user: str, command: Mute) -> None:
+        info = await self._watched(chat, channel, user, command.target)
+        if info is None:
+            return
+        async with self._lock(info.id):
+            until = self.clock() + command.span
+            await self._set_mute(info, until, user, command.reason or None)
+            incident = await self.store.open_incident(info.id)
+            if incident is not None and incident.alert_ts:
+                await self.incidents.edit(info, incident)
+                await self.incidents.reply(
+                    info, incident, alerts.muted_note(user, until, command.reason)
+                )
+        text = (
+            f":mute: <@{user}> muted {alerts.escape(info.url)} for "
+            f"{alerts.duration(command.span)}, until {alerts.slack_date(until)}"
+            + (f": {alerts.escape(command.reason)}" if command.reason else "")
+            + ". Checks go on; if it still fails when the window ends, the alert opens then."
+        )
+        await self.incidents.say(chat, channel, alerts.note(text))
+
+    async def unmute_command(self, chat: Chat, channel: str, user: str, target: Target) -> None:
+        info = await self._watched(chat, channel, user, target)
+        if info is None:
+            return
+        if info.muted_until is None:
+            await chat.ephemeral(
+                channel, user, alerts.note(f"{alerts.escape(info.url)} is not muted.")
+            )
+            return
+        await self.incidents.say(
+            chat,
+            channel,
+            alerts.note(f":bell: <@{user}> unmuted {alerts.escape(info.url)}; alerts resume."),
+        )
+        async with self._lock(info.id):
+            await self._end_mute(info)
+
+    async def _watched(
+        self, chat: Chat, channel: str, user: str, target: Target
+    ) -> WatchInfo | None:
+        row = await self.store.find_watch(channel, target.url)
+        info = self.watches.get(row.id) if row is not None else None
+        if info is None:
+            await chat.ephemeral(
+                channel,
+                user,
+                alerts.note(
+                    f"This channel does not watch {alerts.escape(target.url)}; "
+                    "`/gateway watches` lists what it watches."
+                ),
+            )
+        return info
+
+    async def _end_mute(self, info: WatchInfo) -> None:
+        """The window is over (or was ended): held alerts open now if the site still fails."""
+        await self._set_mute(info, None, None, None)
+        incident = await self.store.open_incident(info.id)
+        if incident is None or info.memory.state != "down":
+            return
+        if incident.alert_ts:
+            await self.incidents.edit(info, incident)
+            return
+        await self._run(info)  # a fresh check: still failing = the alert, now
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         await self.incidents.reply(
@@ -307,14 +412,16 @@ class WatchService:
     async def _run(self, info: WatchInfo) -> None:
         try:
             target = parse_target(info.url)
-            diagnosis = await self.check_function(target, self.light, _ignore)
+            light = replace(self.light, expect=info.expect)
+            diagnosis = await self.check_function(target, light, _ignore)
             opening = (
                 not diagnosis.healthy
                 and info.memory.state == "healthy"
                 and info.memory.failures + 1 >= info.fail_after
             )
             if opening:  # confirm with a full check before anyone is paged
-                diagnosis = await self.check_function(target, self.settings.check, _ignore)
+                full = replace(self.settings.check, expect=info.expect)
+                diagnosis = await self.check_function(target, full, _ignore)
         except (TargetRefused, TargetError) as exc:
             await self.incidents.say(
                 self.chat,
@@ -412,6 +519,46 @@ class WatchService:
         for channel in sorted(told):
             await self.incidents.say(self.chat, channel, alerts.note(alerts.NETWORK_BACK))
 
+    # --- between checks: reminders, escalation, mute windows --------------------------
+
+    async def _alarms_forever(self) -> None:
+        tick = _tick(self.policy)
+        while True:
+            await asyncio.sleep(tick)
+            for watch_id in list(self.watches):
+                try:
+                    await self.alarm(watch_id)
+                except (SQLAlchemyError, OSError):
+                    log.exception("alarms of watch %s failed; trying again", watch_id)
+
+    async def alarm(self, watch_id: int) -> None:
+        """Do what an open incident's clock says is due (bot/watch/state.py `alarms`)."""
+        info = self.watches.get(watch_id)
+        if info is None or (info.memory.state != "down" and info.muted_until is None):
+            return
+        async with self._lock(watch_id):
+            if self.watches.get(watch_id) is not info:
+                return
+            incident = (
+                await self.store.open_incident(info.id) if info.memory.state == "down" else None
+            )
+            timers = Timers(
+                open=incident is not None,
+                announced_at=incident.announced_at if incident and incident.alert_ts else None,
+                acknowledged=bool(incident and incident.acknowledged_by),
+                reminded_at=incident.reminded_at if incident else None,
+                escalated_at=incident.escalated_at if incident else None,
+                muted_until=info.muted_until,
+            )
+            now = self.clock()
+            for event in alarms(timers, now, self.policy, self.incidents.escalations.enabled):
+                if event in (Event.RELEASE, Event.UNMUTED):
+                    await self._end_mute(info)
+                elif incident is not None and event is Event.ESCALATE:
+                    await self.incidents.escalate(info, incident, now)
+                elif incident is not None and event is Event.REMIND:
+                    await self.incidents.remind(info, incident, now)
+
     # --- write-behind ---------------------------------------------------------------------
 
     def _record(self, info: WatchInfo, diagnosis: Diagnosis, now: datetime) -> None:
@@ -486,3 +633,24 @@ class WatchService:
             return result.cause.code not in NETWORK_CAUSES
 
         return canary
+
+
+def _span(seconds: float | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _tick(policy: Policy) -> float:
+    """How often the alarm clock looks: a quarter of the shortest period, 0.5 to 15 s."""
+    spans = [s.total_seconds() for s in (policy.remind_every, policy.escalate_after) if s]
+    return min(15.0, max(0.5, min(spans, default=60.0) / 4))
+
+
+def _failing_words(command: Watch) -> str:
+    parts = []
+    expect = command.expect
+    if expect.statuses:
+        parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
+    parts += [f'no "{text}" on the page' for text in expect.contains]
+    parts += [f'"{text}" on the page' for text in expect.absent]
+    parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
+    return ", ".join(parts)

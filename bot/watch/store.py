@@ -79,6 +79,11 @@ class WatchRow(Base):
     last_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cert_warned: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    # alerting (issue 11): who is told, what counts as failing, who muted it and why
+    notify: Mapped[str | None] = mapped_column(String(300), nullable=True)  # Slack IDs, spaced
+    expectations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    muted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mute_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class IncidentRow(Base):
@@ -99,6 +104,11 @@ class IncidentRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # reminders and escalation (bot/watch/state.py `alarms`); alert_ts is Slack's delivery,
+    # `deliveries` the others' references as JSON ({"pagerduty": dedup_key, "webhook": …})
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deliveries: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CheckRow(Base):
@@ -181,6 +191,8 @@ class Store:
         created_by: str,
         now: datetime,
         recover_after: int = 2,
+        notify: str | None = None,
+        expectations: str | None = None,
     ) -> tuple[WatchRow, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created)."""
         async with self.session.begin() as session:
@@ -191,6 +203,7 @@ class Store:
             ).scalar_one_or_none()
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
+                row.notify, row.expectations = notify, expectations
                 return row, False
             count = (
                 await session.execute(
@@ -212,6 +225,8 @@ class Store:
                 recover_after=recover_after,
                 created_by=created_by,
                 created_at=now,
+                notify=notify,
+                expectations=expectations,
                 state="healthy",
                 failures=0,
                 successes=0,
