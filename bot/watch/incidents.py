@@ -189,11 +189,12 @@ class Incidents:
     async def escalate(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
         """Page outside Slack, once; the deliveries are written before they are sent."""
         view = self.view(info, incident, None)
-        refs = {**deliveries(incident), **self.escalations.open(view)}
+        refs = {**deliveries(incident), **self.escalations.refs(view)}
         incident.escalated_at, incident.deliveries = now, json.dumps(refs)
         await self.store.save_incident(
             incident.id, escalated_at=now, deliveries=incident.deliveries
         )
+        self.escalations.open(view)
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))

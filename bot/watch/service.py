@@ -96,6 +96,7 @@ class WatchService:
             escalate_after=_span(escalation.escalate_after),
         )
         self._alarm_clock: asyncio.Task | None = None
+        self._alarm_wake = asyncio.Event()
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -304,6 +305,7 @@ class WatchService:
         self, info: WatchInfo, until: datetime | None, user: str | None, reason: str | None
     ) -> None:
         info.muted_until, info.muted_by, info.mute_reason = until, user, reason
+        self._alarm_wake.set()
         await self.store.save_watch_state(
             info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
@@ -524,11 +526,18 @@ class WatchService:
     async def _alarms_forever(self) -> None:
         tick = _tick(self.policy)
         while True:
-            await asyncio.sleep(tick)
+            # A mute ends on time: wake for the nearest end if it comes before the tick.
+            ends = [w.muted_until for w in self.watches.values() if w.muted_until is not None]
+            until_end = (min(ends) - self.clock()).total_seconds() if ends else tick
+            self._alarm_wake.clear()
+            with contextlib.suppress(TimeoutError):  # a new mute wakes the clock to re-plan
+                await asyncio.wait_for(
+                    self._alarm_wake.wait(), min(tick, max(0.2, until_end + 0.05))
+                )
             for watch_id in list(self.watches):
                 try:
                     await self.alarm(watch_id)
-                except (SQLAlchemyError, OSError):
+                except Exception:  # one watch's trouble never stops the others' clocks
                     log.exception("alarms of watch %s failed; trying again", watch_id)
 
     async def alarm(self, watch_id: int) -> None:
