@@ -30,8 +30,16 @@ from bot.commands import (
     parse_command,
 )
 from bot.limits import RateLimiter, Refused, Ticket
+from bot.modal import read_submission
 from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.home import (
+    ACTION_HOME_EDIT,
+    ACTION_HOME_MUTE,
+    ACTION_HOME_NEW,
+    ACTION_HOME_RECHECK,
+    ACTION_HOME_UNMUTE,
+)
 from bot.settings import Settings
 from bot.watch.service import WatchService
 from checks.diagnose import fill
@@ -59,6 +67,7 @@ class Request:
     user: str
     text: str = ""
     response_url: str | None = None
+    trigger_id: str | None = None  # a click's: lets the answer be a modal
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,8 @@ class Gateway:
             return self.on_rerun(chat, request, value)
         if action == render.ACTION_WATCH:
             return self.on_watch_button(chat, request, value)
+        if action in HOME_ACTIONS:
+            return self.on_home_button(chat, request, action, value)
         return self.on_alert_action(chat, request, action, value)
 
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
@@ -147,7 +158,53 @@ class Gateway:
         target = _target_from(value)
         if target is None:
             return Answer(text="That button is too old to use; try `/gateway watch SITE`.")
+        if request.trigger_id and self.watches is not None:  # Slack: the modal, prefilled
+            return Answer(
+                work=self.watches.home.open_modal(
+                    chat, request.trigger_id, request.team, url=target.url, channel=request.channel
+                )
+            )
         return self.on_parsed(chat, request, Watch(target))
+
+    # --- App Home and the modal -------------------------------------------------------
+
+    def on_home_opened(self, chat: Chat, team: str, user: str) -> Answer:
+        if self.watches is None:
+            return Answer()
+        return Answer(work=self.watches.home.opened(chat, team, user))
+
+    def on_home_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
+        """New watch, Re-check now, Mute 1h, Unmute, Edit: the buttons of the Home tab."""
+        if self.watches is None:
+            return Answer()
+        home = self.watches.home
+        watch_id = render.button_data(value).get("w")
+        if action == ACTION_HOME_NEW and request.trigger_id:
+            return Answer(work=home.open_modal(chat, request.trigger_id, request.team))
+        if not isinstance(watch_id, int):
+            return Answer()
+        if action == ACTION_HOME_EDIT and request.trigger_id:
+            return Answer(
+                work=home.open_modal(chat, request.trigger_id, request.team, watch_id=watch_id)
+            )
+        if action == ACTION_HOME_RECHECK:
+            return Answer(work=home.recheck(request.team, watch_id))
+        if action == ACTION_HOME_MUTE:
+            return Answer(work=home.mute(chat, request.team, request.user, watch_id))
+        if action == ACTION_HOME_UNMUTE:
+            return Answer(work=home.unmute(chat, request.team, request.user, watch_id))
+        return Answer()
+
+    def on_modal(
+        self, chat: Chat, team: str, user: str, view: dict
+    ) -> tuple[dict[str, str] | None, Answer]:
+        """The watch modal submitted: errors to show on its fields, or the work to do."""
+        if self.watches is None:
+            return {"target": "Watching sites needs the bot's database."}, Answer()
+        found = read_submission(view)
+        if isinstance(found, dict):
+            return found, Answer()
+        return None, Answer(work=self.watches.home.submitted(chat, team, user, found))
 
     def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
         """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert."""
@@ -279,6 +336,15 @@ class _ProgressUpdater:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+
+HOME_ACTIONS = (
+    ACTION_HOME_NEW,
+    ACTION_HOME_RECHECK,
+    ACTION_HOME_MUTE,
+    ACTION_HOME_UNMUTE,
+    ACTION_HOME_EDIT,
+)
 
 
 def _target_from(value: str) -> Target | None:

@@ -100,6 +100,12 @@ class ShellChat:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
 
+    async def publish_home(self, user: str, view: dict) -> bool:
+        return False  # no App Home on a terminal: `/gateway watches` lists the same
+
+    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+        return False
+
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
     ) -> None:

@@ -26,6 +26,7 @@ from bot.commands import Mute, Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
+from bot.watch.home import Home
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, watch_info
 from bot.watch.scheduler import Scheduler
@@ -97,6 +98,7 @@ class WatchService:
         )
         self._alarm_clock: asyncio.Task | None = None
         self._alarm_wake = asyncio.Event()
+        self.home = Home(self)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class WatchService:
         log.info("watching %d sites", len(self.watches))
 
     async def stop(self) -> None:
+        await self.home.stop()
         if self._alarm_clock:
             self._alarm_clock.cancel()
             await asyncio.gather(self._alarm_clock, return_exceptions=True)
@@ -206,6 +209,7 @@ class WatchService:
         info.notify, info.expect = command.notify, command.expect
         self.watches[row.id] = info
         self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
+        self.home.changed(team)
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
         row = await self.store.find_watch(channel, target.url)
@@ -219,13 +223,19 @@ class WatchService:
                 ),
             )
             return
-        async with self._lock(row.id):  # not in the middle of its check
-            await self._remove(row.id)
+        await self.remove_watch(row.id)
         await self.incidents.say(
             chat,
             channel,
             alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."),
         )
+
+    async def remove_watch(self, watch_id: int) -> None:
+        info = self.watches.get(watch_id)
+        async with self._lock(watch_id):  # not in the middle of its check
+            await self._remove(watch_id)
+        if info is not None:
+            self.home.changed(info.team)
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
         rows = await self.store.watches(channel)
@@ -306,6 +316,7 @@ class WatchService:
     ) -> None:
         info.muted_until, info.muted_by, info.mute_reason = until, user, reason
         self._alarm_wake.set()
+        self.home.changed(info.team)
         await self.store.save_watch_state(
             info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
@@ -459,6 +470,8 @@ class WatchService:
             raise
         if event not in (Event.NOTHING, Event.HELD):
             self._save_memory(info, now=True)  # a transition is written at once, after its incident
+        if event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
+            self.home.changed(info.team)
         self._record(info, diagnosis, now)
         await self._maybe_warn_certificate(info, diagnosis)
 

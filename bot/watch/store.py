@@ -346,6 +346,29 @@ class Store:
             )
             return {watch_id: (ok or 0) / total for watch_id, ok, total in rows if total}
 
+    async def hourly_availability(
+        self, watch_ids: list[int], now: datetime, hours: int = 24
+    ) -> dict[int, tuple[float | None, ...]]:
+        """Share of healthy checks per watch for each of the last `hours` hours, oldest first."""
+        since = now - timedelta(hours=hours)
+        counts: dict[int, list[list[int]]] = {w: [[0, 0] for _ in range(hours)] for w in watch_ids}
+        if not watch_ids:
+            return {}
+        async with self.session() as session:
+            rows = await session.execute(
+                select(CheckRow.watch_id, CheckRow.at, CheckRow.status).where(
+                    CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since
+                )
+            )
+            for watch_id, at, status in rows:
+                slot = min(hours - 1, int((at - since).total_seconds() // 3600))
+                counts[watch_id][slot][0] += status == "healthy"
+                counts[watch_id][slot][1] += 1
+        return {
+            w: tuple(ok / total if total else None for ok, total in slots)
+            for w, slots in counts.items()
+        }
+
     async def prune_history(self, now: datetime) -> int:
         async with self.session.begin() as session:
             result = await session.execute(delete(CheckRow).where(CheckRow.at < now - HISTORY_KEEP))
