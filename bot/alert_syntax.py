@@ -20,8 +20,8 @@ MAX_MUTE = timedelta(days=7)
 MAX_SLOW_MS = 60_000.0
 
 _TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
-_GROUP = re.compile(r"^<!subteam\^([A-Z0-9]{2,20})(?:\|[^>]*)?>$")
-_PERSON = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
+_GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{1,20})(?:\|[^>]*)?>$")
+_PERSON = re.compile(r"^<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>$")
 _LABELLED = re.compile(r"<[^|>]*\|([^>]*)>")
 _MS = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s)?$")
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
