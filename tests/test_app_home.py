@@ -174,3 +174,43 @@ async def test_the_verdicts_watch_button_opens_the_modal_for_that_site(slack, tm
         assert blocks["target"]["element"]["initial_value"] == "http://127.0.0.1:8080/health"
         assert blocks["channel"]["element"]["initial_conversation"] == "C3"
         assert bot.watcher.service.watches == {}, "nothing is watched until it is submitted"
+
+
+async def test_edit_opens_the_watch_as_it_is_and_saving_changes_it_in_place(slack, tmp_path):
+    with serve(Behaviour.OK) as site:
+        async with HomeBot(slack, tmp_path) as bot:
+            await bot.watcher.command(
+                f'watch {site.url()} every 1m after 3 contains "ok" '
+                "notify <!subteam^S0ONCALL|@oncall-web> <@U0DANA|dana>",
+                channel="C1",
+            )
+            watch_id = next(iter(bot.watcher.service.watches))
+            await bot.click("gateway_home_edit", json.dumps({"w": watch_id}), trigger_id="t4")
+            await bot.watcher.until(lambda: slack.modals())
+            view = slack.modals()[0]["view"]
+            blocks = {b.get("block_id"): b for b in view["blocks"]}
+            assert blocks["every"]["element"]["initial_value"] == "1m"
+            assert blocks["after"]["element"]["initial_value"] == "3"
+            assert blocks["expect"]["element"]["initial_value"] == 'contains "ok"'
+            assert blocks["notify"]["element"]["initial_users"] == ["U0DANA"]
+            assert view["title"]["text"] == "Edit watch"
+            values = {
+                "target": {"value": {"type": "plain_text_input", "value": site.url()}},
+                "channel": {
+                    "value": {"type": "conversations_select", "selected_conversation": "C1"}
+                },
+                "every": {"value": {"type": "plain_text_input", "value": "2m"}},
+                "after": {"value": {"type": "plain_text_input", "value": "3"}},
+                "expect": {"value": {"type": "plain_text_input", "value": 'contains "ok"'}},
+                "notify": {"value": {"type": "multi_users_select", "selected_users": ["U0DANA"]}},
+                "mute": {"value": {"type": "static_select", "selected_option": {"value": "2h"}}},
+                "reason": {"value": {"type": "plain_text_input", "value": "moving racks"}},
+            }
+            await bot.post(view_submission_body(view, values, user_id="U5"))
+            await bot.watcher.until(
+                lambda: bot.watcher.service.watches[watch_id].muted_until is not None
+            )
+            watch = bot.watcher.service.watches[watch_id]
+            assert list(bot.watcher.service.watches) == [watch_id], "edited, not added"
+            assert watch.interval_s == 120 and watch.notify == ("S0ONCALL", "U0DANA")
+            assert watch.mute_reason == "moving racks" and watch.muted_by == "U5"
