@@ -69,12 +69,13 @@ class Home:
         ids = [r.id for r in rows]
         availability = await store.availability(ids, now - timedelta(hours=24))
         strips = await store.hourly_availability(ids, now)
+        incidents = await store.open_incidents(ids)
         found = []
         for row in sorted(rows, key=lambda r: (r.channel, r.url)):
             info = service.watches.get(row.id)
             if info is None:
                 continue
-            incident = await store.open_incident(row.id) if info.memory.state == "down" else None
+            incident = incidents.get(row.id) if info.memory.state == "down" else None
             found.append(
                 HomeWatch(
                     id=row.id,

@@ -547,11 +547,26 @@ class WatchService:
                 await asyncio.wait_for(
                     self._alarm_wake.wait(), min(tick, max(0.2, until_end + 0.05))
                 )
-            for watch_id in list(self.watches):
+            try:
+                await self.sweep()
+            except Exception:  # the clock never stops; the next tick tries again
+                log.exception("the alarm clock's sweep failed; trying again")
+
+    async def sweep(self) -> None:
+        """One look at every watch's clock: one query for the open incidents, and the
+        watch's lock only for those with something due."""
+        now = self.clock()
+        concerned = [w for w in self.watches.values() if w.memory.state == "down" or w.muted_until]
+        incidents = await self.store.open_incidents(
+            [w.id for w in concerned if w.memory.state == "down"]
+        )
+        can_escalate = self.incidents.escalations.enabled
+        for info in concerned:
+            if alarms(_timers(info, incidents.get(info.id)), now, self.policy, can_escalate):
                 try:
-                    await self.alarm(watch_id)
+                    await self.alarm(info.id)
                 except Exception:  # one watch's trouble never stops the others' clocks
-                    log.exception("alarms of watch %s failed; trying again", watch_id)
+                    log.exception("alarms of watch %s failed; trying again", info.id)
 
     async def alarm(self, watch_id: int) -> None:
         """Do what an open incident's clock says is due (bot/watch/state.py `alarms`)."""
@@ -564,14 +579,7 @@ class WatchService:
             incident = (
                 await self.store.open_incident(info.id) if info.memory.state == "down" else None
             )
-            timers = Timers(
-                open=incident is not None,
-                announced_at=incident.announced_at if incident and incident.alert_ts else None,
-                acknowledged=bool(incident and incident.acknowledged_by),
-                reminded_at=incident.reminded_at if incident else None,
-                escalated_at=incident.escalated_at if incident else None,
-                muted_until=info.muted_until,
-            )
+            timers = _timers(info, incident)
             now = self.clock()
             for event in alarms(timers, now, self.policy, self.incidents.escalations.enabled):
                 if event in (Event.RELEASE, Event.UNMUTED):
@@ -655,6 +663,18 @@ class WatchService:
             return result.cause.code not in NETWORK_CAUSES
 
         return canary
+
+
+def _timers(info: WatchInfo, incident: IncidentRow | None) -> Timers:
+    """The clock of a watch's open incident, as bot/watch/state.py `alarms` reads it."""
+    return Timers(
+        open=incident is not None and info.memory.state == "down",
+        announced_at=incident.announced_at if incident and incident.alert_ts else None,
+        acknowledged=bool(incident and incident.acknowledged_by),
+        reminded_at=incident.reminded_at if incident else None,
+        escalated_at=incident.escalated_at if incident else None,
+        muted_until=info.muted_until,
+    )
 
 
 def _span(seconds: float | None) -> timedelta | None:

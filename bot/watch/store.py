@@ -8,6 +8,7 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     delete,
     event,
     func,
@@ -277,6 +279,23 @@ class Store:
                 )
             ).scalar_one_or_none()
 
+    async def open_incidents(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
+        """The open incident of each of these watches that has one, in one query."""
+        found: dict[int, IncidentRow] = {}
+        async with self.session() as session:
+            for start in range(0, len(watch_ids), 500):  # bound the IN list
+                rows = await session.execute(
+                    select(IncidentRow)
+                    .where(
+                        IncidentRow.watch_id.in_(watch_ids[start : start + 500]),
+                        IncidentRow.resolved_at.is_(None),
+                    )
+                    .order_by(IncidentRow.id)
+                )
+                for row in rows.scalars():
+                    found[row.watch_id] = row  # the newest, if a crash left two
+        return found
+
     async def last_incident(self, watch_id: int) -> IncidentRow | None:
         async with self.session() as session:
             return (
@@ -350,24 +369,29 @@ class Store:
         self, watch_ids: list[int], now: datetime, hours: int = 24
     ) -> dict[int, tuple[float | None, ...]]:
         """Share of healthy checks per watch for each of the last `hours` hours, oldest first."""
-        since = now - timedelta(hours=hours)
-        counts: dict[int, list[list[int]]] = {w: [[0, 0] for _ in range(hours)] for w in watch_ids}
         if not watch_ids:
             return {}
+        since = now - timedelta(hours=hours)
+        edges = [since + timedelta(hours=h) for h in range(hours)] + [now + timedelta(days=1)]
+        healthy = CheckRow.status == "healthy"
+        columns = []
+        for start, end in itertools.pairwise(edges):  # one pass, a pair of sums an hour
+            inside = (CheckRow.at >= start) & (CheckRow.at < end)
+            columns.append(func.sum(case((inside, 1), else_=0)))
+            columns.append(func.sum(case((inside & healthy, 1), else_=0)))
+        found: dict[int, tuple[float | None, ...]] = {w: (None,) * hours for w in watch_ids}
         async with self.session() as session:
             rows = await session.execute(
-                select(CheckRow.watch_id, CheckRow.at, CheckRow.status).where(
-                    CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since
-                )
+                select(CheckRow.watch_id, *columns)
+                .where(CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since)
+                .group_by(CheckRow.watch_id)
             )
-            for watch_id, at, status in rows:
-                slot = min(hours - 1, int((at - since).total_seconds() // 3600))
-                counts[watch_id][slot][0] += status == "healthy"
-                counts[watch_id][slot][1] += 1
-        return {
-            w: tuple(ok / total if total else None for ok, total in slots)
-            for w, slots in counts.items()
-        }
+            for watch_id, *sums in rows:
+                found[watch_id] = tuple(
+                    (sums[2 * h + 1] or 0) / sums[2 * h] if sums[2 * h] else None
+                    for h in range(hours)
+                )
+        return found
 
     async def prune_history(self, now: datetime) -> int:
         async with self.session.begin() as session:
