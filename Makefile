@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-alarms clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-ack: install
 
 bench-watch: install
 	$(BIN)/python bench/watch_scale.py
+
+bench-alarms: install
+	$(BIN)/python bench/alarm_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
