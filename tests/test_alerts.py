@@ -152,6 +152,28 @@ async def test_escalation_triggers_acknowledges_and_resolves_with_one_dedup_key(
                 await bot.stop()
 
 
+async def test_unwatching_an_escalated_incident_resolves_it_in_pagerduty(slack, tmp_path):
+    async with PagerDutyStandIn("R0UTINGKEY") as pagerduty:
+        with serve(Behaviour.STATUS, **NGINX_502) as site:
+            bot = await Watcher(
+                slack,
+                tmp_path,
+                GATEWAY_REMIND_EVERY="0",
+                GATEWAY_ESCALATE_AFTER="1s",
+                GATEWAY_PAGERDUTY_ROUTING_KEY="R0UTINGKEY",
+                GATEWAY_PAGERDUTY_URL=pagerduty.url,
+            ).start()
+            try:
+                await bot.watch_until_alert(site)
+                await bot.until(lambda: pagerduty.actions())
+                await bot.command(f"unwatch {site.url()}")
+                await bot.until(lambda: len(pagerduty.actions()) == 2)
+                (trigger, key), (resolve, same) = pagerduty.actions()
+                assert (trigger, resolve) == ("trigger", "resolve") and key == same
+            finally:
+                await bot.stop()
+
+
 async def test_a_pagerduty_outage_never_holds_up_slack(slack, tmp_path):
     async with PagerDutyStandIn("R0UTINGKEY") as pagerduty:
         pagerduty.fail_next(1000)

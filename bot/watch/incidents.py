@@ -204,6 +204,11 @@ class Incidents:
         if incident.escalated_at:
             self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
+    async def withdrawn(self, info: WatchInfo, incident: IncidentRow) -> None:
+        """The watch is going away mid-incident: what was escalated is resolved there."""
+        if incident.escalated_at:
+            self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
+
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
         if incident is not None and incident.alert_ts:

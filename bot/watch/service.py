@@ -405,6 +405,12 @@ class WatchService:
         return info, incident
 
     async def _remove(self, watch_id: int) -> None:
+        info = self.watches.get(watch_id)
+        if info is not None and info.memory.state == "down":
+            # An escalated incident must not stay triggered in PagerDuty once nobody watches.
+            incident = await self.store.open_incident(watch_id)
+            if incident is not None:
+                await self.incidents.withdrawn(info, incident)
         self.scheduler.remove(watch_id)
         self.watches.pop(watch_id, None)
         self._pending.pop(watch_id, None)
