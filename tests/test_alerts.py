@@ -223,6 +223,26 @@ async def test_a_mute_window_holds_the_alert_then_releases_it_if_still_failing(s
             await bot.stop()
 
 
+async def test_muting_an_open_alert_shows_who_why_and_until_when_and_holds_reminders(
+    slack, tmp_path
+):
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        bot = await Watcher(
+            slack, tmp_path, GATEWAY_REMIND_EVERY="2s", GATEWAY_ESCALATE_AFTER="0"
+        ).start()
+        try:
+            alert = await bot.watch_until_alert(site)
+            await bot.command(f"mute {site.url()} for 1h deploy of v42", user="U8")
+            edited = text_of(slack.messages()[alert["ts"]])
+            assert "muted until <!date^" in edited and "by <@U8>: deploy of v42" in edited
+            assert replies(slack, alert, "<@U8> muted this watch until")
+            reminded = len(replies(slack, alert, "nobody has acknowledged"))
+            await asyncio.sleep(4.5)  # two reminder periods, inside the window
+            assert len(replies(slack, alert, "nobody has acknowledged")) == reminded
+        finally:
+            await bot.stop()
+
+
 async def test_a_muted_site_that_heals_in_the_window_never_alerts(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
         bot = await Watcher(slack, tmp_path, **QUIET).start()
