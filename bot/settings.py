@@ -119,7 +119,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         port=int(_number(environ, "PORT", 3000, 1, 65535)),
         api_url=api_url,
         database_url=environ.get("GATEWAY_DATABASE_URL") or "sqlite:///gateway.sqlite3",
-        min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
+        min_interval=_seconds(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
         canary=_canary(environ.get("GATEWAY_CANARY")),
         recover_after=int(_number(environ, "GATEWAY_RECOVER_AFTER", 2, 1, 100)),
         check=check,
@@ -158,6 +158,18 @@ def duration(environ: dict[str, str], name: str, default: float) -> float | None
     if not 0 <= seconds <= 7 * 86400:
         raise SettingsError(f"{name} must be a duration such as 30s, 15m or 2h, not {text!r}")
     return seconds or None
+
+
+def _seconds(environ: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    """A duration setting: plain seconds, or with `s`, `m` or `h`."""
+    text = (environ.get(name) or "").strip().lower()
+    match = _DURATION.match(text)
+    if not text or not match:
+        return _number(environ, name, default, low, high)  # the one-line error, or the default
+    value = float(match.group(1)) * _SECONDS[match.group(2)]
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be from {low:g} s to {high:g} s, not {text!r}")
+    return value
 
 
 def _url(environ: dict[str, str], name: str) -> str | None:

@@ -100,3 +100,16 @@ def test_reminder_and_escalation_settings_take_s_m_h_and_zero_means_never(
 def test_unusable_alerting_settings_are_one_line_naming_the_variable(environ, says):
     with pytest.raises(SettingsError, match=says):
         from_environment(environ)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("0.2s", 0.2), ("5m", 300.0)])
+def test_the_shortest_watch_interval_takes_units_too(text, seconds):
+    assert from_environment({"GATEWAY_MIN_INTERVAL": text}).min_interval == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "says"), [("2d", "must be a number"), ("48h", "must be from 0.1 s to 86400 s")]
+)
+def test_an_unusable_shortest_interval_is_one_line(text, says):
+    with pytest.raises(SettingsError, match=f"GATEWAY_MIN_INTERVAL {says}"):
+        from_environment({"GATEWAY_MIN_INTERVAL": text})
