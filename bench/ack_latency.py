@@ -5,7 +5,10 @@ stand-in for Slack's Web API, and fires rounds of 50 concurrent slash commands
 signed as Slack signs them, each checking a healthy site on loopback. Reports
 the ack latency (p50, p99, max: the time to Slack's HTTP 200, which must stay
 under 3 s) and how long until all 50 verdicts and threads were posted.
-Loopback only.
+
+The peer, in alternating rounds of the same run: a bare Bolt app that only
+acks (bench/bare_bolt.py), configured as the bot is. The ratio of the two p99s
+is the figure to watch; this machine's absolute times drift. Loopback only.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def fire(url: str, site_url: str, response_urls: list[str], round_number: int, conn) -> None:
+def fire(
+    url: str, site_url: str, response_urls: list[str], round_number: int, conn, peer: bool = False
+) -> None:
     """In a process of its own: send the commands at once, report each ack's latency.
 
     Kept apart from the Slack stand-in (which serves the bot's API calls in this
@@ -53,7 +58,7 @@ def fire(url: str, site_url: str, response_urls: list[str], round_number: int, c
             async def command(i: int) -> float:
                 body = slash_command_body(
                     f"check {site_url}",
-                    user_id=f"U{round_number}x{i}",
+                    user_id=f"U{round_number}x{i}{'p' if peer else ''}",
                     response_url=response_urls[i],
                 )
                 headers = signed_headers(body)
@@ -91,8 +96,30 @@ async def one_round(
     return acks, (time.perf_counter() - started) * 1000
 
 
+async def peer_round(url: str, slack: SlackStandIn, concurrency: int, number: int) -> list[float]:
+    """The same burst sent to the bare Bolt app; only the acks are measured."""
+    urls = [slack.response_url(f"p{number}-{i}") for i in range(concurrency)]
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=fire, args=(url, "peer.example", urls, number, send, True))
+    process.start()
+    acks = await asyncio.to_thread(receive.recv)
+    process.join(30)
+    return acks
+
+
+async def wait_up(url: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(100):
+            try:
+                await client.get(url)
+                return
+            except httpx.ConnectError:
+                await asyncio.sleep(0.1)
+
+
 async def run(rounds: int, concurrency: int) -> None:
-    port = free_port()
+    port, peer_port = free_port(), free_port()
     with (
         SlackStandIn() as slack,
         serve(Behaviour.OK) as site,
@@ -116,37 +143,52 @@ async def run(rounds: int, concurrency: int) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        peer = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(peer_port)],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}/slack/events"
+        peer_url = f"http://127.0.0.1:{peer_port}/slack/events"
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
-                for _ in range(100):
-                    try:
-                        await client.get(url)
-                        break
-                    except httpx.ConnectError:
-                        await asyncio.sleep(0.1)
+            await wait_up(url)
+            await wait_up(peer_url)
             acks: list[float] = []
+            peer_acks: list[float] = []
             completions: list[float] = []
             for number in range(rounds + 1):
                 round_acks, completion = await one_round(
                     url, slack, site.url(), concurrency, number
                 )
-                if number:  # round 0 warms the bot up (imports, first connections)
+                round_peer = await peer_round(peer_url, slack, concurrency, number)
+                if number:  # round 0 warms both up (imports, first connections)
                     acks += round_acks
+                    peer_acks += round_peer
                     completions.append(completion)
         finally:
-            bot.send_signal(signal.SIGTERM)
-            bot.wait(30)
+            for process in (bot, peer):
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
     print(
         f"{rounds} rounds of {concurrency} concurrent signed slash commands, "
         f"`gateway serve` in HTTP mode, a healthy loopback site\n"
     )
-    print("| ack p50 | ack p99 | ack max | all verdicts + threads posted (median per round) |")
-    print("|---|---|---|---|")
     print(
-        f"| {statistics.median(acks):.1f} ms | {percentile(acks, 0.99):.1f} ms "
+        "| app | ack p50 | ack p99 | ack max | all verdicts + threads posted (median per round) |"
+    )
+    print("|---|---|---|---|---|")
+    print(
+        f"| gateway serve | {statistics.median(acks):.1f} ms | {percentile(acks, 0.99):.1f} ms "
         f"| {max(acks):.1f} ms | {statistics.median(completions):.0f} ms |"
     )
+    print(
+        f"| bare Bolt app | {statistics.median(peer_acks):.1f} ms "
+        f"| {percentile(peer_acks, 0.99):.1f} ms | {max(peer_acks):.1f} ms | – |"
+    )
+    ratio = percentile(acks, 0.99) / percentile(peer_acks, 0.99)
+    print(f"\nack p99, gateway ÷ bare Bolt: {ratio:.2f}×")
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ comparable on a noisy machine:
 - times `checks.run.check` (warm, in-process) with 1 and 3 samples;
 - adds up the check's own phases (DNS, TCP, TLS, HTTP) for the same runs;
 - times `curl -w '%{time_total}'` on the same URL;
+- asks Prometheus blackbox_exporter (Debian's package) to probe the same URL and
+  reads its own `probe_duration_seconds`;
 - times the whole `gateway check --json` command, process start included.
 
 Prints a Markdown table of medians; the README quotes it. Loopback only.
@@ -28,6 +30,7 @@ import trustme
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import blackbox  # noqa: E402
 from bench.loopback_site import start_nginx  # noqa: E402
 from checks.run import CheckOptions, check  # noqa: E402
 from tests.servers.proxies import free_port  # noqa: E402
@@ -90,8 +93,11 @@ def main() -> None:
         leaf.private_key_pem.write_to_path(str(key))
         leaf.cert_chain_pems[0].write_to_path(str(cert))
         ca.cert_pem.write_to_path(str(ca_path))
-        http_port, https_port = free_port(), free_port()
+        http_port, https_port, exporter_port = free_port(), free_port(), free_port()
         proc = start_nginx(tmp, http_port, https_port, cert, key)
+        exporter = (
+            blackbox.start(tmp, exporter_port, str(ca_path)) if blackbox.available() else None
+        )
         try:
             rows = []
             for label, url, bundle in (
@@ -101,21 +107,26 @@ def main() -> None:
                 one, one_sum = asyncio.run(time_checks(url, 1, args.runs, bundle))
                 three, three_sum = asyncio.run(time_checks(url, 3, args.runs, bundle))
                 curl = time_curl(url, args.runs, bundle)
+                peer = blackbox.median_probe_ms(exporter_port, url, args.runs) if exporter else None
                 command = time_command(url, max(5, args.runs // 8), bundle)
-                rows.append((label, one, one_sum, three, three_sum, curl, command))
+                rows.append((label, one, one_sum, three, three_sum, peer, curl, command))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            for process in (proc, exporter):
+                if process is not None:
+                    process.terminate()
+                    process.wait(10)
     print(f"median of {args.runs} runs, milliseconds, nginx on loopback\n")
     print(
         "| site | check, 1 sample | its phases added up | check, 3 samples "
-        "| its phases added up | curl -w time_total | `gateway check --json` process |"
+        "| its phases added up | blackbox_exporter probe | check ÷ blackbox "
+        "| curl -w time_total | `gateway check --json` process |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for label, one, one_sum, three, three_sum, curl, command in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, one, one_sum, three, three_sum, peer, curl, command in rows:
+        peer_text = f"{peer:.2f} | {one / peer:.2f}×" if peer else "not installed | –"
         print(
             f"| {label} | {one:.2f} | {one_sum:.2f} | {three:.2f} | {three_sum:.2f} "
-            f"| {curl:.2f} | {command:.0f} |"
+            f"| {peer_text} | {curl:.2f} | {command:.0f} |"
         )
 
 

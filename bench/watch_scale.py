@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loopback_site import start_nginx  # noqa: E402
+from bot import loop  # noqa: E402
 from bot.render.slack import Message  # noqa: E402
 from bot.settings import from_environment  # noqa: E402
 from bot.watch.service import WatchService  # noqa: E402
@@ -169,7 +170,7 @@ def main() -> None:
         port = free_port()
         nginx = start_nginx(tmp, port)
         try:
-            result = asyncio.run(
+            result = loop.run(
                 run(
                     args.watches,
                     args.interval,
@@ -198,6 +199,11 @@ def main() -> None:
         f"| {result['lag_max'] * 1000:.0f} ms | {result['cpu_share']:.0%} "
         f"| {result['rss_mb']:.0f} MB ({peak:.0f} MB) | {result['posts']} "
         f"| {result['healthy_share']:.2%} |"
+    )
+    per_check = result["cpu_share"] / result["checks_per_s"] * 1000
+    print(
+        f"\nCPU per scheduled check: {per_check:.2f} ms "
+        f"({result['checks_per_s']:.0f} checks/s at {result['cpu_share']:.0%} of one core)"
     )
 
 

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 
+from bot import loop
 from bot.chat import SlackChat
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
@@ -41,9 +42,9 @@ def main(mode: str, environ: dict[str, str]) -> int:
     try:
         settings = from_environment(load_environment(environ))
         if mode == "shell":
-            asyncio.run(run_shell(settings))
+            loop.run(run_shell(settings))
         else:
-            asyncio.run(serve(settings))
+            loop.run(serve(settings))
     except (SettingsError, StartError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2

@@ -7,12 +7,11 @@ Exit status: 0 healthy, 1 a problem was diagnosed, 2 the input was unusable
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
 
+from bot import loop
 from checks.dns import ResolverAddress
 from checks.guard import TargetRefused
 from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions, check
@@ -111,11 +110,11 @@ def _number(text, flag, default, kind, low, high):
 
 def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     options = options_from(args, environ)
-    diagnosis = asyncio.run(check(args.target, options))
+    diagnosis = loop.run(check(args.target, options))
     if args.json:
-        from bot.render.as_json import to_dict
+        from bot.render.as_json import terminal_safe_json, to_dict
 
-        sys.stdout.write(json.dumps(to_dict(diagnosis), ensure_ascii=False) + "\n")
+        sys.stdout.write(terminal_safe_json(to_dict(diagnosis)) + "\n")
     else:
         from bot.render.terminal import print_diagnosis
 

@@ -150,14 +150,14 @@ class Gateway:
 
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
-        if target is None:
-            return Answer(text="That button is too old to use; run `/gateway check SITE` again.")
+        if isinstance(target, str):
+            return Answer(text=f"{render.escape(target)}; run `/gateway check SITE` again.")
         return self.on_parsed(chat, request, Check(target))
 
     def on_watch_button(self, chat: Chat, request: Request, value: str) -> Answer:
         target = _target_from(value)
-        if target is None:
-            return Answer(text="That button is too old to use; try `/gateway watch SITE`.")
+        if isinstance(target, str):
+            return Answer(text=f"{render.escape(target)}; try `/gateway watch SITE`.")
         if request.trigger_id and self.watches is not None:  # Slack: the modal, prefilled
             return Answer(
                 work=self.watches.home.open_modal(
@@ -221,10 +221,10 @@ class Gateway:
 
     async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
         """Show the clicking person what a visitor can try, for the cause the verdict named."""
-        data = render.button_data(value)
-        cause = load_knowledge().causes.get(data.get("c", ""))
+        code = render.button_data(value).get("c")
+        cause = load_knowledge().causes.get(code) if isinstance(code, str) else None
         target = _target_from(value)
-        if cause is None or target is None:
+        if cause is None or isinstance(target, str):
             return
         context = {
             "host": target.host,
@@ -347,11 +347,16 @@ HOME_ACTIONS = (
 )
 
 
-def _target_from(value: str) -> Target | None:
+def _target_from(value: str) -> Target | str:
+    """The target a button carries, or why it cannot be checked (one line).
+
+    A button's value comes back from whoever pressed it and may have been altered:
+    any value at all ends in a target or a reason, never an exception.
+    """
     url = render.button_data(value).get("t")
     if not isinstance(url, str):
-        return None
+        return "That button is too old to use"
     try:
         return parse_target(url)
-    except TargetError:
-        return None
+    except TargetError as exc:
+        return f"That button holds no target I can check: {exc}"

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from bot.render.slack import Message
 from bot.service import Gateway, Request
+from checks.text import printable
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
 _MENTION = re.compile(r"<@([A-Z0-9a-z]+)(?:\|([^>]*))?>")
@@ -225,7 +226,8 @@ def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
-    return html.unescape(text)
+    # Remote text was cleaned at the probe's edge; entities must not bring controls back.
+    return printable(html.unescape(text), lines=True)
 
 
 class Shell:

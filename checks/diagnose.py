@@ -23,6 +23,7 @@ SLOW_MS = DEFAULT_SLOW_MS  # a watch's `slow` replaces it
 CERT_WARNING_DAYS = 14
 MAX_CAUSES = 4
 MAX_OWNER_STEPS = 7
+STANDARD_STATUSES = (100, 599)  # RFC 9110 §15: a status outside this range is not HTTP
 
 _DNS_CAUSES = {
     ErrorKind.NXDOMAIN: ("dns_nxdomain", 0.95),
@@ -58,6 +59,8 @@ _NO_RESPONSE_CAUSES: dict[ErrorKind, tuple[tuple[str, float], ...]] = {
     ErrorKind.TLS_HANDSHAKE: (("tls_handshake_failed", 0.85),),
     ErrorKind.REDIRECT_LOOP: (("redirect_loop", 0.95),),
     ErrorKind.TOO_MANY_REDIRECTS: (("redirect_loop", 0.9),),
+    # A Location no browser can follow (javascript:, a bad host, port 99999): the site's fault.
+    ErrorKind.BAD_REDIRECT: (("server_error", 0.8), ("upstream_bad_response", 0.2)),
     ErrorKind.OTHER: (("connection_reset", 0.5),),
 }
 
@@ -72,7 +75,7 @@ class Cause:
     owner: tuple[str, ...]
     visitor: tuple[str, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
             "confidence": round(self.confidence, 2),
@@ -160,7 +163,7 @@ def diagnose(
         found.add("healthy", 0.9, *_healthy_lines(evidence))
     product = fingerprint.product if fingerprint else None
     known = product not in (None, "unknown")
-    gateway_name = knowledge.products[product].name if known else "the gateway"
+    gateway_name = knowledge.products[product].name if product and known else "the gateway"
     context = {
         "gateway": gateway_name,
         "status": str(last.status) if last else "no response",
@@ -464,7 +467,7 @@ def _groups(
     samples: list[HttpSample] | tuple[HttpSample, ...], prints: dict[int, Fingerprint]
 ) -> list[list[HttpSample]]:
     """Attempts that saw the same thing (status, error, address, product), in order."""
-    groups: dict[tuple, list[HttpSample]] = {}
+    groups: dict[tuple[object, ...], list[HttpSample]] = {}
     for sample in samples:
         fingerprint = prints.get(id(sample))
         key = (
@@ -490,6 +493,12 @@ def _group_line(group: list[HttpSample], fingerprint: Fingerprint | None) -> str
     if sample.status is None:
         return f"no HTTP response from {sample.address}{count}{took}: {sample.detail}"
     line = f"HTTP {sample.status} {sample.reason}".rstrip() + f" from {sample.address}{count}{took}"
+    if not STANDARD_STATUSES[0] <= sample.status <= STANDARD_STATUSES[1]:
+        line += (
+            f"; {sample.status} is outside HTTP's status range "
+            f"({STANDARD_STATUSES[0]}–{STANDARD_STATUSES[1]}), so no browser can tell "
+            "what it means: visitors get an error or a blank page"
+        )
     if fingerprint and fingerprint.product != "unknown" and not sample.ok:
         line += f" (page by {fingerprint.product})"
     if sample.error:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.rdatatype
 import dns.resolver
 
@@ -32,28 +34,51 @@ class ResolverAddress:
 
     @classmethod
     def parse(cls, text: str) -> ResolverAddress:
+        """`IP`, `IP:PORT`, `[IPv6]` or `[IPv6]:PORT`; IPv6 only in brackets, else ValueError."""
         text = text.strip()
         host, port = text, 53
         if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
+            host, closed, rest = text[1:].partition("]")
+            if not closed:
+                raise ValueError(f"resolver {text!r}: the [ is never closed ([IPv6]:PORT)")
             if rest:
-                port = _port(rest.removeprefix(":"), text)
-        elif text.count(":") == 1:
+                if not rest.startswith(":"):
+                    raise ValueError(f"resolver {text!r}: expected :PORT after the ]")
+                port = _port(rest[1:], text)
+            try:
+                address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ValueError(
+                    f"resolver {text!r}: brackets hold an IPv6 address ([IPv6]:PORT)"
+                ) from None
+        elif ":" in text:
+            if text.count(":") > 1:
+                raise ValueError(
+                    f"resolver {text!r}: write an IPv6 resolver in brackets, as in [::1]:5353"
+                )
             host, port_text = text.split(":")
             port = _port(port_text, text)
-        try:
-            host = str(ipaddress.ip_address(host))
-        except ValueError:
-            raise ValueError(f"resolver {text!r} is not an IP address (IP or IP:PORT)") from None
-        return cls(host, port)
+            address = _ipv4(host, text)
+        else:
+            address = _ipv4(host, text)
+        if getattr(address, "scope_id", None):
+            raise ValueError(f"resolver {text!r}: zoned IPv6 addresses are not supported")
+        return cls(str(address), port)
 
     def __str__(self) -> str:
         shown = f"[{self.host}]" if ":" in self.host else self.host
         return shown if self.port == 53 else f"{shown}:{self.port}"
 
 
+def _ipv4(host: str, whole: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"resolver {whole!r} is not an IP address (IP or IP:PORT)") from None
+
+
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
         raise ValueError(f"resolver {whole!r} has an invalid port")
     return int(text)
 
@@ -143,7 +168,8 @@ async def _query(
     except dns.resolver.NXDOMAIN:
         return (), (), (ErrorKind.NXDOMAIN, f"{name} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer as exc:
-        cnames = _chain(exc.response()) if exc.kwargs.get("response") else ()
+        found = exc.kwargs.get("response")
+        cnames = _chain(found) if isinstance(found, dns.message.QueryMessage) else ()
         return (), cnames, (ErrorKind.NO_ADDRESS, "the name exists but has no A or AAAA record")
     except dns.resolver.NoNameservers as exc:
         return (), (), (ErrorKind.SERVFAIL, _servfail_detail(exc))
@@ -155,7 +181,7 @@ async def _query(
     return addresses, _chain(answer.response), None
 
 
-def _chain(response) -> tuple[str, ...]:
+def _chain(response: dns.message.QueryMessage) -> tuple[str, ...]:
     """The CNAME targets followed from the question name, in order."""
     try:
         result = response.resolve_chaining()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from checks.models import HttpSample
 from checks.steps import body_excerpt
@@ -47,7 +48,7 @@ class Expectations:
             words.append(f"slow {self.slow_ms:g}ms")
         return " ".join(words)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "statuses": list(self.statuses),
             "contains": list(self.contains),
@@ -56,7 +57,7 @@ class Expectations:
         }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Expectations:
+    def from_dict(cls, data: dict[str, Any] | None) -> Expectations:
         data = data or {}
         slow = data.get("slow_ms")
         return cls(

@@ -2,37 +2,60 @@
 
 The connection goes to the address that DNS returned and the guard vetted;
 the Host header and SNI carry the name, and nothing resolves it a second
-time. A recording network stream gives the phase timings and the first bytes
-the server sent, which is how "closed without a byte" is told from "sent
-something that is not HTTP" without reading an exception's message.
+time. The probe opens the connection itself (asyncio's streams, TLS with
+SNI) and speaks HTTP/1.1 through h11, the parser httpx and httpcore are
+built on: each phase fails at a known place, so refused, timed out, "closed
+without a byte" and "sent something that is not HTTP" are told apart where
+they happen, never by reading an exception's message. Going through h11
+directly, rather than an HTTP client's pool and request machinery, costs a
+third of the CPU per request (bench/check_overhead.py), which is what decides
+how many watches one core holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-import httpcore
-import httpx
+import h11
 
-from checks.models import ErrorKind, Hop, HttpSample, Timings
+from checks.body import BoundedDecoder, DecodeError, text_of
+from checks.guard import TargetRefused
+from checks.models import ErrorKind, Hop, HttpSample, Target, TcpAttempt, Timings, TlsResult
+from checks.target import TargetError, parse_target
 from checks.tcp import classify_os_error
-from checks.tls import inspecting_context
+from checks.text import printable
+from checks.tls import inspecting_context, parse_certificate
 
 BODY_CAP = 64 * 1024
+RAW_CAP = 1024 * 1024  # bytes read off the wire per sample, whatever they decode to
+HEADER_CAP = 100 * 1024  # the status line and headers, as httpcore allows
 MAX_REDIRECTS = 10
 USER_AGENT = "Mozilla/5.0 (compatible; gateway-check/0.1; +https://github.com/gateway)"
 _FIRST_BYTES = 200
+_READ_SIZE = 64 * 1024
+_HEADERS = [
+    ("user-agent", USER_AGENT),
+    ("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+    # Only what checks.body decodes under its cap; never advertise br or zstd.
+    ("accept-encoding", "gzip, deflate"),
+    ("connection", "close"),
+]
 
 # Given a host name, return an address the guard allows, or raise ValueError with the reason.
 AddressFor = Callable[[str], Awaitable[str]]
+# Told when the first hop's TCP connection is up, for live progress.
+OnConnect = Callable[[TcpAttempt], None]
 
 
 @dataclass
 class _Wire:
-    """What the network stream saw during one request (internal, mutable)."""
+    """What one request saw on the network (internal, mutable)."""
 
     started: float = field(default_factory=time.perf_counter)
     connected: float | None = None
@@ -40,118 +63,164 @@ class _Wire:
     first_byte: float | None = None
     received: int = 0
     first_bytes: bytes = b""
+    # (certificate DER, TLS version, cipher) once a handshake completed
+    session: tuple[bytes | None, str | None, str | None] | None = None
 
     def ms(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.started) * 1000
 
-
-class _RecordingStream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream, wire: _Wire) -> None:
-        self._inner = inner
-        self._wire = wire
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = await self._inner.read(max_bytes, timeout)
-        if data and self._wire.first_byte is None:
-            self._wire.first_byte = time.perf_counter()
-        self._wire.received += len(data)
-        if len(self._wire.first_bytes) < _FIRST_BYTES:
-            self._wire.first_bytes += data[: _FIRST_BYTES - len(self._wire.first_bytes)]
-        return data
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        self._wire.tls_done = time.perf_counter()
-        return _RecordingStream(inner, self._wire)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+    def saw(self, data: bytes) -> None:
+        if data and self.first_byte is None:
+            self.first_byte = time.perf_counter()
+        self.received += len(data)
+        if len(self.first_bytes) < _FIRST_BYTES:
+            self.first_bytes += data[: _FIRST_BYTES - len(self.first_bytes)]
 
 
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to one vetted address whatever host the URL names."""
+class _Failed(Exception):
+    """A request ended at a known place; `kind` and `detail` say where and why."""
 
-    def __init__(self, address: str, wire: _Wire) -> None:
-        self._address = address
-        self._wire = wire
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        stream = await self._inner.connect_tcp(
-            self._address,
-            port,
-            timeout=timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
-        self._wire.connected = time.perf_counter()
-        return _RecordingStream(stream, self._wire)
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise httpcore.ConnectError("unix sockets are not probed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
 
 
-class _PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, with its connection pool given our pinned backend.
+@dataclass(frozen=True)
+class _Url:
+    """The parts of an absolute http(s) URL that a request needs."""
 
-    httpx offers no public knob for the network backend, so the pool it builds
-    is replaced by one with the same settings; httpx is pinned below 1.0.
-    """
+    scheme: str
+    host: str  # without brackets
+    port: int
+    authority: str  # the Host header
+    target: str  # path and query
 
-    def __init__(self, address: str, wire: _Wire) -> None:
-        super().__init__(verify=inspecting_context(), retries=0)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=inspecting_context(),
-            max_connections=1,
-            max_keepalive_connections=0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=_PinnedBackend(address, wire),
-        )
+    @classmethod
+    def parse(cls, url: str) -> _Url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        default = 443 if scheme == "https" else 80
+        host = parts.hostname or ""
+        port = parts.port or default
+        shown = f"[{host}]" if ":" in host else host
+        authority = shown if port == default else f"{shown}:{port}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return cls(scheme, host, port, authority, target)
 
 
 async def fetch(
-    url: str, address: str, timeout: float, connect_timeout: float, address_for: AddressFor
+    url: str,
+    address: str,
+    timeout: float,
+    connect_timeout: float,
+    address_for: AddressFor,
+    verify: ssl.SSLContext | None = None,
+    on_connect: OnConnect | None = None,
 ) -> HttpSample:
-    """GET `url` from `address`, following redirects; never raises for network trouble."""
+    """GET `url` from `address`, following redirects; never raises for network trouble.
+
+    A redirect the check will not follow is evidence, not a crash: the sample keeps
+    the redirect's status and says where it pointed and why it was not followed.
+
+    With `verify`, the first hop's handshake verifies the certificate, and the sample
+    carries that TLS session (a failed verification is a TLS_HANDSHAKE error; the
+    caller then inspects the certificate on its own). Later hops never verify: the
+    redirect's target is evidence, not the site under check.
+    """
     started = time.perf_counter()
     hops: list[Hop] = []
     seen = {url}
     current_url, current_address = url, address
+    current_host = _Url.parse(url).host
+    first: tuple[TcpAttempt, TlsResult | None] | None = None
     while True:
         left = timeout - (time.perf_counter() - started)
-        sample = await _get_once(current_url, current_address, max(left, 0.001), connect_timeout)
+        context = verify if first is None and verify is not None else inspecting_context()
+        sample, wire = await _get_once(
+            current_url,
+            current_address,
+            max(left, 0.001),
+            connect_timeout,
+            context,
+            on_connect if first is None else None,
+        )
+        if first is None:
+            first = _first_hop(sample, wire, verify is not None)
+        sample = replace(sample, first_connect=first[0], tls=first[1])
         location = sample.header("location") if sample.status in _REDIRECTS else None
         if not location:
             return _finish(sample, hops, started)
-        hops.append(Hop(url=current_url, status=sample.status or 0, location=location))
-        next_url = str(httpx.URL(current_url).join(location))
+        hops.append(Hop(url=current_url, status=sample.status or 0, location=_shown(location)))
+        next_target = redirect_target(current_url, location)
+        if isinstance(next_target, str):
+            refused = _replace_error(sample, ErrorKind.BAD_REDIRECT, next_target)
+            return _finish(refused, hops, started)
+        next_url = next_target.url
         failure = _redirect_failure(next_url, seen, len(hops))
         if failure:
             return _finish(_replace_error(sample, *failure), hops, started)
         seen.add(next_url)
-        next_host = httpx.URL(next_url).host
-        if next_host != httpx.URL(current_url).host:
+        if next_target.host != current_host:
             try:
-                current_address = await address_for(next_host)
-            except ValueError as exc:
+                current_address = await address_for(next_target.host)
+            except TargetRefused as exc:
                 return _finish(
                     _replace_error(sample, ErrorKind.REDIRECT_REFUSED, str(exc)), hops, started
                 )
-        current_url = next_url
+            except ValueError as exc:
+                refused = _replace_error(
+                    sample, ErrorKind.BAD_REDIRECT, f"{_not_followed(location)}: {exc}"
+                )
+                return _finish(refused, hops, started)
+        current_url, current_host = next_url, next_target.host
 
 
 _REDIRECTS = {301, 302, 303, 307, 308}
+_WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
+_AUTHORITY = re.compile(r"^(https?://[^/?#]*)(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def redirect_target(current_url: str, location: str) -> Target | str:
+    """Where a Location header leads, as a Target; or why a browser could not go there."""
+    location = location.strip()
+    try:
+        # An absolute URL is judged as sent (urljoin would only refuse it without a reason).
+        joined = location if _WEB_URL.match(location) else urljoin(current_url, location)
+    except ValueError:
+        return f"{_not_followed(location)}: it is not a valid URL"
+    scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
+    if scheme not in ("http", "https"):
+        return (
+            f"{_not_followed(location)}: a {_shown(scheme, 20)}: URL is not a web page, "
+            "and browsers refuse to follow a redirect there"
+        )
+    if not _WEB_URL.match(joined):
+        return f"{_not_followed(location)}: it is not a valid URL"
+    authority = _AUTHORITY.match(joined)
+    if authority:  # a browser sends a space in a path or query as %20, and so does the check
+        joined = authority.group(1) + authority.group(2).replace(" ", "%20")
+    try:
+        target = parse_target(joined)
+    except TargetError as exc:
+        return f"{_not_followed(location)}: {exc}"
+    if not _requestable(target.url):  # what HTTP/1.1 cannot carry is refused here, in words
+        return f"{_not_followed(location)}: it cannot be sent in an HTTP request"
+    return target
+
+
+def _requestable(url: str) -> bool:
+    """ASCII with no space or control character: what a request line can carry."""
+    return url.isascii() and not any(c <= " " or c == "\x7f" for c in url)
+
+
+def _not_followed(location: str) -> str:
+    return f"the site redirects to {_shown(location)!r}, which the check did not follow"
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    clean = printable(text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def _redirect_failure(next_url: str, seen: set[str], count: int) -> tuple[ErrorKind, str] | None:
@@ -159,8 +228,6 @@ def _redirect_failure(next_url: str, seen: set[str], count: int) -> tuple[ErrorK
         return ErrorKind.REDIRECT_LOOP, f"redirect {count} goes back to {next_url}"
     if count >= MAX_REDIRECTS:
         return ErrorKind.TOO_MANY_REDIRECTS, f"more than {MAX_REDIRECTS} redirects"
-    if httpx.URL(next_url).scheme not in ("http", "https"):
-        return ErrorKind.REDIRECT_REFUSED, f"redirect to a non-web URL {next_url}"
     return None
 
 
@@ -173,56 +240,244 @@ def _finish(sample: HttpSample, hops: list[Hop], started: float) -> HttpSample:
     return replace(sample, redirects=tuple(hops), timings=replace(sample.timings, total_ms=total))
 
 
-async def _get_once(url: str, address: str, timeout: float, connect_timeout: float) -> HttpSample:
-    transport = _PinnedTransport(address, wire := _Wire())
-    limits = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
-    headers = {"user-agent": USER_AGENT, "accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-    status = None
+def _first_hop(
+    sample: HttpSample, wire: _Wire, verified: bool
+) -> tuple[TcpAttempt, TlsResult | None]:
+    """What the first hop's connection proves: the TCP outcome and a verified TLS session."""
+    url = _Url.parse(sample.url)
+    if wire.connected is None:
+        attempt = TcpAttempt(
+            address=sample.address,
+            port=url.port,
+            error=sample.error or ErrorKind.OTHER,
+            detail=sample.detail,
+            ms=(time.perf_counter() - wire.started) * 1000,
+        )
+        return attempt, None
+    attempt = TcpAttempt(address=sample.address, port=url.port, ms=wire.ms(wire.connected) or 0.0)
+    if not verified or wire.session is None or wire.tls_done is None:
+        return attempt, None
+    der, version, cipher = wire.session
+    tls = TlsResult(
+        address=sample.address,
+        port=url.port,
+        server_name=url.host,
+        version=version,
+        cipher=cipher,
+        certificate=parse_certificate(der),
+        ms=(wire.tls_done - wire.connected) * 1000,
+    )
+    return attempt, tls
+
+
+async def _get_once(
+    url: str,
+    address: str,
+    timeout: float,
+    connect_timeout: float,
+    context: ssl.SSLContext,
+    on_connect: OnConnect | None,
+) -> tuple[HttpSample, _Wire]:
+    """One GET on a connection of its own, within `timeout` seconds in all."""
+    wire = _Wire()
+    parts = _Url.parse(url)
+    writer: asyncio.StreamWriter | None = None
+    response: h11.Response | h11.InformationalResponse | None = None
     try:
-        async with (
-            httpx.AsyncClient(
-                transport=transport, timeout=limits, follow_redirects=False, trust_env=False
-            ) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
-            status = response.status_code
-            body, truncated = await _read_capped(response)
-            return HttpSample(
-                address=address,
-                url=url,
-                status=status,
-                reason=response.reason_phrase,
-                http_version=response.http_version,
-                headers=tuple(response.headers.multi_items()),
-                body=body.decode(response.encoding or "utf-8", errors="replace"),
-                body_truncated=truncated,
-                timings=_timings(wire),
+        reader, writer = await _connect(address, parts, min(connect_timeout, timeout), wire)
+        if on_connect is not None:
+            on_connect(
+                TcpAttempt(address=address, port=parts.port, ms=wire.ms(wire.connected) or 0.0)
             )
-    except httpx.HTTPError as exc:
-        kind, detail = _classify(exc, wire)
-        return HttpSample(
+        if parts.scheme == "https":
+            left = timeout - (time.perf_counter() - wire.started)
+            await _handshake(writer, parts.host, context, min(connect_timeout, left), wire)
+        left = timeout - (time.perf_counter() - wire.started)
+        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEADER_CAP)
+        response = await _exchange(reader, writer, connection, parts, left, wire)
+        body, truncated = await _read_body(reader, connection, response, wire, timeout)
+        sample = HttpSample(
             address=address,
             url=url,
-            status=status,
-            error=kind,
-            detail=detail,
+            status=response.status_code,
+            reason=printable(response.reason.decode("latin-1")),
+            http_version="HTTP/" + response.http_version.decode("ascii", "replace"),
+            headers=headers_of(response),
+            body=printable(text_of(body, _charset(response)), lines=True),
+            body_truncated=truncated,
             timings=_timings(wire),
+        )
+    except _Failed as failed:
+        sample = HttpSample(
+            address=address,
+            url=url,
+            error=failed.kind,
+            detail=failed.detail,
+            timings=_timings(wire),
+        )
+    finally:
+        if writer is not None:
+            writer.close()
+    return sample, wire
+
+
+async def _connect(
+    address: str, parts: _Url, timeout: float, wire: _Wire
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, parts.port)
+    except TimeoutError:
+        raise _Failed(ErrorKind.TIMEOUT, "no answer to the connection attempt") from None
+    except OSError as exc:
+        raise _Failed(*classify_os_error(exc)) from None
+    wire.connected = time.perf_counter()
+    return reader, writer
+
+
+async def _handshake(
+    writer: asyncio.StreamWriter, host: str, context: ssl.SSLContext, timeout: float, wire: _Wire
+) -> None:
+    try:
+        async with asyncio.timeout(max(timeout, 0.001)):
+            await writer.start_tls(context, server_hostname=host)
+    except TimeoutError:
+        raise _Failed(ErrorKind.TIMEOUT, "no answer to the TLS handshake") from None
+    except (OSError, EOFError):  # ssl.SSLError is an OSError
+        raise _Failed(ErrorKind.TLS_HANDSHAKE, "the TLS handshake failed") from None
+    wire.tls_done = time.perf_counter()
+    tls = writer.get_extra_info("ssl_object")
+    if tls is not None:
+        cipher = tls.cipher()
+        wire.session = (
+            tls.getpeercert(binary_form=True),
+            tls.version(),
+            cipher[0] if cipher else None,
         )
 
 
-async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:
-    """Read at most BODY_CAP decoded bytes; a truncated body is still evidence."""
-    chunks: list[bytes] = []
-    size = 0
+async def _exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    connection: h11.Connection,
+    parts: _Url,
+    timeout: float,
+    wire: _Wire,
+) -> h11.Response | h11.InformationalResponse:
+    """Send the request and read up to the final response's headers."""
     try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= BODY_CAP:
-                return b"".join(chunks)[:BODY_CAP], True
-    except httpx.HTTPError:
+        request = h11.Request(
+            method="GET", target=parts.target, headers=[("host", parts.authority), *_HEADERS]
+        )
+        outgoing = connection.send(request) + (connection.send(h11.EndOfMessage()) or b"")
+    except (h11.LocalProtocolError, UnicodeError, ValueError) as exc:
+        raise _Failed(ErrorKind.OTHER, f"the URL cannot be requested: {exc}") from None
+    try:
+        async with asyncio.timeout(max(timeout, 0.001)):
+            writer.write(outgoing)
+            await writer.drain()
+            while True:
+                event = connection.next_event()
+                if event is h11.NEED_DATA:
+                    data = await reader.read(_READ_SIZE)
+                    wire.saw(data)
+                    connection.receive_data(data)
+                elif isinstance(event, h11.Response):
+                    return event
+                elif isinstance(event, h11.InformationalResponse):
+                    if event.status_code == 101:  # switching protocols: no HTTP after it
+                        return event
+                elif event is h11.PAUSED:
+                    raise _Failed(ErrorKind.PROTOCOL, "the server switched protocols")
+    except TimeoutError:
+        if wire.received:
+            detail = f"only {wire.received} bytes arrived before the deadline"
+        else:
+            detail = "connected, but no response arrived before the deadline"
+        raise _Failed(ErrorKind.NO_RESPONSE, detail) from None
+    except h11.RemoteProtocolError:
+        if wire.received == 0:
+            detail = "the server closed the connection without sending a byte"
+            raise _Failed(ErrorKind.RESET, detail) from None
+        excerpt = wire.first_bytes[:80].decode("latin-1")
+        raise _Failed(
+            ErrorKind.PROTOCOL,
+            f"the server sent {wire.received} bytes that are not valid HTTP: {excerpt!r}",
+        ) from None
+    except OSError:
+        detail = f"the connection was reset after {wire.received} bytes"
+        raise _Failed(ErrorKind.RESET, detail) from None
+
+
+async def _read_body(
+    reader: asyncio.StreamReader,
+    connection: h11.Connection,
+    response: h11.Response | h11.InformationalResponse,
+    wire: _Wire,
+    timeout: float,
+) -> tuple[bytes, bool]:
+    """Read at most BODY_CAP decoded bytes, whatever the encoding layers; never more.
+
+    The raw bytes read are capped too, so a body that inflates to nothing cannot
+    keep the sample reading until its deadline. A body cut short (by the server,
+    the deadline or a broken encoding) is still evidence, marked truncated.
+    """
+    if isinstance(response, h11.InformationalResponse):
+        return b"", False
+    encodings = [
+        part
+        for name, value in response.headers
+        if name == b"content-encoding"
+        for part in value.decode("latin-1").split(",")
+    ]
+    decoder = BoundedDecoder(encodings, BODY_CAP)
+    chunks: list[bytes] = []
+    raw_read = 0
+    left = timeout - (time.perf_counter() - wire.started)
+    try:
+        async with asyncio.timeout(max(left, 0.001)):
+            while True:
+                event = connection.next_event()
+                if event is h11.NEED_DATA:
+                    data = await reader.read(_READ_SIZE)
+                    wire.saw(data)
+                    connection.receive_data(data)
+                elif isinstance(event, h11.Data):
+                    raw_read += len(event.data)
+                    chunks.append(decoder.feed(bytes(event.data)))
+                    if decoder.full or raw_read >= RAW_CAP:
+                        return b"".join(chunks), True
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    return b"".join(chunks), False
+                else:  # PAUSED or anything else: the message is over for us
+                    return b"".join(chunks), False
+    except (TimeoutError, OSError, h11.RemoteProtocolError, DecodeError):
         return b"".join(chunks), True
-    return b"".join(chunks), False
+
+
+def headers_of(response: h11.Response | h11.InformationalResponse) -> tuple[tuple[str, str], ...]:
+    """The response's headers as text, names lower-cased, every value printable."""
+    return tuple(
+        (name.decode("latin-1"), printable(_text(value))) for name, value in response.headers
+    )
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
+
+
+def _charset(response: h11.Response | h11.InformationalResponse) -> str | None:
+    for name, value in response.headers:
+        if name == b"content-type":
+            found = _CHARSET.search(value.decode("latin-1"))
+            return found.group(1) if found else None
+    return None
 
 
 def _timings(wire: _Wire) -> Timings:
@@ -231,47 +486,3 @@ def _timings(wire: _Wire) -> Timings:
     if wire.tls_done is not None and wire.connected is not None:
         tls = (wire.tls_done - wire.connected) * 1000
     return Timings(connect_ms=connect, tls_ms=tls, first_byte_ms=wire.ms(wire.first_byte))
-
-
-def _classify(exc: httpx.HTTPError, wire: _Wire) -> tuple[ErrorKind, str]:
-    """Turn httpx's exception class (and what the wire saw) into our kind."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ErrorKind.TIMEOUT, "no answer to the connection attempt"
-    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
-        if wire.received:
-            return ErrorKind.NO_RESPONSE, f"only {wire.received} bytes arrived before the deadline"
-        return ErrorKind.NO_RESPONSE, "connected, but no response arrived before the deadline"
-    if isinstance(exc, httpx.ConnectError):
-        cause = _os_error(exc)
-        if wire.connected is not None and wire.tls_done is None:
-            return ErrorKind.TLS_HANDSHAKE, "the TLS handshake failed"
-        if cause is not None:
-            return classify_os_error(cause)
-        return ErrorKind.OTHER, "the connection failed"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return ErrorKind.RESET, f"the connection was reset after {wire.received} bytes"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        if wire.received == 0:
-            return ErrorKind.RESET, "the server closed the connection without sending a byte"
-        excerpt = wire.first_bytes[:80].decode("latin-1")
-        return ErrorKind.PROTOCOL, (
-            f"the server sent {wire.received} bytes that are not valid HTTP: {excerpt!r}"
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return ErrorKind.TIMEOUT, "timed out"
-    return ErrorKind.OTHER, type(exc).__name__
-
-
-def _os_error(exc: BaseException, depth: int = 0) -> OSError | None:
-    """The first OSError with an errno under an httpx exception (causes and groups walked)."""
-    if depth > 8:
-        return None
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _os_error(inner, depth + 1)
-            if found is not None:
-                return found
-    nested = exc.__cause__ or exc.__context__
-    return _os_error(nested, depth + 1) if nested is not None else None

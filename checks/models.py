@@ -35,7 +35,8 @@ class ErrorKind(enum.StrEnum):
     TLS_HANDSHAKE = "tls_handshake"
     REDIRECT_LOOP = "redirect_loop"
     TOO_MANY_REDIRECTS = "too_many_redirects"
-    REDIRECT_REFUSED = "redirect_refused"
+    REDIRECT_REFUSED = "redirect_refused"  # the guard refused where it leads (private address)
+    BAD_REDIRECT = "bad_redirect"  # a Location no browser can follow (javascript:, bad host…)
     NOT_RUN = "not_run"
     OTHER = "other"
 
@@ -57,7 +58,7 @@ class Target:
     def url(self) -> str:
         return build_url(self.scheme, self.host, self.port, self.path)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "input": self.input,
             "url": self.url,
@@ -219,11 +220,15 @@ class HttpSample:
     detail: str = ""
     timings: Timings = field(default_factory=Timings)
     redirects: tuple[Hop, ...] = ()
+    # The first hop's connection, which doubles as the TCP probe of its address, and
+    # its TLS session when the handshake verified: a healthy check opens one connection.
+    first_connect: TcpAttempt | None = None
+    tls: TlsResult | None = None
 
     @property
     def ok(self) -> bool:
         """A response that a visitor would call working (below 400)."""
-        return self.status is not None and self.status < 400
+        return self.status is not None and 100 <= self.status < 400
 
     def header(self, name: str) -> str | None:
         """The first value of a header, by case-insensitive name."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from checks import dns, guard, http, tcp, tls
 from checks.diagnose import Diagnosis, diagnose
@@ -37,6 +39,9 @@ from checks.models import (
 from checks.target import parse_target
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SAMPLES = 3
@@ -113,7 +118,7 @@ async def gather(
     addresses = dns_result.addresses[: tcp.MAX_ADDRESSES]
     guard.vet_addresses(target.host, addresses, options.allow_private)
 
-    def finish(**found) -> Evidence:
+    def finish(**found: Any) -> Evidence:
         elapsed = (time.perf_counter() - deadline.started) * 1000
         return Evidence(
             target=target,
@@ -154,40 +159,111 @@ class _Probes:
         return self.deadline.share(0.5)
 
     async def run(self) -> tuple[tuple[TcpAttempt, ...], TlsResult | None, tuple[HttpSample, ...]]:
+        """Sample, and let the samples' own connections be the TCP and TLS evidence.
+
+        Each sample's first connection is the TCP probe of its address and, over
+        HTTPS, a verifying handshake whose session is the TLS evidence: a healthy
+        check opens one connection per sample and nothing else. Addresses no sample
+        goes to get a bare TCP connect; a handshake that did not verify is looked
+        at again (the certificate read without verifying) and those samples are
+        taken again without verifying, so the HTTP evidence is still there.
+        """
         count = max(1, min(self.options.samples, MAX_SAMPLES))
-        tcp_task = asyncio.create_task(
-            tcp.connect_all(self.addresses, self.target.port, self.connect_timeout())
+        sampled = [self.addresses[i % len(self.addresses)] for i in range(count)]
+        unsampled = tuple(a for a in self.addresses if a not in sampled)
+        verify = await tls.ready_verifying_context(self.options.ca_bundle) if self._https else None
+        tally = _TcpTally(self.addresses, self.on_progress)
+        tcp_task = (
+            asyncio.create_task(
+                tcp.connect_all(unsampled, self.target.port, self.connect_timeout())
+            )
+            if unsampled
+            else None
         )
-        tls_task = asyncio.create_task(self._tls(self.addresses[0])) if self._https else None
         sample_tasks = [
-            asyncio.create_task(self._sample(self.addresses[i % len(self.addresses)]))
-            for i in range(count)
+            asyncio.create_task(self._sample(address, verify=verify, on_connect=tally.add))
+            for address in sampled
         ]
-        tasks = [tcp_task, *sample_tasks] + ([tls_task] if tls_task else [])
-        self._report(tcp_task, _tcp_progress)
-        if tls_task:
-            self._report(tls_task, _tls_progress)
+        if tcp_task:
+            tcp_task.add_done_callback(lambda t: tally.add_all(_result(t, ())))
+        shown_tls: list[bool] = []
         for number, task in enumerate(sample_tasks, 1):
             self._report(task, lambda s, n=number: _http_progress(s, n, count))
-        await _wait_until(tasks, self.deadline)
+            task.add_done_callback(lambda t: self._sample_done(t, tally, shown_tls))
+        await _wait_until([*sample_tasks, *([tcp_task] if tcp_task else [])], self.deadline)
 
-        tcp_results = _result(tcp_task, ()) or self._timed_out_tcp()
-        tls_result = _result(tls_task, None) if tls_task else None
-        tls_result = await self._retry_tls_elsewhere(tls_result, tcp_results)
         samples = tuple(
-            _result(task, None) or self._timed_out_sample(self.addresses[i % len(self.addresses)])
-            for i, task in enumerate(sample_tasks)
+            _result(task, None) or self._timed_out_sample(address)
+            for address, task in zip(sampled, sample_tasks, strict=True)
         )
+        tcp_results = self._tcp_evidence(samples, _result(tcp_task, ()) or ())
+        if not self._https:
+            return tcp_results, None, samples
+        tls_result, samples = await self._tls_evidence(samples, tcp_results)
         return tcp_results, tls_result, samples
 
-    def _report(self, task: asyncio.Task, describe: Callable[..., Progress]) -> None:
-        def done(finished: asyncio.Task) -> None:
+    def _sample_done(
+        self, task: asyncio.Task[HttpSample], tally: _TcpTally, shown_tls: list[bool]
+    ) -> None:
+        sample = _result(task, None)
+        if sample is None:
+            return
+        if sample.first_connect is not None:
+            tally.add(sample.first_connect)
+        if sample.tls is not None and not shown_tls:
+            shown_tls.append(True)
+            self._tell(_tls_progress(sample.tls))
+
+    def _tell(self, progress: Progress) -> None:
+        try:
+            self.on_progress(progress)
+        except Exception:  # a progress display must never break the check
+            log.exception("progress callback failed")
+
+    def _tcp_evidence(
+        self, samples: tuple[HttpSample, ...], connects: tuple[TcpAttempt, ...]
+    ) -> tuple[TcpAttempt, ...]:
+        """One TCP attempt per address: a sample's connection where one went, else a connect."""
+        found: dict[str, TcpAttempt] = {a.address: a for a in connects}
+        for sample in samples:
+            attempt = sample.first_connect
+            if attempt is None:
+                continue
+            known = found.get(attempt.address)
+            if known is None or (attempt.ok and not known.ok):
+                found[attempt.address] = attempt
+        timed_out = {a.address: a for a in self._timed_out_tcp()}
+        return tuple(found.get(address) or timed_out[address] for address in self.addresses)
+
+    async def _tls_evidence(
+        self, samples: tuple[HttpSample, ...], attempts: tuple[TcpAttempt, ...]
+    ) -> tuple[TlsResult | None, tuple[HttpSample, ...]]:
+        verified = [s.tls for s in samples if s.tls is not None]
+        if verified:
+            first = next((t for t in verified if t.address == self.addresses[0]), verified[0])
+            return first, samples
+        reachable = [a.address for a in attempts if a.ok]
+        if not reachable or self.deadline.left() <= 0:
+            return None, samples
+        again = [
+            i
+            for i, s in enumerate(samples)
+            if s.error in _TLS_ERRORS and s.first_connect is not None and s.first_connect.ok
+        ]
+        tls_task = asyncio.create_task(self._tls(reachable[0]))
+        self._report(tls_task, _tls_progress)
+        retries = {i: asyncio.create_task(self._sample(samples[i].address)) for i in again}
+        await _wait_until([tls_task, *retries.values()], self.deadline)
+        redone = list(samples)
+        for i, task in retries.items():
+            redone[i] = _result(task, None) or redone[i]
+        return _result(tls_task, None), tuple(redone)
+
+    def _report(self, task: asyncio.Task[Any], describe: Callable[..., Progress]) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
-            try:
-                self.on_progress(describe(finished.result()))
-            except Exception:  # a progress display must never break the check
-                log.exception("progress callback failed")
+            self._tell(describe(finished.result()))
 
         task.add_done_callback(done)
 
@@ -204,27 +280,13 @@ class _Probes:
             self.options.ca_bundle,
         )
 
-    async def _retry_tls_elsewhere(
-        self, first: TlsResult | None, attempts: tuple[TcpAttempt, ...]
-    ) -> TlsResult | None:
-        """If the first address was down, shake hands with one that accepted TCP."""
-        if first is None or first.error not in (
-            ErrorKind.REFUSED,
-            ErrorKind.TIMEOUT,
-            ErrorKind.UNREACHABLE,
-            ErrorKind.NO_ROUTE,
-        ):
-            return first
-        reachable = [a.address for a in attempts if a.ok and a.address != first.address]
-        if not reachable or self.deadline.left() <= 0:
-            return None if first.error else first
-        try:
-            async with asyncio.timeout(self.deadline.left()):
-                return await self._tls(reachable[0])
-        except TimeoutError:
-            return None
-
-    async def _sample(self, address: str, url: str | None = None) -> HttpSample:
+    async def _sample(
+        self,
+        address: str,
+        url: str | None = None,
+        verify: ssl.SSLContext | None = None,
+        on_connect: http.OnConnect | None = None,
+    ) -> HttpSample:
         url = url or self.target.url
         return await http.fetch(
             url,
@@ -232,6 +294,8 @@ class _Probes:
             timeout=self.deadline.left(),
             connect_timeout=self.connect_timeout(),
             address_for=self._address_for,
+            verify=verify,
+            on_connect=on_connect,
         )
 
     async def _address_for(self, host: str) -> str:
@@ -244,7 +308,7 @@ class _Probes:
             result = await dns.resolve(host, self.options.resolvers, self.deadline.share(0.2))
             addresses = result.addresses
         if not addresses:
-            raise ValueError(f"the redirect's host {host} does not resolve")
+            raise ValueError(f"its host {host} does not resolve ({result.error})")
         guard.vet_addresses(host, addresses, self.options.allow_private)
         return addresses[0]
 
@@ -287,7 +351,41 @@ class _Probes:
         )
 
 
-async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
+_TLS_ERRORS = {
+    ErrorKind.TLS_HANDSHAKE,
+    ErrorKind.TLS_EXPIRED,
+    ErrorKind.TLS_NOT_YET_VALID,
+    ErrorKind.TLS_HOSTNAME,
+    ErrorKind.TLS_UNTRUSTED,
+}
+
+
+class _TcpTally:
+    """Says "TCP n/m open" once every address's connection has an outcome."""
+
+    def __init__(self, addresses: tuple[str, ...], on_progress: OnProgress) -> None:
+        self._addresses = set(addresses)
+        self._seen: dict[str, TcpAttempt] = {}
+        self._on_progress = on_progress
+        self._told = False
+
+    def add(self, attempt: TcpAttempt) -> None:
+        known = self._seen.get(attempt.address)
+        if known is None or (attempt.ok and not known.ok):
+            self._seen[attempt.address] = attempt
+        if not self._told and self._addresses <= self._seen.keys():
+            self._told = True
+            try:
+                self._on_progress(_tcp_progress(tuple(self._seen.values())))
+            except Exception:  # a progress display must never break the check
+                log.exception("progress callback failed")
+
+    def add_all(self, attempts: tuple[TcpAttempt, ...]) -> None:
+        for attempt in attempts:
+            self.add(attempt)
+
+
+async def _wait_until(tasks: list[asyncio.Task[Any]], deadline: _Deadline) -> None:
     """Wait for the tasks until the deadline; cancel the stragglers and let them unwind."""
     # Probes stop themselves at deadline.left(); this guard waits a little longer so
     # that they report their own timings, yet still ends inside the margin.
@@ -298,7 +396,7 @@ async def _wait_until(tasks: list[asyncio.Task], deadline: _Deadline) -> None:
         await asyncio.wait(pending, timeout=0.05)
 
 
-def _result(task: asyncio.Task | None, default):
+def _result(task: asyncio.Task[T] | None, default: D) -> T | D:
     """A finished task's result; a probe that crashed is logged, never fatal to the check."""
     if task is None or not task.done() or task.cancelled():
         return default

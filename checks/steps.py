@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from checks.models import ErrorKind, Evidence, HttpSample
+from checks.text import printable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DNS_WORDS = {
@@ -40,7 +41,7 @@ class Step:
     headline: str
     lines: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "layer": self.layer,
             "ok": self.ok,
@@ -76,7 +77,7 @@ def _dns(evidence: Evidence) -> Step:
         if dns.mismatch:
             head += " (resolvers disagree)"
         return Step("dns", not dns.mismatch, head + f" in {dns.ms:.0f} ms", tuple(lines))
-    why = _DNS_WORDS.get(dns.error, str(dns.error))
+    why = _DNS_WORDS.get(dns.error, str(dns.error)) if dns.error else "no address"
     return Step("dns", False, f"DNS: {dns.name} did not resolve: {why}", tuple(lines))
 
 
@@ -169,6 +170,7 @@ def body_excerpt(sample: HttpSample, limit: int = 160) -> str:
     """The page's visible words, tags stripped, squeezed into one short line."""
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", sample.body)
     text = re.sub(r"(?s)<[^>]+>", " ", text)
-    text = _CONTROL.sub(" ", html.unescape(text))  # NULs and escapes have no place in a chat
+    # NULs and escapes have no place in a chat, even when spelled as entities (&#27;)
+    text = printable(_CONTROL.sub(" ", html.unescape(text)))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

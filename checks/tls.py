@@ -12,12 +12,11 @@ import asyncio
 import functools
 import ssl
 import time
-
-from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
+from typing import Any
 
 from checks.models import Certificate, ErrorKind, TlsResult
 from checks.tcp import classify_os_error
+from checks.text import printable
 
 # OpenSSL X509_V_ERR_* codes (include/openssl/x509_vfy.h).
 _VERIFY_KINDS = {
@@ -37,6 +36,19 @@ def verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+_READY: dict[str | None, ssl.SSLContext] = {}
+
+
+async def ready_verifying_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """`verifying_context` without blocking the loop: built in a thread the first time."""
+    context = _READY.get(ca_bundle)
+    if context is None:
+        context = await asyncio.to_thread(verifying_context, ca_bundle)
+        if len(_READY) < 16:
+            _READY[ca_bundle] = context
+    return context
+
+
 @functools.lru_cache(maxsize=1)
 def inspecting_context() -> ssl.SSLContext:
     """A context that accepts any certificate: used only to read what the server sends."""
@@ -51,14 +63,16 @@ async def handshake(
 ) -> TlsResult:
     """Shake hands with `address` presenting `server_name`, within `timeout` seconds."""
     started = time.perf_counter()
-    context = await asyncio.to_thread(verifying_context, ca_bundle)
-    base = {"address": address, "port": port, "server_name": server_name}
+    context = await ready_verifying_context(ca_bundle)
+
+    def result(**found: Any) -> TlsResult:
+        return TlsResult(address=address, port=port, server_name=server_name, **found)
+
     try:
         async with asyncio.timeout(timeout):
             info = await _shake(address, port, server_name, context)
     except TimeoutError:
-        return TlsResult(
-            **base,
+        return result(
             error=ErrorKind.TIMEOUT,
             detail=f"no handshake in {timeout:.1f} s",
             ms=_since(started),
@@ -66,8 +80,7 @@ async def handshake(
     except ssl.SSLCertVerificationError as exc:
         kind = _VERIFY_KINDS.get(exc.verify_code, ErrorKind.TLS_UNTRUSTED)
         certificate = await _read_certificate(address, port, server_name, timeout, started)
-        return TlsResult(
-            **base,
+        return result(
             error=kind,
             detail=exc.verify_message or str(exc.reason),
             verify_code=exc.verify_code,
@@ -75,29 +88,24 @@ async def handshake(
             ms=_since(started),
         )
     except ssl.SSLError as exc:
-        return TlsResult(
-            **base,
+        return result(
             error=ErrorKind.TLS_HANDSHAKE,
             detail=f"handshake failed: {exc.reason or exc.__class__.__name__}",
             ms=_since(started),
         )
     except ConnectionRefusedError:
-        return TlsResult(
-            **base, error=ErrorKind.REFUSED, detail="connection refused", ms=_since(started)
-        )
+        return result(error=ErrorKind.REFUSED, detail="connection refused", ms=_since(started))
     except (ConnectionResetError, asyncio.IncompleteReadError, EOFError):
-        return TlsResult(
-            **base,
+        return result(
             error=ErrorKind.TLS_HANDSHAKE,
             detail="the server closed the connection during the handshake",
             ms=_since(started),
         )
     except OSError as exc:
         kind, detail = classify_os_error(exc)
-        return TlsResult(**base, error=kind, detail=detail, ms=_since(started))
+        return result(error=kind, detail=detail, ms=_since(started))
     der, version, cipher = info
-    return TlsResult(
-        **base,
+    return result(
         version=version,
         cipher=cipher,
         certificate=parse_certificate(der),
@@ -134,24 +142,33 @@ async def _read_certificate(
     return parse_certificate(der)
 
 
+@functools.lru_cache(maxsize=512)
 def parse_certificate(der: bytes | None) -> Certificate | None:
-    """Read subject, issuer, SANs and validity from a DER certificate."""
+    """Read subject, issuer, SANs and validity from a DER certificate.
+
+    Cached by the certificate's bytes: a watched site shows the same one at every
+    check. cryptography is imported here, on the first HTTPS check, not with the
+    module: `gateway check http://…` never pays for it.
+    """
     if not der:
         return None
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
         return None
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-        sans = tuple(san.get_values_for_type(x509.DNSName)) + tuple(
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = tuple(printable(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
             str(ip) for ip in san.get_values_for_type(x509.IPAddress)
         )
     except x509.ExtensionNotFound:
         sans = ()
     return Certificate(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        # Written by whoever made the certificate: no control character gets through.
+        subject=printable(cert.subject.rfc4514_string()),
+        issuer=printable(cert.issuer.rfc4514_string()),
         sans=sans,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

@@ -81,3 +81,23 @@ def test_the_page_behind_a_bad_certificate_is_still_reported(pki, ca_bundle):
         result = check_json(f"https://127.0.0.1:{site.port}/", "--ca-bundle", ca_bundle)
     assert result.cause == "tls_expired"
     assert result.json["http"]["samples"] == [502, 502, 502]
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_a_healthy_https_check_opens_one_connection_per_sample(pki, ca_bundle, samples):
+    # the samples' own verified handshakes are the TCP and TLS evidence: no extra probes
+    with _site(pki, "valid") as site:
+        result = check_json(
+            f"https://127.0.0.1:{site.port}/", "--ca-bundle", ca_bundle, "--samples", str(samples)
+        )
+        assert result.code == 0
+        assert site.connections == samples
+    assert result.json["tls"]["certificate"]["sans"]
+    assert result.json["tcp"][0]["error"] is None
+
+
+def test_a_certificate_that_does_not_verify_still_gets_the_pages_evidence(pki, ca_bundle):
+    with _site(pki, "expired") as site:
+        result = check_json(f"https://127.0.0.1:{site.port}/", "--ca-bundle", ca_bundle)
+    assert result.cause == "tls_expired"
+    assert result.json["http"]["samples"] == [200, 200, 200]

@@ -1,8 +1,9 @@
 """Watch alerts as Slack messages: the alert, its edits, its thread replies. Pure.
 
 One alert per incident; everything after it is an edit or a reply in its
-thread. Remote text (the error page's excerpt, the summary) is escaped like
-everything else that reaches Slack.
+thread. Remote text (the error page's excerpt, a certificate's subject) goes
+through `bot.render.mrkdwn` like everything else that reaches Slack: shown in
+code that it cannot close, never as formatting.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alert_syntax import mentions
-from bot.render.slack import (
-    HEADER_LIMIT,
+from bot.render.mrkdwn import (
     Message,
-    _clip,
-    _mrkdwn,
-    _sections,
-    _to_messages,
+    clip,
+    code,
+    code_block,
     escape,
+    mrkdwn,
+    sections,
+    to_messages,
 )
+from bot.render.slack import HEADER_LIMIT
 
 ACTION_ACK = "gateway_ack"
 ACTION_MUTE = "gateway_mute"
@@ -120,7 +123,7 @@ def alert_message(view: AlertView) -> Message:
     )
     if view.state == "recovering":
         emoji, word = ":large_yellow_circle:", "is recovering"
-    title = _clip(f"{view.host} {word}", HEADER_LIMIT - 3)
+    title = clip(f"{view.host} {word}", HEADER_LIMIT - 3)
     statuses = " ".join(str(s) if s is not None else "—" for s in view.http_statuses) or "—"
     lines = [
         f"*{escape(view.summary)}*",
@@ -132,12 +135,12 @@ def alert_message(view: AlertView) -> Message:
         f"cause `{view.cause}`",
     ]
     if view.excerpt:
-        lines.append(f"The page says: ```{escape(_clip(view.excerpt, 300))}```")
+        lines.append(f"The page says: {code_block([clip(view.excerpt, 300)])}")
     if view.notify and view.state == "down" and not view.acknowledged_by:
         lines.append("cc " + mentions(view.notify))
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_plain(view) + " " + title))]
-    blocks += _sections("\n".join(lines))
-    context = [f"Last check {_hhmm(view.last_check_at)}", escape(view.url)]
+    blocks += sections("\n".join(lines))
+    context = [f"Last check {_hhmm(view.last_check_at)}", code(view.url)]
     if view.state == "recovering":
         context.insert(0, f"{view.healthy_checks}/{view.healthy_needed} healthy checks")
     if view.acknowledged_by:
@@ -146,12 +149,12 @@ def alert_message(view: AlertView) -> Message:
         context.append(mute_words(view.muted_until, view.muted_by, view.mute_reason))
     if view.escalated_to:
         context.append("escalated to " + " and ".join(view.escalated_to))
-    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+    blocks.append(ContextBlock(elements=[mrkdwn(" · ".join(context))]))
     blocks.append(ActionsBlock(block_id="gateway_alert_actions", elements=_buttons(view)))
     text = f"{emoji} {view.host} {word}: {escape(view.summary)}"
     if view.notify and view.state == "down" and not view.muted_until:
         text += " " + mentions(view.notify)
-    return _to_messages(text, blocks)[0]
+    return to_messages(text, blocks)[0]
 
 
 def _plain(view: AlertView) -> str:
@@ -168,8 +171,8 @@ def _resolved(view: AlertView) -> Message:
         f"(down since {_hhmm(view.failing_since)}, back at {_hhmm(view.resolved_at)})"
     )
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
-        *_sections(
+        HeaderBlock(text=PlainTextObject(text=clip(f"✅ {view.host} resolved", HEADER_LIMIT))),
+        *sections(
             f"Down for *{down_for}*: down since {_hhmm(view.failing_since)}, back at "
             f"{_hhmm(view.resolved_at)}. Last cause: `{view.cause}` "
             f"({escape(view.summary)})"
@@ -178,8 +181,8 @@ def _resolved(view: AlertView) -> Message:
     context = [f"{view.failure_count} failed checks"]
     if view.acknowledged_by:
         context.append(f"acknowledged by <@{view.acknowledged_by}>")
-    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
-    return _to_messages(text, blocks)[0]
+    blocks.append(ContextBlock(elements=[mrkdwn(" · ".join(context))]))
+    return to_messages(text, blocks)[0]
 
 
 def _buttons(view: AlertView) -> list[ButtonElement]:
@@ -206,7 +209,7 @@ def recovery_reply(view: AlertView) -> Message:
     )
     if view.notify:
         text += " " + mentions(view.notify)
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def changed_reply(before: str, after: str, summary: str) -> Message:
@@ -216,7 +219,7 @@ def changed_reply(before: str, after: str, summary: str) -> Message:
     )
     return Message(
         text=f"The diagnosis changed: {escape(after)}",
-        blocks=[b.to_dict() for b in _sections(text)],
+        blocks=[b.to_dict() for b in sections(text)],
     )
 
 
@@ -226,7 +229,7 @@ def reopened_reply(flaps: int, summary: str) -> Message:
         f"and down in the last 30 min): *{escape(summary)}*. Kept in this thread instead "
         "of a new alert."
     )
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def reminder(view: AlertView, now: datetime) -> Message:
@@ -262,13 +265,13 @@ def muted_note(user: str, until: datetime, reason: str | None) -> Message:
 
 
 def note(text: str) -> Message:
-    return Message(text=text, blocks=[b.to_dict() for b in _sections(text)])
+    return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
 def cert_warning(host: str, days: int, not_after: datetime, subject: str) -> Message:
     text = (
         f":lock: The certificate of *{escape(host)}* expires in *{days} days* "
-        f"({not_after:%Y-%m-%d %H:%M} UTC; {escape(subject)}). Renew it before visitors "
+        f"({not_after:%Y-%m-%d %H:%M} UTC; {code(clip(subject, 300))}). Renew it before visitors "
         "see a certificate error; I'll say this once for this certificate."
     )
     return note(text)
@@ -315,11 +318,11 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
             else ""
         )
         rows.append(
-            f"{emoji} {escape(line.url)} · {line.state} · every "
+            f"{emoji} {code(line.url)} · {line.state} · every "
             f"{duration(timedelta(seconds=line.interval_s))} · alert after "
             f"{line.fail_after} · last check {last} · 24 h availability "
             f"{availability}{muted}"
             + (f" · {escape(line.expect)}" if line.expect else "")
             + (" · notifies " + mentions(line.notify) if line.notify else "")
         )
-    return Message(text="\n".join(rows), blocks=[b.to_dict() for b in _sections("\n".join(rows))])
+    return Message(text="\n".join(rows), blocks=[b.to_dict() for b in sections("\n".join(rows))])

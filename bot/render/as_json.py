@@ -6,6 +6,7 @@ beside them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -13,6 +14,14 @@ from checks.diagnose import Diagnosis
 from checks.models import HttpSample
 
 SCHEMA = 1
+# json.dumps escapes C0 controls but, with ensure_ascii=False, writes DEL and the C1
+# controls as they are; on a terminal U+009B is CSI. Escape them too: the data is the same.
+_C1 = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def terminal_safe_json(data: object) -> str:
+    """One line of JSON, readable UTF-8, with no control character raw on the wire."""
+    return json.dumps(data, ensure_ascii=False).translate(_C1)
 
 
 def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """The diagnosis on a terminal, with rich: verdict first, then the evidence and the fixes.
 
 Remote text (headers, page excerpts) is added as plain `Text`, never parsed as
-rich markup, so a page cannot restyle or hide parts of the report.
+rich markup, so a page cannot restyle or hide parts of the report; and every
+string passes `printable` on its way in, so no control character (an `ESC[2J`
+in a certificate, a C1 CSI in a header) reaches the terminal, whatever a probe
+let through.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from rich.console import Console, Group
 from rich.text import Text
 
 from checks.diagnose import Diagnosis
+from checks.text import printable as _safe
 
 _STATUS_STYLE = {
     "healthy": ("✔ HEALTHY", "bold green"),
@@ -25,38 +29,42 @@ def render(diagnosis: Diagnosis) -> Group:
     parts += _section("What was checked")
     for step in diagnosis.steps:
         mark, style = _STEP_MARK[step.ok]
-        parts.append(Text.assemble("  ", (mark, style), " ", step.headline))
-        parts += [Text("      " + line, style="dim") for line in step.lines]
+        parts.append(Text.assemble("  ", (mark, style), " ", _safe(step.headline)))
+        parts += [Text("      " + _safe(line), style="dim") for line in step.lines]
     parts += [Text(), *_section("Likely causes")]
     for number, cause in enumerate(diagnosis.causes, 1):
         parts.append(
             Text.assemble(
                 f"  {number}. ",
-                (cause.title, "bold"),
-                (f"  {cause.confidence:.0%} · {cause.code}", "dim"),
+                (_safe(cause.title), "bold"),
+                (f"  {cause.confidence:.0%} · {_safe(cause.code)}", "dim"),
             )
         )
-        parts.append(Text("     " + cause.explanation))
-        parts += [Text("     • " + line, style="cyan") for line in cause.evidence]
+        parts.append(Text("     " + _safe(cause.explanation)))
+        parts += [Text("     • " + _safe(line), style="cyan") for line in cause.evidence]
     top = diagnosis.cause
     if top.owner:
         parts += [Text(), *_section("What the site owner should do")]
-        parts += [Text(f"  {n}. {step}") for n, step in enumerate(top.owner, 1)]
+        parts += [Text(f"  {n}. {_safe(step)}") for n, step in enumerate(top.owner, 1)]
     if top.visitor:
         parts += [Text(), *_section("What a visitor can try")]
-        parts += [Text(f"  • {step}") for step in top.visitor]
+        parts += [Text(f"  • {_safe(step)}") for step in top.visitor]
     for note in diagnosis.notes:
-        parts += [Text(), *_section(note.title)]
-        parts += [Text("  " + line) for line in note.text.splitlines()]
+        parts += [Text(), *_section(_safe(note.title))]
+        parts += [Text("  " + _safe(line)) for line in note.text.splitlines()]
     for warning in diagnosis.warnings:
-        parts += [Text(), Text.assemble(("  ! ", "bold yellow"), warning)]
+        parts += [Text(), Text.assemble(("  ! ", "bold yellow"), _safe(warning))]
     return Group(*parts)
 
 
 def _headline(diagnosis: Diagnosis) -> Text:
     label, style = _STATUS_STYLE[diagnosis.status]
     return Text.assemble(
-        (label, style), "  ", (diagnosis.evidence.target.url, "bold"), " — ", diagnosis.summary
+        (label, style),
+        "  ",
+        (_safe(diagnosis.evidence.target.url), "bold"),
+        " — ",
+        _safe(diagnosis.summary),
     )
 
 
@@ -71,7 +79,7 @@ def _facts(diagnosis: Diagnosis) -> Text:
     if statuses:
         facts.append("HTTP " + " ".join(statuses))
     facts.append(f"{diagnosis.evidence.duration_ms:.0f} ms")
-    return Text("  " + " · ".join(facts), style="dim")
+    return Text("  " + _safe(" · ".join(facts)), style="dim")
 
 
 def _section(title: str) -> list[Text]:

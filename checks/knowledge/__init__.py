@@ -13,6 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 
@@ -150,12 +151,12 @@ def load() -> Knowledge:
     )
 
 
-def _read(name: str) -> dict:
+def _read(name: str) -> dict[str, Any]:
     with (HERE / name).open("rb") as handle:
         return tomllib.load(handle)
 
 
-def _causes(data: dict) -> dict[str, CauseInfo]:
+def _causes(data: dict[str, Any]) -> dict[str, CauseInfo]:
     missing = set(CAUSE_CODES) - set(data)
     extra = set(data) - set(CAUSE_CODES)
     if missing or extra:
@@ -179,7 +180,7 @@ def _causes(data: dict) -> dict[str, CauseInfo]:
     return causes
 
 
-def _products(data: dict) -> dict[str, Product]:
+def _products(data: dict[str, Any]) -> dict[str, Product]:
     unknown = set(data) - set(PRODUCTS)
     if unknown:
         raise KnowledgeError(f"products.toml: unknown products {sorted(unknown)}")
@@ -201,7 +202,7 @@ def _products(data: dict) -> dict[str, Product]:
     return products
 
 
-def _rule(product: str, raw: dict) -> Rule:
+def _rule(product: str, raw: dict[str, Any]) -> Rule:
     causes = tuple((code, float(conf)) for code, conf in raw["causes"])
     for code, _ in causes:
         if code not in CAUSE_CODES:
@@ -218,7 +219,7 @@ def _rule(product: str, raw: dict) -> Rule:
     )
 
 
-def _notes(data: dict) -> dict:
+def _notes(data: dict[str, Any]) -> dict[str, Any]:
     statuses = {
         int(code): StatusNote(status=int(code), name=entry["name"], text=entry["text"].strip())
         for code, entry in data.get("status", {}).items()

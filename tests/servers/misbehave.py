@@ -237,7 +237,16 @@ def _status_line(status: int) -> bytes:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
-    return f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+    return f"HTTP/1.1 {status:03d} {reason}\r\n".encode("latin-1")
+
+
+def _header_line(name: str, value: str) -> bytes:
+    """Latin-1 as HTTP/1.1 intends; UTF-8 when a hostile test needs other characters."""
+    line = f"{name}: {value}\r\n"
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8")
 
 
 def _default_body(status: int, behaviour: Behaviour) -> bytes:
@@ -263,7 +272,7 @@ def _response(
     lines = [_status_line(status)]
     for name, value in headers:
         names.add(name.lower())
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+        lines.append(_header_line(name, value))
     if "content-type" not in names:
         lines.append(b"Content-Type: text/html; charset=utf-8\r\n")
     if "content-length" not in names:

