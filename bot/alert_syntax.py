@@ -82,11 +82,11 @@ def parse_alerting(words: list[str]) -> tuple[Expectations, tuple[str, ...], lis
         word = words.pop(0)
         low = word.lower()
         if low == "expect":
-            if not words or not words[0].isdigit():
+            if not words or not _number(words[0]):
                 raise SyntaxProblem(
                     "`expect` takes HTTP statuses, e.g. `expect 200` or `expect 200 301`"
                 )
-            while words and words[0].isdigit():
+            while words and _number(words[0]):
                 statuses.append(_status(words.pop(0)))
         elif low in ("contains", "!contains"):
             text = unquote(words.pop(0)) if words else None
@@ -145,6 +145,11 @@ def parse_span(text: str) -> timedelta:
     if not timedelta(0) < span <= MAX_MUTE:
         raise SyntaxProblem("a mute lasts up to 7 days")
     return span
+
+
+def _number(word: str) -> bool:
+    """ASCII digits only (`²`.isdigit() is true, and int() refuses it)."""
+    return word.isascii() and word.isdigit()
 
 
 def _status(text: str) -> int:

@@ -154,7 +154,7 @@ def parse_interval(text: str) -> float:
 
 
 def _count(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100:
         raise CommandError(
             f"`after` takes a number of failed checks from 1 to 100, not `{_short(text)}`"
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.commands import CommandError, Mute, Unmute, Watch, parse_command
 from bot.settings import SettingsError, from_environment
@@ -113,3 +115,52 @@ def test_the_shortest_watch_interval_takes_units_too(text, seconds):
 def test_an_unusable_shortest_interval_is_one_line(text, says):
     with pytest.raises(SettingsError, match=f"GATEWAY_MIN_INTERVAL {says}"):
         from_environment({"GATEWAY_MIN_INTERVAL": text})
+
+
+WORDS = st.sampled_from(
+    [
+        "watch",
+        "mute",
+        "x.com",
+        "for",
+        "2h",
+        "expect",
+        "200",
+        "²",
+        "contains",
+        "!contains",
+        "slow",
+        "800ms",
+        "notify",
+        "<@U1>",
+        "<!subteam^S1|@a>",
+        "@dana",
+        '"',
+        '"a b"',
+        "“",
+        "”",
+        "every",
+        "5m",
+        "after",
+        "3",
+        "&amp;",
+        "<",
+        ">",
+        "<@>",
+        "0",
+        "1d",
+        "8d",
+        "-1",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(WORDS | st.text(max_size=8), max_size=8))
+def test_any_alerting_text_is_a_command_or_one_line(words):
+    for verb in ("watch", "mute"):
+        text = " ".join([verb, "x.com", *words])
+        try:
+            parse_command(text)
+        except CommandError as exc:
+            assert "\n" not in str(exc) and str(exc)

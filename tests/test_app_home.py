@@ -154,7 +154,7 @@ async def test_a_modal_field_that_does_not_parse_is_answered_on_that_field(slack
             "target": {"value": {"type": "plain_text_input", "value": "http://127.0.0.1:9/"}},
             "channel": {"value": {"type": "conversations_select", "selected_conversation": "C7"}},
             "every": {"value": {"type": "plain_text_input", "value": "soon"}},
-            "after": {"value": {"type": "plain_text_input", "value": "50"}},
+            "after": {"value": {"type": "plain_text_input", "value": "²"}},
         }
         response = await bot.post(view_submission_body(slack.modals()[0]["view"], values))
         answer = response.json()
