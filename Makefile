@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch bench-alarms clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-watch: install
 
 bench-alarms: install
 	$(BIN)/python bench/alarm_sweep.py
+
+bench-explain: install
+	$(BIN)/python bench/explain_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -11,26 +11,47 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
+import threading
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import loop
 from bot.chat import SlackChat
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
+from bot.startup import (
+    StartError,
+    check_port,
+    database_error,
+    is_memory_database,
+    memory_database_refused,
+    port_error,
+    sqlite_path_problem,
+)
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 
 log = logging.getLogger("gateway")
 
 
-class StartError(RuntimeError):
-    """The bot cannot start; the message is one line saying what to set."""
+# What a database that cannot be opened raises, from SQLAlchemy, its drivers or the OS.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    SQLAlchemyError,
+    OSError,
+    sqlite3.Error,
+    ImportError,  # a dialect whose driver is not installed
+)
+with contextlib.suppress(ImportError):
+    import asyncpg
+
+    DATABASE_ERRORS += (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
@@ -59,9 +80,8 @@ async def run_shell(settings: Settings) -> None:
     if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
         settings = replace(settings, check=replace(settings.check, allow_private=True))
     shell = Shell(None)
-    watches = WatchService(Store(settings.database_url), settings, shell.chat)
+    watches = await start_watches(settings, shell.chat)
     shell.gateway = Gateway(settings, watches=watches)
-    await watches.start()
     try:
         await shell.run()
     finally:
@@ -74,6 +94,10 @@ async def serve(settings: Settings) -> None:
             "SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
             "`gateway shell` runs the bot without Slack"
         )
+    if is_memory_database(settings.database_url) and not settings.allow_memory_database:
+        raise memory_database_refused(settings.database_url)
+    if not settings.socket_mode and settings.signing_secret:
+        check_port(settings.port)  # before the database and Slack: one line, nothing started
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
     try:
@@ -81,15 +105,47 @@ async def serve(settings: Settings) -> None:
     except StartError:
         await session.close()
         raise
-    watches = WatchService(Store(settings.database_url), settings, SlackChat(client))
+    try:
+        watches = await start_watches(settings, SlackChat(client))
+    except StartError:
+        await session.close()
+        raise
     gateway = Gateway(settings, watches=watches)
-    await watches.start()
     try:
         await _serve(settings, gateway, build_app(settings, gateway, client))
     finally:
         await gateway.drain(timeout=15)
         await watches.stop()
         await session.close()
+
+
+async def start_watches(settings: Settings, chat) -> WatchService:
+    """Open the database and start the watches, or say in one line why the database is unusable."""
+    problem = sqlite_path_problem(settings.database_url)
+    if problem is not None:
+        raise problem
+    store: Store | None = None
+    try:
+        store = Store(settings.database_url)
+        watches = WatchService(store, settings, chat)
+        await watches.start()
+    except DATABASE_ERRORS as exc:
+        log.debug("the database could not be opened", exc_info=True)
+        if store is not None:
+            with contextlib.suppress(Exception):
+                await store.close()
+        await _driver_threads_done()
+        raise database_error(settings.database_url, exc) from None
+    return watches
+
+
+async def _driver_threads_done(within: float = 2.0) -> None:
+    """Let aiosqlite's thread finish closing a failed connection while the loop still runs;
+    else it reports to a closed loop, and that is a traceback on the operator's terminal."""
+    for _ in range(int(within / 0.01)):
+        if not any("_connection_worker_thread" in t.name for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _verify_tokens(settings: Settings, client) -> None:
@@ -139,7 +195,10 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
                 "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
                 "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
             )
-        runner = await start_http(app, "0.0.0.0", settings.port)
+        try:
+            runner = await start_http(app, "0.0.0.0", settings.port)
+        except OSError as exc:
+            raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
         await stop.wait()
         await runner.cleanup()

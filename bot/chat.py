@@ -7,6 +7,7 @@ directly, which is what lets `gateway shell` be the same bot with no workspace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
@@ -20,10 +21,15 @@ log = logging.getLogger(__name__)
 
 # Errors meaning "the bot may not post in this conversation": answer through response_url.
 NOT_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+HISTORY_PAGES = 5  # of 200 messages: a crash's lost alert is among the last few
 
 
 class NotInChannel(Exception):
     """The bot cannot post in the channel (private channel or DM it was not invited to)."""
+
+
+class CannotLook(Exception):
+    """The channel's history cannot be read (no scope, not a member, Slack away)."""
 
 
 class Chat(Protocol):
@@ -46,6 +52,14 @@ class Chat(Protocol):
 
     async def open_modal(self, trigger_id: str, view: dict) -> bool:
         """Open a modal in answer to a click (the trigger lasts 3 seconds)."""
+
+    async def find_posted(
+        self, channel: str, since: float, match: Callable[[dict], bool]
+    ) -> str | None:
+        """The ts of the newest top-level message since `since` (epoch s) that `match`es.
+
+        None when there is none; CannotLook when the history cannot be read.
+        """
 
 
 class SlackChat:
@@ -110,6 +124,28 @@ class SlackChat:
             log.warning("views.open failed: %s", exc.response.get("error"))
             return False
         return True
+
+    async def find_posted(
+        self, channel: str, since: float, match: Callable[[dict], bool]
+    ) -> str | None:
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                response = await self.client.conversations_history(
+                    channel=channel, oldest=f"{since:.6f}", limit=200, cursor=cursor
+                )
+                for message in response.get("messages") or []:
+                    if isinstance(message, dict) and match(message):
+                        return message.get("ts")
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not response.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else ""
+            raise CannotLook(error) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CannotLook(type(exc).__name__) from None
+        raise CannotLook("too many messages since")
 
     async def respond(self, message: Message, in_channel: bool) -> bool:
         if not self.response_url:

@@ -1,4 +1,4 @@
-"""`gateway check|serve|shell`: the command line of ../shared/contract.md.
+"""`gateway check|explain|serve|shell`: the command line the README documents.
 
 Exit status: 0 healthy, 1 a problem was diagnosed, 2 the input was unusable
 (one line on stderr, never a traceback).
@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
-    commands = parser.add_subparsers(dest="command", metavar="{check,serve,shell}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell}")
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
     run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
+    explain = commands.add_parser("explain", help="explain pasted gateway log lines")
+    explain.add_argument("file", nargs="?", help="a log file (default: standard input)")
+    explain.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     commands.add_parser("serve", help="the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
     commands.add_parser("shell", help="the same bot on a terminal chat, no Slack needed")
     return parser
@@ -122,12 +125,41 @@ def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
 
 
+def run_explain(args: argparse.Namespace) -> int:
+    """Exit 0 when a line was recognized, 1 when none was, 2 for unusable input."""
+    from checks.explain import MAX_BYTES, ExplainInputError, explain, read_bytes
+
+    try:
+        if args.file in (None, "-"):
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with open(args.file, "rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+        explanation = explain(read_bytes(data))
+    except OSError as exc:
+        raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
+    except ExplainInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        from bot.render.as_json import terminal_safe_json
+        from bot.render.explain import to_dict
+
+        sys.stdout.write(terminal_safe_json(to_dict(explanation)) + "\n")
+    else:
+        from bot.render.explain import print_explanation
+
+        print_explanation(explanation)
+    return EXIT_HEALTHY if explanation.recognized else EXIT_PROBLEM
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     environ = dict(os.environ)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
             return run_check(args, environ)
+        if args.command == "explain":
+            return run_explain(args)
         if args.command in ("serve", "shell"):
             from bot.app import main as app_main
 

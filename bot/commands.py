@@ -24,11 +24,17 @@ USAGE = """\
 • `/gateway watches`: this channel's watches and their state
 • `/gateway mute site.com for 2h [reason]` / `/gateway unmute site.com`: planned work, \
 checks go on, alerts wait for the end of the window
+• `/gateway explain LOG LINES`: what pasted gateway log lines prove
+  (or the message shortcut *Explain with gateway* on a message holding them)
 • `/gateway help`: this message
 A target can be `site.com`, `site.com:8443`, `http://site.com:8080/health` or an IP."""
 
-_INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$")
+_INTERVAL = re.compile(
+    r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$", re.ASCII
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600}
+MAX_INTERVAL = 24 * 3600.0  # seconds; the shortest is the GATEWAY_MIN_INTERVAL setting
+MAX_AFTER = 20
 
 
 class CommandError(ValueError):
@@ -76,7 +82,12 @@ class Help:
     pass
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help | Mute | Unmute
+@dataclass(frozen=True)
+class Explain:
+    text: str  # the pasted lines, line breaks kept
+
+
+Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute
 
 
 def parse_command(text: str) -> Command:
@@ -99,6 +110,11 @@ def parse_command(text: str) -> Command:
         return _mute(rest)
     if verb == "unmute":
         return Unmute(_one_target(rest, "unmute"))
+    if verb == "explain":
+        pasted = text.lstrip()[len(words[0]) :].strip()
+        if not pasted:
+            raise CommandError("`explain` needs log lines: `/gateway explain` then paste them")
+        return Explain(pasted)
     if len(words) == 1:
         return Check(_target(words[0]))
     raise CommandError(f"I don't know the command `{_short(words[0])}`")
@@ -145,18 +161,28 @@ def _mute(words: list[str]) -> Mute:
 
 
 def parse_interval(text: str) -> float:
-    """`30s`, `5m`, `1h`, `90` (seconds) → seconds."""
+    """`30s`, `5m`, `1h`, `90` (seconds) → seconds, at most a day.
+
+    The lower bound is a setting (GATEWAY_MIN_INTERVAL), so the watch service checks it.
+    """
     text = text.strip().lower()
     match = _INTERVAL.match(text) or _INTERVAL.match(text + "s")
     if not match:
         raise CommandError(f"`{_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
-    return float(match.group(1)) * _UNITS[match.group(2)[0]]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)[0]]
+    if not 0 < seconds <= MAX_INTERVAL:
+        raise CommandError(
+            f"`every {_short(text)}` is out of range: the longest interval is 24 h"
+            if seconds > 0
+            else f"`every {_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`"
+        )
+    return seconds
 
 
 def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100:
+    if not (text.isascii() and text.isdigit() and len(text) < 4) or not 1 <= int(text) <= MAX_AFTER:
         raise CommandError(
-            f"`after` takes a number of failed checks from 1 to 100, not `{_short(text)}`"
+            f"`after` takes a number of failed checks from 1 to {MAX_AFTER}, not `{_short(text)}`"
         )
     return int(text)
 
@@ -164,8 +190,13 @@ def _count(text: str) -> int:
 def _target(text: str) -> Target:
     try:
         return parse_target(text)
-    except TargetError as exc:
-        raise CommandError(str(exc)) from None
+    except (TargetError, ValueError) as exc:  # e.g. an IDNA error: still one line, not a 500
+        raise CommandError(_one_line(str(exc)) or "that is not a site I can check") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -1,7 +1,9 @@
 """Per-user and per-workspace limits on checks in flight and per minute.
 
 Anyone in a workspace can ask for checks; these bounds keep one person (or one
-script) from turning the bot into a load generator. Pure bookkeeping with an
+script) from turning the bot into a load generator. Everything a person starts
+that makes the bot go out on the network counts: a check, a Re-run, a watch (or
+Watch this site), a Re-check now. Pure bookkeeping with an
 injectable clock, so it is tested without sleeping.
 """
 
@@ -28,17 +30,23 @@ class RateLimiter:
     _in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _recent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
 
-    def acquire(self, team: str, user: str) -> Ticket:
-        """Count one check for `user` of `team`, or raise Refused saying why."""
+    def acquire(self, team: str, user: str, what: str = "checks") -> Ticket:
+        """Count one request for `user` of `team`, or raise Refused saying why.
+
+        `what` names the kind of request in the refusal ("checks", "watch requests");
+        every kind counts against the same limits.
+        """
         now = self.clock()
         user_key, team_key = f"u:{team}:{user}", f"t:{team}"
         if self._in_flight[user_key] >= self.limits.user_in_flight:
             raise Refused(
-                f"you already have {self._in_flight[user_key]} checks running; "
+                f"you already have {self._in_flight[user_key]} {what} running; "
                 "I'll take the next one when one of them is done"
             )
         if self._in_flight[team_key] >= self.limits.team_in_flight:
-            raise Refused("this workspace has many checks running right now; try again in a moment")
+            raise Refused(
+                f"this workspace has many {what} running right now; try again in a moment"
+            )
         for key, limit, who in (
             (user_key, self.limits.user_per_minute, "you"),
             (team_key, self.limits.team_per_minute, "this workspace"),
@@ -47,7 +55,8 @@ class RateLimiter:
             if len(recent) >= limit:
                 wait = max(1, int(recent[0] + WINDOW - now) + 1)
                 raise Refused(
-                    f"{who} asked for {limit} checks in the last minute; try again in {wait} s"
+                    f"{who} asked for {limit} checks or watches in the last minute; "
+                    f"try again in {wait} s"
                 )
         for key in (user_key, team_key):
             self._recent[key].append(now)

@@ -4,7 +4,8 @@ Transport-free: Slack (bot/slack_app.py) and the terminal (bot/shell.py) both
 call `Gateway` with a `Chat`. A command is answered in two steps: `on_command`
 parses and admits it (pure and fast, so Slack's 3-second ack is never at risk)
 and returns the slow part as work that runs in a task of its own, so one slow
-site delays nobody else.
+site delays nobody else. What must survive a crash once Slack has its ack (a new
+watch) is written before the ack, in `Answer.prepare`: one short transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.commands import (
     Check,
     Command,
     CommandError,
+    Explain,
     Help,
     Mute,
     Unmute,
@@ -31,6 +33,7 @@ from bot.commands import (
 )
 from bot.limits import RateLimiter, Refused, Ticket
 from bot.modal import read_submission
+from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.home import (
@@ -41,8 +44,9 @@ from bot.render.home import (
     ACTION_HOME_UNMUTE,
 )
 from bot.settings import Settings
-from bot.watch.service import WatchService
+from bot.watch.service import Press, StoredWatch, WatchService
 from checks.diagnose import fill
+from checks.explain import ExplainInputError, explain, from_slack, read_text
 from checks.guard import TargetRefused
 from checks.knowledge import load as load_knowledge
 from checks.models import Progress, Target
@@ -52,6 +56,11 @@ from checks.target import TargetError, parse_target
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1.0  # seconds between progress edits: Slack allows about one a second
+PREPARE_TIMEOUT = 2.0  # seconds for the write before an ack; Slack waits 3 for the ack
+DATABASE_TROUBLE = (
+    ":warning: I could not save that just now (my database is not answering); "
+    "nothing was changed. Please try again in a minute."
+)
 INVITE_HINT = (
     "I'm not a member of this channel, so I answered here without live progress "
     "or a thread. Invite me with `/invite @gateway` for the full experience."
@@ -72,10 +81,16 @@ class Request:
 
 @dataclass(frozen=True)
 class Answer:
-    """The immediate answer to a command: an ephemeral text, or nothing (work follows)."""
+    """The immediate answer to a command: an ephemeral text, or nothing (work follows).
+
+    `prepare`, when set, must be awaited (see `Gateway.settle`) before the ack: it is the
+    short write that has to be durable once Slack has been told "got it", and it gives
+    the real Answer.
+    """
 
     text: str | None = None
     work: Coroutine[Any, Any, None] | None = None
+    prepare: Coroutine[Any, Any, Answer] | None = None
 
 
 class Gateway:
@@ -108,6 +123,8 @@ class Gateway:
     def on_parsed(self, chat: Chat, request: Request, command: Command) -> Answer:
         if isinstance(command, Help):
             return Answer(text=USAGE)
+        if isinstance(command, Explain):
+            return self.on_explain(chat, request, command.text)
         if isinstance(command, Check):
             try:
                 ticket = self.limiter.acquire(request.team, request.user)
@@ -117,9 +134,11 @@ class Gateway:
         if self.watches is None:
             return Answer(text="Watching sites needs the bot's database; it is not set up here.")
         if isinstance(command, Watch):
-            return Answer(
-                work=self.watches.watch(chat, request.team, request.channel, request.user, command)
-            )
+            try:
+                ticket = self.limiter.acquire(request.team, request.user, "watch requests")
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(prepare=self._store_watch(chat, request, command, ticket))
         if isinstance(command, Unwatch):
             return Answer(
                 work=self.watches.unwatch(chat, request.channel, request.user, command.target)
@@ -135,6 +154,93 @@ class Gateway:
                 )
             )
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
+
+    def on_explain(
+        self, chat: Chat, request: Request, text: str, thread_ts: str | None = None
+    ) -> Answer:
+        """Log lines (pasted after `/gateway explain`, or a message's text from the shortcut):
+        unusable text is answered at once; the explanation is work, posted in `thread_ts`'s
+        thread when given, else in the channel."""
+        try:
+            text = read_text(from_slack(text))
+        except ExplainInputError as exc:
+            return Answer(text=f":warning: I can't explain that: {exc}.")
+        try:
+            ticket = self.limiter.acquire(request.team, request.user)
+        except Refused as exc:
+            return Answer(text=f":hourglass: {exc}.")
+        return Answer(work=self.run_explain(chat, request, text, thread_ts, ticket))
+
+    async def run_explain(
+        self, chat: Chat, request: Request, text: str, thread_ts: str | None, ticket: Ticket
+    ) -> None:
+        with ticket:
+            try:
+                explanation = await asyncio.to_thread(explain, text)  # pure, but up to 1 MiB
+                messages = render_explain.slack_messages(explanation, request.user)
+                await self._post_explanation(chat, request, messages, thread_ts)
+            except Exception:  # one failed explanation must never take the bot down
+                log.exception("explaining %d characters failed", len(text))
+
+    async def _post_explanation(
+        self,
+        chat: Chat,
+        request: Request,
+        messages: list[render.Message],
+        thread_ts: str | None,
+    ) -> None:
+        for message in messages:
+            try:
+                posted = await chat.post(request.channel, message, thread_ts=thread_ts)
+            except NotInChannel:
+                posted = None
+            if posted is None and not await chat.respond(message, in_channel=thread_ts is None):
+                await chat.ephemeral(request.channel, request.user, message)
+
+    async def settle(self, answer: Answer) -> Answer:
+        """The answer to ack with, once its `prepare` step (if any) is done."""
+        if answer.prepare is None:
+            return answer
+        try:
+            return await asyncio.wait_for(answer.prepare, PREPARE_TIMEOUT)
+        except TimeoutError:
+            log.error("the database took over %s s to store a request", PREPARE_TIMEOUT)
+            return Answer(text=DATABASE_TROUBLE)
+        except Exception:  # the database is down: say so, never a 500
+            log.exception("storing a request failed")
+            return Answer(text=DATABASE_TROUBLE)
+
+    async def answer_command(self, chat: Chat, request: Request) -> Answer:
+        """`on_command` with its prepare step done: what to ack with, and the work after."""
+        return await self.settle(self.on_command(chat, request))
+
+    async def answer_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
+        """`on_button` with its prepare step done."""
+        return await self.settle(self.on_button(chat, request, action, value))
+
+    async def _store_watch(
+        self, chat: Chat, request: Request, command: Watch, ticket: Ticket
+    ) -> Answer:
+        assert self.watches is not None
+        try:
+            stored = await self.watches.store_watch(
+                request.team, request.channel, request.user, command
+            )
+        except BaseException:
+            ticket.release()
+            raise
+        if isinstance(stored, str):
+            ticket.release()
+            return Answer(text=stored)
+        return Answer(work=self._confirm_watch(chat, stored, ticket))
+
+    async def _confirm_watch(self, chat: Chat, stored: StoredWatch, ticket: Ticket) -> None:
+        assert self.watches is not None
+        with ticket:
+            try:
+                await self.watches.confirm_watch(chat, stored)
+            except Exception:
+                log.exception("confirming the watch of %s failed", stored.target.url)
 
     def on_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
         """Any button the bot posted, pressed by `request.user`."""
@@ -187,8 +293,12 @@ class Gateway:
             return Answer(
                 work=home.open_modal(chat, request.trigger_id, request.team, watch_id=watch_id)
             )
-        if action == ACTION_HOME_RECHECK:
-            return Answer(work=home.recheck(request.team, watch_id))
+        if action == ACTION_HOME_RECHECK:  # out on the network: rate limited like a check
+            try:
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self._home_recheck(request.team, watch_id, ticket))
         if action == ACTION_HOME_MUTE:
             return Answer(work=home.mute(chat, request.team, request.user, watch_id))
         if action == ACTION_HOME_UNMUTE:
@@ -207,17 +317,37 @@ class Gateway:
         return None, Answer(work=self.watches.home.submitted(chat, team, user, found))
 
     def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
-        """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert."""
+        """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert.
+
+        Each acts only on a watch of the workspace and channel it was pressed in (the
+        watch service checks); Re-check now goes out on the network, so it is rate limited.
+        """
         if self.watches is None:
             return Answer()
+        press = Press(team=request.team, channel=request.channel, user=request.user)
+        if action == ACTION_RECHECK:
+            try:
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self._recheck(chat, press, value, ticket))
         handlers = {
             ACTION_ACK: self.watches.acknowledge,
             ACTION_MUTE: self.watches.mute,
-            ACTION_RECHECK: self.watches.recheck,
             ACTION_UNWATCH: self.watches.unwatch_button,
         }
         handler = handlers.get(action)
-        return Answer(work=handler(chat, request.user, value)) if handler else Answer()
+        return Answer(work=handler(chat, press, value)) if handler else Answer()
+
+    async def _home_recheck(self, team: str, watch_id: int, ticket: Ticket) -> None:
+        assert self.watches is not None
+        with ticket:
+            await self.watches.home.recheck(team, watch_id)
+
+    async def _recheck(self, chat: Chat, press: Press, value: str, ticket: Ticket) -> None:
+        assert self.watches is not None
+        with ticket:
+            await self.watches.recheck(chat, press, value)
 
     async def on_visitor_advice(self, chat: Chat, request: Request, value: str) -> None:
         """Show the clicking person what a visitor can try, for the cause the verdict named."""
@@ -277,7 +407,7 @@ class Gateway:
             return
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
-        thread = render.thread_messages(diagnosis)
+        thread = render.thread_messages(diagnosis) + render_explain.settle_messages(diagnosis)
         if ts is None:
             await self._answer_without_membership(chat, verdict, thread)
             return
@@ -358,5 +488,5 @@ def _target_from(value: str) -> Target | str:
         return "That button is too old to use"
     try:
         return parse_target(url)
-    except TargetError as exc:
+    except (TargetError, ValueError) as exc:
         return f"That button holds no target I can check: {exc}"

@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -35,6 +36,7 @@ class Limits:
     team_in_flight: int = 20
     team_per_minute: int = 60
     checks_in_flight: int = 50
+    team_max_watches: int = 500  # beside the 50 a channel may hold
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
     escalation: Escalation = field(default_factory=Escalation)
+    allow_memory_database: bool = False
 
     @property
     def socket_mode(self) -> bool:
@@ -98,7 +101,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
     check = CheckOptions(
         resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
         allow_private=_flag(allow_text),
-        ca_bundle=environ.get("GATEWAY_CA_BUNDLE") or None,
+        ca_bundle=_file(environ, "GATEWAY_CA_BUNDLE"),
         timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, 120.0),
         samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
     )
@@ -108,8 +111,14 @@ def from_environment(environ: dict[str, str]) -> Settings:
         team_in_flight=int(_number(environ, "GATEWAY_TEAM_IN_FLIGHT", 20, 1, 1000)),
         team_per_minute=int(_number(environ, "GATEWAY_TEAM_PER_MINUTE", 60, 1, 10000)),
         checks_in_flight=int(_number(environ, "GATEWAY_CHECKS_IN_FLIGHT", 50, 1, 10000)),
+        team_max_watches=int(_number(environ, "GATEWAY_TEAM_MAX_WATCHES", 500, 1, 1_000_000)),
     )
-    api_url = environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    api_url = (environ.get("SLACK_API_URL") or "").strip() or DEFAULT_API_URL
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {api_url!r}"
+        )
     if not api_url.endswith("/"):
         api_url += "/"
     return Settings(
@@ -126,6 +135,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
         escalation=_escalation(environ),
+        allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
     )
 
 
@@ -179,6 +189,13 @@ def _url(environ: dict[str, str], name: str) -> str | None:
     if not re.match(r"^https?://[^\s/]+", text):
         raise SettingsError(f"{name} must be an http:// or https:// URL, not {text[:60]!r}")
     return text.rstrip("/")
+
+
+def _file(environ: dict[str, str], name: str) -> str | None:
+    path = (environ.get(name) or "").strip()
+    if path and not os.path.isfile(path):
+        raise SettingsError(f"{name}={path}: no such file; name a PEM file of CA certificates")
+    return path or None
 
 
 def _canary(text: str | None) -> str | None:

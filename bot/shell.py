@@ -24,6 +24,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from bot.chat import CannotLook
 from bot.render.slack import Message
 from bot.service import Gateway, Request
 from checks.text import printable
@@ -138,6 +139,9 @@ class ShellChat:
 
     async def open_modal(self, trigger_id: str, view: dict) -> bool:
         return False
+
+    async def find_posted(self, channel: str, since: float, match) -> str | None:
+        raise CannotLook("a terminal keeps no history across runs")
 
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
@@ -273,7 +277,7 @@ class Shell:
             )
             return
         text = line.removeprefix("/gateway").strip()
-        answer = self.gateway.on_command(self.chat, Request(TEAM, CHANNEL, USER, text))
+        answer = await self.gateway.answer_command(self.chat, Request(TEAM, CHANNEL, USER, text))
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:
@@ -294,7 +298,7 @@ class Shell:
         if not action:
             self.console.print(Text(f"Button {number} is gone: its message was edited.", "dim"))
             return
-        answer = self.gateway.on_button(self.chat, request, action, value)
+        answer = await self.gateway.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:

@@ -2,7 +2,9 @@
 
 Slack allows 3 seconds for the ack; parsing and the rate limits are pure and
 take microseconds, so the ack goes out at once, with an ephemeral answer when
-there is nothing more to do, and the check runs in a task of its own.
+there is nothing more to do, and the check runs in a task of its own. A new
+watch is the one exception: it is written (one short transaction) before the
+ack, so a crash after Slack's "got it" never loses it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from bot.service import HOME_ACTIONS, Gateway, Request
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SHORTCUT_EXPLAIN = "gateway_explain"  # the message shortcut's callback id (manifest.yml)
 
 
 def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -66,16 +70,33 @@ def build_app(
             text=command.get("text", ""),
             response_url=command.get("response_url"),
         )
-        answer = gateway.on_command(SlackChat(client, request.response_url), request)
+        # A new watch is written before the ack: once Slack has it, a crash loses nothing.
+        answer = await gateway.answer_command(SlackChat(client, request.response_url), request)
         await ack(text=answer.text) if answer.text else await ack()
         if answer.work is not None:
             gateway.spawn(answer.work)
 
     async def on_button(ack, body, action, client):
-        await ack()
         request = _request_from_action(body)
         chat = SlackChat(client, request.response_url)
-        answer = gateway.on_button(chat, request, action["action_id"], action.get("value", ""))
+        answer = await gateway.answer_button(
+            chat, request, action["action_id"], str(action.get("value") or "")
+        )
+        await ack()
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+        elif answer.text:
+            await chat.ephemeral(request.channel, request.user, notice(answer.text))
+
+    @app.shortcut(SHORTCUT_EXPLAIN)
+    async def on_explain_shortcut(ack, shortcut, client):
+        """ "Explain with gateway" on a message: the answer goes in that message's thread."""
+        await ack()
+        request = _request_from_action(shortcut)
+        message = shortcut.get("message") or {}
+        chat = SlackChat(client, request.response_url)
+        thread = message.get("thread_ts") or message.get("ts")
+        answer = gateway.on_explain(chat, request, message.get("text") or "", thread_ts=thread)
         if answer.work is not None:
             gateway.spawn(answer.work)
         elif answer.text:

@@ -74,7 +74,7 @@ async def test_hourly_availability_and_open_incidents_in_one_query_each(database
         other = await store.create_incident(
             watch_id=b, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
         )
-        found = await store.open_incidents(ids)
+        found = await store.open_incidents_of(ids)
         assert {w: i.id for w, i in found.items()} == {a: again.id, b: other.id}
     finally:
         await store.close()

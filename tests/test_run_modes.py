@@ -128,9 +128,11 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     home = manifest["features"]["app_home"]
     assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is False
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "channels:history",  # to find an alert a crash posted without its ts (README)
         "chat:write",
         "chat:write.public",
         "commands",
+        "groups:history",
     ]
     settings = manifest["settings"]
     assert settings["socket_mode_enabled"] is True

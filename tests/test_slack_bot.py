@@ -250,7 +250,7 @@ async def test_per_minute_limit(slack):
         answers = [await bot.command(f"check http://127.0.0.1:{closed_port()}/") for _ in range(3)]
         await bot.gateway.drain()
     assert answers[0].text == answers[1].text == ""
-    assert "2 checks in the last minute" in answers[2].text
+    assert "2 checks or watches in the last minute" in answers[2].text
 
 
 async def test_a_slow_check_delays_nobody_elses_ack(slack):

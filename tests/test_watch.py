@@ -71,7 +71,7 @@ class Watcher:
         await self.service.stop()
 
     async def command(self, text: str, channel: str = "C1", user: str = "U1") -> str | None:
-        answer = self.gateway.on_command(self.chat, Request("T1", channel, user, text))
+        answer = await self.gateway.answer_command(self.chat, Request("T1", channel, user, text))
         if answer.work is not None:
             await self.gateway.spawn(answer.work)
         return answer.text
@@ -332,8 +332,7 @@ async def test_watch_commands_and_the_list(slack, tmp_path):
     with serve(Behaviour.OK) as site:
         bot = await Watcher(slack, tmp_path).start()
         try:
-            await bot.command(f"watch {site.url()} every 0.1s")
-            too_often = slack.calls_to("chat.postEphemeral")[-1].args["text"]
+            too_often = await bot.command(f"watch {site.url()} every 0.1s")
             assert "too often" in too_often and "shortest interval" in too_often
             await bot.command(f"watch {site.url()} every {INTERVAL}")
             await bot.command(f"watch {site.url()} every 1m after 3")
@@ -355,12 +354,12 @@ async def test_watch_commands_and_the_list(slack, tmp_path):
 
 
 async def test_a_channel_holds_at_most_50_watches(slack, tmp_path):
-    bot = await Watcher(slack, tmp_path).start()
+    bot = await Watcher(slack, tmp_path, GATEWAY_USER_PER_MINUTE="1000").start()
     try:
         for i in range(50):
             await bot.command(f"watch http://127.0.0.1:{10000 + i}/ every 1h")
-        await bot.command("watch http://127.0.0.1:20000/ every 1h")
-        assert "the most it may" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
+        refusal = await bot.command("watch http://127.0.0.1:20000/ every 1h")
+        assert "the most it may" in refusal
         assert len(bot.service.watches) == 50
     finally:
         await bot.stop()
@@ -386,7 +385,9 @@ async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path)
         bot = await Watcher(slack, tmp_path).start()
         try:
             value = json.dumps({"t": site.url(), "c": "healthy"})
-            answer = bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
+            answer = await bot.gateway.settle(
+                bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
+            )
             await bot.gateway.spawn(answer.work)
             assert len(bot.service.watches) == 1
             watch = next(iter(bot.service.watches.values()))
@@ -449,7 +450,7 @@ async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, 
     bot = await Watcher(slack, tmp_path).start()
     try:
         chat = type(bot.chat)(bot.client, slack.response_url("w", channel="G9"))
-        answer = bot.gateway.on_command(
+        answer = await bot.gateway.answer_command(
             chat, Request("T1", "G9", "U1", "watch http://127.0.0.1:9/ every 1h")
         )
         await bot.gateway.spawn(answer.work)

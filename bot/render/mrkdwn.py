@@ -48,7 +48,8 @@ SECTION_LIMIT = 3000
 BLOCKS_PER_MESSAGE = 50
 TEXT_LIMIT = 3000
 
-_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# not \b: a look-alike such as ˋ (a backtick made inert) counts as a word character
+_BROADCAST = re.compile(r"@(channel|here|everyone)(?![A-Za-z0-9])", re.IGNORECASE)
 _ENTITIES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
 # What opens or closes formatting, and a look-alike that does not.
 _LOOKALIKES = {

@@ -69,7 +69,7 @@ class Home:
         ids = [r.id for r in rows]
         availability = await store.availability(ids, now - timedelta(hours=24))
         strips = await store.hourly_availability(ids, now)
-        incidents = await store.open_incidents(ids)
+        incidents = await store.open_incidents_of(ids)
         found = []
         for row in sorted(rows, key=lambda r: (r.channel, r.url)):
             info = service.watches.get(row.id)

@@ -2,20 +2,26 @@
 
 The watch service decides *when* (bot/watch/state.py says which event); this
 module decides *what the channel sees*. Incidents are written before their
-alert is posted, so a crash can lose an edit but never post an alert twice.
+alert is posted ("announced", no ts yet: the post is under way). A crash inside
+that window (Slack may have posted without our learning the ts) is reconciled
+at the next start: the channel's recent history is searched for the alert by its
+buttons, which name the watch and the incident; found, it is adopted and kept
+up to date; surely absent, it is posted; when the history cannot be read, it is
+posted with a note in its thread that an identical alert may sit just above.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.alerting import Escalations, SlackAlerts
-from bot.chat import Chat, NotInChannel
+from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
-from bot.render.slack import Message, thread_messages
+from bot.render.slack import Message, button_data, thread_messages
 from bot.settings import Escalation
 from bot.watch.model import WatchInfo, future
 from bot.watch.state import Event, diagnosis_key
@@ -28,6 +34,12 @@ log = logging.getLogger(__name__)
 
 # How the alert names the gateway when only the incident's key is at hand.
 _GATEWAY_WORDS = {"-": None, "unknown": "not recognised"}
+LOOK_TIMEOUT = 15.0  # seconds to look back for one alert
+CLOCK_SKEW = 120.0  # seconds: how far back from `announced_at` the lost alert is looked for
+MAYBE_TWICE = (
+    ":information_source: I restarted while posting this alert and could not look back in "
+    "this channel, so the same alert may also appear just above; this one is kept up to date."
+)
 
 
 class Incidents:
@@ -45,6 +57,7 @@ class Incidents:
         self.clock = clock
         self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
         self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
+        self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
     async def act(
         self,
@@ -58,6 +71,8 @@ class Incidents:
         if event in (Event.NOTHING, Event.HELD):
             return
         key = diagnosis_key(diagnosis.http_status, diagnosis.cause.code, diagnosis.product)
+        if event is Event.OPENED and incident is not None and incident.resolved_at is None:
+            event = Event.STILL_DOWN  # an incident a crash left open: carry on with it
         # No incident behind a "down" watch (a write that failed once): open it now.
         lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
         if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
@@ -111,7 +126,40 @@ class Incidents:
             return
         incident.alert_ts = ts
         await self.store.save_incident(incident.id, alert_ts=ts)
+        if incident.id in self._maybe_posted:
+            self._maybe_posted.discard(incident.id)
+            await self.slack.note(view, ts, MAYBE_TWICE)
         await self.slack.details(view, ts, thread_messages(diagnosis))
+
+    async def reconcile(self, info: WatchInfo, incident: IncidentRow) -> None:
+        """An alert whose post was under way when the bot died: find it, or let it be posted."""
+        if incident.resolved_at or not incident.announced_at or incident.alert_ts:
+            return
+        since = incident.announced_at.timestamp() - CLOCK_SKEW
+        try:
+            ts = await asyncio.wait_for(
+                self.chat.find_posted(
+                    info.channel, since, lambda m: _is_alert_of(m, info.id, incident.id)
+                ),
+                LOOK_TIMEOUT,
+            )
+        except (CannotLook, TimeoutError) as exc:
+            log.warning(
+                "incident %s: its alert may have been posted before a crash, and the history of "
+                "%s cannot be read (%s); posting it again with a note",
+                incident.id,
+                info.channel,
+                exc or type(exc).__name__,
+            )
+            self._maybe_posted.add(incident.id)
+            ts = None
+        if ts:
+            log.info("incident %s: found its alert %s, posted before a crash", incident.id, ts)
+            incident.alert_ts = ts
+            await self.store.save_incident(incident.id, alert_ts=ts)
+            return
+        incident.announced_at = None  # never posted: the next check posts it
+        await self.store.save_incident(incident.id, announced_at=None)
 
     async def _reopen(
         self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis, key: str
@@ -275,6 +323,18 @@ def deliveries(incident: IncidentRow) -> dict[str, str]:
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:
+    """Whether a message from the channel's history is this incident's alert (by its buttons)."""
+    for block in message.get("blocks") or []:
+        if not isinstance(block, dict) or block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or []:
+            data = button_data(str(element.get("value", ""))) if isinstance(element, dict) else {}
+            if data.get("w") == watch_id and data.get("i") == incident_id:
+                return True
+    return False
 
 
 def _excerpt(diagnosis: Diagnosis) -> str:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.commands import MAX_INTERVAL
 from bot.watch.state import Memory, Rules
 from checks.expect import Expectations
+from checks.target import TargetError, parse_target
+
+STATES = ("healthy", "down")
+MAX_COUNT = 100  # `after` was allowed up to 100 before the bound of 20; such watches still run
 
 
 @dataclass
@@ -67,3 +73,32 @@ def watch_info(row) -> WatchInfo:
 def future(moment: datetime | None, now: datetime) -> datetime | None:
     """`moment` if it is still ahead of `now`, else None (a mute that ran out)."""
     return moment if moment is not None and moment > now else None
+
+
+def unusable(row) -> str | None:
+    """Why a stored watch cannot run (a value no command accepts today), or None.
+
+    Such a row, written by an older version or by hand, is skipped at start-up and
+    reported; it must never stop the bot (an interval of 10^14 s overflows the clock).
+    """
+    interval = row.interval_s
+    if not isinstance(interval, int | float) or not math.isfinite(interval):
+        return "its interval is not a number"
+    if not 0 < interval <= MAX_INTERVAL:
+        return f"its interval of {interval:g} s is outside what a watch may have (up to 24 h)"
+    for name, said in (("fail_after", "`after`"), ("recover_after", "recovery count")):
+        value = getattr(row, name)
+        if type(value) is not int or not 1 <= value <= MAX_COUNT:
+            return f"its {said} of {value!r} is not a count from 1 to {MAX_COUNT}"
+    if row.state not in STATES:
+        return f"its state {row.state!r} is not one I know"
+    try:
+        parse_target(row.url)
+    except (TargetError, ValueError):
+        return "its URL is not one I can check"
+    try:
+        found = json.loads(row.expectations or "{}")
+        Expectations.from_dict(found if isinstance(found, dict) else None)
+    except (ValueError, TypeError, AttributeError):
+        return "its expectations are not readable"
+    return None

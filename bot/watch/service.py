@@ -15,8 +15,10 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,7 +30,7 @@ from bot.render.slack import button_data
 from bot.settings import Settings
 from bot.watch.home import Home
 from bot.watch.incidents import Incidents
-from bot.watch.model import WatchInfo, future, watch_info
+from bot.watch.model import WatchInfo, future, unusable, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
 from bot.watch.state import (
@@ -41,9 +43,18 @@ from bot.watch.state import (
     diagnosis_key,
     step,
 )
-from bot.watch.store import MAX_WATCHES_PER_CHANNEL, CheckRecord, IncidentRow, Store, StoreError
+from bot.watch.store import (
+    MAX_WATCHES_PER_CHANNEL,
+    CheckRecord,
+    IncidentRow,
+    Store,
+    StoreError,
+    WatchRow,
+)
 from checks.diagnose import Diagnosis
-from checks.guard import TargetRefused
+from checks.dns import resolve
+from checks.expect import Expectations
+from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
@@ -56,10 +67,40 @@ DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
+SKIPPED = "skipped"  # watches.last_status of a row found unusable and reported in its channel
+VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 
 
 def _ignore(_: Progress) -> None:
     return None
+
+
+def _row_id(value: object) -> int | None:
+    """A database id from a button's value: a plain int in the range a row id can have."""
+    return value if type(value) is int and 0 < value < 2**63 else None
+
+
+@dataclass(frozen=True)
+class Press:
+    """Who pressed a button, and in which workspace and channel (as Slack signed it)."""
+
+    team: str
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class StoredWatch:
+    """A watch written to the database but not yet announced (see `confirm_watch`)."""
+
+    row: WatchRow
+    created: bool
+    user: str
+    target: Target
+    interval: float
+    fail_after: int
+    notify: tuple[str, ...] = ()
+    expect: Expectations = field(default_factory=Expectations)
 
 
 class WatchService:
@@ -90,6 +131,7 @@ class WatchService:
         self._flusher: asyncio.Task | None = None
         self.incidents = Incidents(store, chat, clock, settings.escalation)
         self._writes: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self._flush_failed = False
         escalation = settings.escalation
         self.policy = Policy(
@@ -105,15 +147,98 @@ class WatchService:
     async def start(self) -> None:
         """Rebuild every job from the watches table and start the clock."""
         await self.store.open()
-        for row in await self.store.watches():
-            info = watch_info(row)
-            self.watches[info.id] = info
-            self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
+        skipped: list[tuple[Any, str]] = []
+        for row in await self._rows(skipped):
+            problem = unusable(row)
+            if problem is None:
+                try:
+                    info = watch_info(row)
+                    self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
+                    self.watches[info.id] = info
+                except (ValueError, TypeError, OverflowError) as exc:
+                    problem = f"it cannot be scheduled ({type(exc).__name__})"
+            if problem is not None:
+                log.warning(
+                    "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
+                )
+                skipped.append((row, problem))
+        await self._reconcile()
         self.scheduler.start()
         await self.incidents.escalations.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
+        if skipped:
+            task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         log.info("watching %d sites", len(self.watches))
+
+    async def _reconcile(self) -> None:
+        """What a crash may have left half done: an open incident behind a watch whose
+        state was not yet written "down", an alert posted without its ts being stored."""
+        for incident in await self.store.open_incidents():
+            info = self.watches.get(incident.watch_id)
+            if info is None:
+                continue
+            if info.memory.state != "down":
+                info.memory = replace(
+                    info.memory,
+                    state="down",
+                    failures=max(info.memory.failures, info.fail_after),
+                    successes=0,
+                    failing_since=info.memory.failing_since or incident.failing_since,
+                )
+                await self.store.save_watch_state(
+                    info.id, state="down", failing_since=info.memory.failing_since
+                )
+            await self.incidents.reconcile(info, incident)
+
+    async def _rows(self, skipped: list[tuple[Any, str]] | None = None) -> list[WatchRow]:
+        """Every watch row; when one cannot even be read (a date that is not a date),
+        the others one by one, so that one row never stops the bot."""
+        try:
+            return await self.store.watches()
+        except (ValueError, TypeError, OverflowError):
+            if skipped is not None:  # at start-up; said once, not at every listing
+                log.warning("a watch row cannot be read; reading them one by one")
+        rows = []
+        for watch_id, channel, url, told in await self.store.watch_keys():
+            try:
+                row = await self.store.watch(watch_id)
+            except (ValueError, TypeError, OverflowError) as exc:
+                if skipped is not None:
+                    problem = f"its stored data cannot be read ({type(exc).__name__})"
+                    log.warning(
+                        "skipping watch %s of %s in %s: %s", watch_id, url, channel, problem
+                    )
+                    keys = SimpleNamespace(id=watch_id, channel=channel, url=url, last_status=told)
+                    skipped.append((keys, problem))
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    async def _tell_skipped(self, skipped: list[tuple[Any, str]]) -> None:
+        """Say in its channel, once (the row remembers it was told), why a watch is not run."""
+        for row, problem in skipped:
+            if row.last_status == SKIPPED:
+                continue
+            url = alerts.escape(row.url)
+            fix = (
+                f"`/gateway unwatch {url}` removes it."
+                if isinstance(row, SimpleNamespace)  # unreadable: only removing helps
+                else f"`/gateway watch {url} every 5m` sets it right, "
+                f"`/gateway unwatch {url}` removes it."
+            )
+            try:
+                await self.incidents.say(
+                    self.chat,
+                    row.channel,
+                    alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
+                )
+                await self.store.save_watch_state(row.id, last_status=SKIPPED)
+            except Exception:  # Slack or the database away: said again at the next start
+                log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 
     async def stop(self) -> None:
         await self.home.stop()
@@ -121,6 +246,8 @@ class WatchService:
             self._alarm_clock.cancel()
             await asyncio.gather(self._alarm_clock, return_exceptions=True)
         await self.scheduler.stop()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5)
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -143,27 +270,31 @@ class WatchService:
     # --- commands --------------------------------------------------------------------------
 
     async def watch(self, chat: Chat, team: str, channel: str, user: str, command: Watch) -> None:
+        """Store, then confirm: both steps at once (the Slack listener splits them by its ack)."""
+        stored = await self.store_watch(team, channel, user, command)
+        if isinstance(stored, str):
+            await chat.ephemeral(channel, user, alerts.note(stored))
+            return
+        await self.confirm_watch(chat, stored)
+
+    async def store_watch(
+        self, team: str, channel: str, user: str, command: Watch
+    ) -> StoredWatch | str:
+        """Write the watch (before Slack gets its ack), or say in one line why not.
+
+        Quick: one transaction, no network; so a crash right after the ack loses nothing.
+        """
         interval = command.interval or max(DEFAULT_INTERVAL, self.settings.min_interval)
         if interval < self.settings.min_interval:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(
-                    f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
-                    f"the shortest interval here is "
-                    f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."
-                ),
+            return (
+                f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
+                f"the shortest interval here is "
+                f"{alerts.duration(timedelta(seconds=self.settings.min_interval))}."
             )
-            return
         fail_after = command.after or DEFAULT_FAIL_AFTER
         target = command.target
         if len(target.url) > MAX_URL:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(f"URLs longer than {MAX_URL} characters cannot be watched."),
-            )
-            return
+            return f"URLs longer than {MAX_URL} characters cannot be watched."
         try:
             row, created = await self.store.upsert_watch(
                 team=team,
@@ -175,25 +306,41 @@ class WatchService:
                 created_by=user,
                 now=self.clock(),
                 recover_after=self.settings.recover_after,
+                team_limit=self.settings.limits.team_max_watches,
                 notify=" ".join(command.notify) or None,
                 expectations=json.dumps(command.expect.to_dict()) if command.expect.any else None,
             )
         except StoreError as exc:
-            await chat.ephemeral(channel, user, alerts.note(f":no_entry: {exc}"))
+            return f":no_entry: {exc}"
+        return StoredWatch(
+            row, created, user, target, interval, fail_after, command.notify, command.expect
+        )
+
+    async def confirm_watch(self, chat: Chat, stored: StoredWatch) -> None:
+        """After the ack: vet the target, then announce the watch and schedule it."""
+        row, user, target = stored.row, stored.user, stored.target
+        refused = await self._vet(target)
+        if refused is not None:  # never announced: it was never going to be watched
+            log.warning("watch of %s in %s refused: %s", target.url, row.channel, refused)
+            await self.store.delete_watch(row.id)
+            await chat.ephemeral(
+                row.channel, user, alerts.note(f":no_entry: {alerts.escape(refused)}")
+            )
             return
+        interval, fail_after = stored.interval, stored.fail_after
         every = alerts.duration(timedelta(seconds=interval))
-        verb = "is now watching" if created else "changed the watch of"
+        verb = "is now watching" if stored.created else "changed the watch of"
         text = (
             f":eyes: <@{user}> {verb} {alerts.escape(target.url)}: a check every {every}; "
             f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
             "and the recovery in its thread."
         )
-        if command.expect.any:
-            text += f" A failure also means: {alerts.escape(_failing_words(command))}."
-        if command.notify:
-            text += f" Alerts notify {mentions(command.notify)}."
+        if stored.expect.any:
+            text += f" A failure also means: {alerts.escape(_failing_words(stored.expect))}."
+        if stored.notify:
+            text += f" Alerts notify {mentions(stored.notify)}."
         try:
-            await chat.post(channel, alerts.note(text))
+            await chat.post(row.channel, alerts.note(text))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
             await self.store.delete_watch(row.id)
             await chat.respond(
@@ -206,14 +353,39 @@ class WatchService:
             return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
-        info.notify, info.expect = command.notify, command.expect
+        info.notify, info.expect = stored.notify, stored.expect
         self.watches[row.id] = info
-        self.scheduler.add(row.id, interval, first_in=0.5 if created else None)
-        self.home.changed(team)
+        self.scheduler.add(row.id, interval, first_in=0.5 if stored.created else None)
+        self.home.changed(row.team)
+
+    async def _vet(self, target: Target) -> str | None:
+        """Why the SSRF guard refuses this target (its name or what it resolves to), or None.
+
+        A name that does not resolve now is no reason to refuse: the site may be down.
+        """
+        options = self.settings.check
+        if options.allow_private:
+            return None
+        try:
+            vet_name(target.host, False)
+            if target.is_ip:
+                addresses: tuple[str, ...] = (target.host,)
+            else:
+                lifetime = min(options.timeout, VET_TIMEOUT)
+                addresses = (await resolve(target.host, options.resolvers, lifetime)).addresses
+            vet_addresses(target.host, addresses, False)
+        except TargetRefused as exc:
+            return str(exc)
+        return None
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
-        row = await self.store.find_watch(channel, target.url)
-        if row is None:
+        try:
+            row = await self.store.find_watch(channel, target.url)
+            watch_id = row.id if row is not None else None
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read: by its key
+            keys = await self.store.watch_keys()
+            watch_id = next((k[0] for k in keys if (k[1], k[2]) == (channel, target.url)), None)
+        if watch_id is None:
             await chat.ephemeral(
                 channel,
                 user,
@@ -223,7 +395,7 @@ class WatchService:
                 ),
             )
             return
-        await self.remove_watch(row.id)
+        await self.remove_watch(watch_id)
         await self.incidents.say(
             chat,
             channel,
@@ -238,12 +410,27 @@ class WatchService:
             self.home.changed(info.team)
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
-        rows = await self.store.watches(channel)
+        try:
+            rows = await self.store.watches(channel)
+        except (ValueError, TypeError, OverflowError):  # a row that cannot be read
+            rows = [row for row in await self._rows() if row.channel == channel]
         availability = await self.store.availability(
             [r.id for r in rows], self.clock() - timedelta(hours=24)
         )
         lines = []
         for row in rows:
+            if row.id not in self.watches and unusable(row):
+                lines.append(
+                    alerts.WatchLine(
+                        url=row.url,
+                        state="not running (unusable settings)",
+                        interval_s=0.0,
+                        fail_after=row.fail_after if type(row.fail_after) is int else 0,
+                        last_checked_at=None,
+                        availability=None,
+                    )
+                )
+                continue
             info = self.watches.get(row.id) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
@@ -267,28 +454,75 @@ class WatchService:
     def _lock(self, watch_id: int) -> asyncio.Lock:
         return self._locks.setdefault(watch_id, asyncio.Lock())
 
-    async def acknowledge(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._acknowledge(user, info, incident))
+    async def acknowledge(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._acknowledge(press.user, info, incident)
+        )
 
-    async def mute(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._mute(user, info, incident))
+    async def mute(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._mute(press.user, info, incident)
+        )
 
-    async def recheck(self, chat: Chat, user: str, value: str) -> None:
-        watch_id = button_data(value).get("w")
-        if isinstance(watch_id, int) and watch_id in self.watches:
-            await self.run(watch_id)
+    async def recheck(self, chat: Chat, press: Press, value: str) -> None:
+        info = self._watch_of_button(press, value)
+        if info is None:
+            await self._refuse_button(chat, press, value)
+            return
+        await self.run(info.id)
 
-    async def unwatch_button(self, chat: Chat, user: str, value: str) -> None:
-        await self._on_alert(value, lambda info, incident: self._unwatch(user, info, incident))
+    async def unwatch_button(self, chat: Chat, press: Press, value: str) -> None:
+        await self._on_alert(
+            chat, press, value, lambda info, incident: self._unwatch(press.user, info, incident)
+        )
 
     async def _on_alert(
-        self, value: str, act: Callable[[WatchInfo, IncidentRow], Awaitable[None]]
+        self,
+        chat: Chat,
+        press: Press,
+        value: str,
+        act: Callable[[WatchInfo, IncidentRow], Awaitable[None]],
     ) -> None:
-        """A button of an alert: under the watch's lock, so never in the middle of its check."""
-        async with self._lock(button_data(value).get("w", 0)):
+        """A button of an alert: under the watch's lock, so never in the middle of its check.
+
+        Only for the watch's own workspace and channel, and an incident of that watch:
+        a button value is text anyone can forge.
+        """
+        info = self._watch_of_button(press, value)
+        if info is None:
+            await self._refuse_button(chat, press, value)
+            return
+        async with self._lock(info.id):
             found = await self._from_button(value)
-            if found is not None:
-                await act(*found)
+            if found is None or found[0] is not info or found[1].watch_id != info.id:
+                await self._refuse_button(chat, press, value)
+                return
+            await act(*found)
+
+    def _watch_of_button(self, press: Press, value: str) -> WatchInfo | None:
+        """The watch a button names, if it is one of the channel where it was pressed."""
+        watch_id = _row_id(button_data(value).get("w"))
+        info = self.watches.get(watch_id) if watch_id is not None else None
+        if info is None or info.team != press.team or info.channel != press.channel:
+            return None
+        return info
+
+    async def _refuse_button(self, chat: Chat, press: Press, value: str) -> None:
+        log.warning(
+            "refused a button of %s in %s/%s: no watch or incident of that channel (%.200r)",
+            press.user,
+            press.team,
+            press.channel,
+            value,
+        )
+        await chat.ephemeral(
+            press.channel,
+            press.user,
+            alerts.note(
+                ":no_entry: That button does not belong to a watch of this channel "
+                "(or its watch is gone); `/gateway watches` lists what this channel watches."
+            ),
+        )
 
     async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         if incident.acknowledged_by:
@@ -398,8 +632,9 @@ class WatchService:
 
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
         data = button_data(value)
-        info = self.watches.get(data.get("w")) if isinstance(data.get("w"), int) else None
-        incident = await self.store.incident(data["i"]) if isinstance(data.get("i"), int) else None
+        watch_id, incident_id = _row_id(data.get("w")), _row_id(data.get("i"))
+        info = self.watches.get(watch_id) if watch_id is not None else None
+        incident = await self.store.incident(incident_id) if incident_id is not None else None
         if info is None or incident is None:
             return None
         return info, incident
@@ -563,7 +798,7 @@ class WatchService:
         watch's lock only for those with something due."""
         now = self.clock()
         concerned = [w for w in self.watches.values() if w.memory.state == "down" or w.muted_until]
-        incidents = await self.store.open_incidents(
+        incidents = await self.store.open_incidents_of(
             [w.id for w in concerned if w.memory.state == "down"]
         )
         can_escalate = self.incidents.escalations.enabled
@@ -693,9 +928,8 @@ def _tick(policy: Policy) -> float:
     return min(15.0, max(0.5, min(spans, default=60.0) / 4))
 
 
-def _failing_words(command: Watch) -> str:
+def _failing_words(expect: Expectations) -> str:
     parts = []
-    expect = command.expect
     if expect.statuses:
         parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
     parts += [f'no "{text}" on the page' for text in expect.contains]

@@ -193,10 +193,15 @@ class Store:
         created_by: str,
         now: datetime,
         recover_after: int = 2,
+        team_limit: int | None = None,
         notify: str | None = None,
         expectations: str | None = None,
     ) -> tuple[WatchRow, bool]:
-        """Create the watch, or update the one this channel has for the URL; (row, created)."""
+        """Create the watch, or update the one this channel has for the URL; (row, created).
+
+        A new watch is refused (StoreError) past 50 in the channel or `team_limit` in the
+        workspace.
+        """
         async with self.session.begin() as session:
             row = (
                 await session.execute(
@@ -206,6 +211,11 @@ class Store:
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
                 row.notify, row.expectations = notify, expectations
+                if type(row.recover_after) is not int or not 1 <= row.recover_after <= 100:
+                    row.recover_after = recover_after  # a row skipped as unusable, set right
+                if row.state not in ("healthy", "down"):
+                    row.state = "healthy"
+                row.last_status = None
                 return row, False
             count = (
                 await session.execute(
@@ -217,6 +227,17 @@ class Store:
                     f"this channel already watches {count} sites, the most it may; "
                     "unwatch one first"
                 )
+            if team_limit is not None:
+                team_count = (
+                    await session.execute(
+                        select(func.count()).select_from(WatchRow).where(WatchRow.team == team)
+                    )
+                ).scalar_one()
+                if team_count >= team_limit:
+                    raise StoreError(
+                        f"this workspace already watches {team_count} sites, the most it may; "
+                        "unwatch one first"
+                    )
             row = WatchRow(
                 team=team,
                 channel=channel,
@@ -243,6 +264,13 @@ class Store:
             if channel is not None:
                 query = query.where(WatchRow.channel == channel)
             return list((await session.execute(query)).scalars())
+
+    async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
+        """(id, channel, url, last_status) of every watch: what can be read of any row."""
+        query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.last_status)
+        async with self.session() as session:
+            rows = await session.execute(query.order_by(WatchRow.id))
+            return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def watch(self, watch_id: int) -> WatchRow | None:
         async with self.session() as session:
@@ -279,7 +307,7 @@ class Store:
                 )
             ).scalar_one_or_none()
 
-    async def open_incidents(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
+    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
         """The open incident of each of these watches that has one, in one query."""
         found: dict[int, IncidentRow] = {}
         async with self.session() as session:
@@ -295,6 +323,12 @@ class Store:
                 for row in rows.scalars():
                     found[row.watch_id] = row  # the newest, if a crash left two
         return found
+
+    async def open_incidents(self) -> list[IncidentRow]:
+        """Every incident not resolved, newest last (what a start-up reconciles)."""
+        async with self.session() as session:
+            query = select(IncidentRow).where(IncidentRow.resolved_at.is_(None))
+            return list((await session.execute(query.order_by(IncidentRow.id))).scalars())
 
     async def last_incident(self, watch_id: int) -> IncidentRow | None:
         async with self.session() as session:

@@ -23,6 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 __all__ = [
     "SIGNING_SECRET",
     "block_actions_body",
+    "message_action_body",
     "signed_headers",
     "slash_command_body",
 ]
@@ -199,3 +200,49 @@ def view_submission_body(
         "enterprise": None,
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def message_action_body(
+    callback_id: str,
+    message_ts: str,
+    message_text: str,
+    *,
+    message_user: str = "U999",
+    thread_ts: str | None = None,
+    user_id: str = "U123",
+    user_name: str = "alice",
+    channel_id: str = "C123",
+    channel_name: str = "incidents",
+    team_id: str = "T1",
+    team_domain: str = "test",
+    response_url: str = NOWHERE_RESPONSE_URL,
+    trigger_id: str = "t1",
+    token: str = VERIFICATION_TOKEN,
+) -> str:
+    """A message shortcut's form body: ``payload=<JSON>`` shaped like Slack's message_action
+    payload (the message it was used on, its channel, who used it)."""
+    message: dict = {
+        "type": "message",
+        "user": message_user,
+        "ts": message_ts,
+        "text": message_text,
+        "team": team_id,
+    }
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+    payload = {
+        "type": "message_action",
+        "token": token,
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": team_id, "domain": team_domain},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "channel": {"id": channel_id, "name": channel_name},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": message_ts,
+        "message": message,
+    }
+    return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})

@@ -58,7 +58,12 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 
-from tests.slack.signing import API_APP_ID, block_actions_body, slash_command_body
+from tests.slack.signing import (
+    API_APP_ID,
+    block_actions_body,
+    message_action_body,
+    slash_command_body,
+)
 
 __all__ = ["Envelope", "SocketConnection", "SocketModeMixin"]
 
@@ -372,6 +377,24 @@ class SocketModeMixin:
                 message_ts=fields.get("message_ts"),
             )
         body = block_actions_body(action_id, value, **fields)
+        payload = json.loads(parse_qs(body)["payload"][0])
+        return self.send_envelope(
+            "interactive", payload, accepts_response_payload=False, envelope_id=envelope_id
+        )
+
+    def send_message_action(
+        self, callback_id: str, message_ts: str, message_text: str, **fields: Any
+    ) -> str:
+        """An ``interactive`` envelope with a message_action payload (a message shortcut).
+
+        ``fields`` are those of ``tests.slack.signing.message_action_body`` (``thread_ts``,
+        ``channel_id``, ``response_url``, …)."""
+        envelope_id = fields.pop("envelope_id", None) or str(uuid.uuid4())
+        fields.setdefault(
+            "response_url",
+            self.response_url(f"sm-{envelope_id}", channel=fields.get("channel_id", "C123")),
+        )
+        body = message_action_body(callback_id, message_ts, message_text, **fields)
         payload = json.loads(parse_qs(body)["payload"][0])
         return self.send_envelope(
             "interactive", payload, accepts_response_payload=False, envelope_id=envelope_id

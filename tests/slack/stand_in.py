@@ -28,7 +28,10 @@ What the SDK (slack_sdk 3.48 ``AsyncWebClient``; the sync ``WebClient`` alike) a
 * Bolt's ``respond()`` / ``AsyncWebhookClient``: POST JSON to the ``response_url``.
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``users.info``,
+``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``conversations.history``
+(top-level messages, newest first, ``oldest``/``latest``/``limit``/``cursor``; it needs
+``channels:history``, or ``groups:history`` for a private channel, in ``scopes``, else
+``missing_scope``), ``users.info``,
 ``views.publish`` (the Home tab, kept per person in ``homes()``), ``views.open`` (modals, in
 ``modals()``; views are validated as Slack does: ≤100 blocks, a modal's title ≤24 characters,
 input blocks with a label and an element), and
@@ -40,7 +43,9 @@ answered).
 
 Faults, consumed in order by the next calls of one method (``"response_url"`` too):
 ``fail_next`` (200 + ``ok: false``; 404 for a response_url), ``rate_limit_next`` (429 +
-``Retry-After``), ``delay_next`` (answer late, other calls are not held up).
+``Retry-After``), ``delay_next`` (answer late, other calls are not held up),
+``answer_late_next`` (do what was asked at once, e.g. post the message, but answer only after
+``seconds``: a client killed meanwhile never learns the result).
 
 Channels: unknown ids are treated as channels the bot is in (``G…``/``D…`` are private).
 ``add_channel(id, is_member=False)`` makes posting fail like Slack does: ``channel_not_found`` for
@@ -104,7 +109,9 @@ TEAM_ID = "T1"
 TEAM_DOMAIN = "test"
 TEAM_URL = "https://test.slack.com/"
 
-DEFAULT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public"})
+DEFAULT_SCOPES = frozenset(
+    {"commands", "chat:write", "chat:write.public", "channels:history", "groups:history"}
+)
 RESPONSE_URL_USES = 5
 TEXT_LIMIT = 40_000  # Slack truncates a message's text past this
 
@@ -309,12 +316,14 @@ class SlackStandIn(SocketModeMixin):
         self._ephemerals: list[dict] = []
         self._faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._delays: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._late: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._channels: dict[str, dict] = {}
         self._users: dict[str, dict] = {}
         self._hooks: dict[str, dict] = {}  # response_url name -> {channel, message_ts, uses}
         self._homes: dict[str, dict] = {}  # user -> their published Home tab view
         self._modals: list[dict] = []  # views.open, in order: {trigger_id, view}
         self._ts_count = 0
+        self._last_us = _TS_BASE_US
         self._reset_socket_state()
 
     # -- lifecycle
@@ -452,6 +461,19 @@ class SlackStandIn(SocketModeMixin):
         with self._lock:
             return copy.deepcopy(self._modals)
 
+    def post_as_user(
+        self, channel: str, text: str, user: str = "U999", thread_ts: str | None = None
+    ) -> str:
+        """A message a person wrote (e.g. a colleague's pasted log), as Slack stores it:
+        `&`, `<` and `>` escaped; its ts, for a shortcut to be used on."""
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        with self._lock:
+            message = self._new_message(
+                channel, {"text": escaped}, {"thread_ts": thread_ts}, "user"
+            )
+            message.update(user=user, bot_id=None)
+            return message["ts"]
+
     def ephemerals(self) -> list[dict]:
         """Ephemeral messages (chat.postEphemeral and ephemeral response_url replies), in order."""
         with self._lock:
@@ -490,6 +512,11 @@ class SlackStandIn(SocketModeMixin):
         """Answer the next ``times`` calls of ``method`` only after ``seconds``."""
         with self._lock:
             self._delays[method].extend([seconds] * times)
+
+    def answer_late_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` at once; answer after ``seconds``."""
+        with self._lock:
+            self._late[method].extend([seconds] * times)
 
     def wait_for(self, predicate: Callable[[SlackStandIn], Any], timeout: float = 10.0) -> bool:
         """Poll (blocking this thread) until ``predicate(self)`` is true; False on timeout.
@@ -598,6 +625,10 @@ class SlackStandIn(SocketModeMixin):
         else:
             body = self._dispatch(method, args, token)
         call.status, call.response = status, body
+        with self._lock:
+            late = self._late[method].popleft() if self._late[method] else 0.0
+        if late:
+            await asyncio.sleep(late)
         return web.json_response(body, status=status, headers=headers)
 
     def _dispatch(self, method: str, args: dict, token: str | None) -> dict:
@@ -652,8 +683,10 @@ class SlackStandIn(SocketModeMixin):
     # -- Slack's behaviour (called with the lock held)
 
     def _next_ts(self) -> str:
+        # As Slack's: the time of posting (unique, increasing), so `oldest`/`latest` mean time.
         self._ts_count += 1
-        us = _TS_BASE_US + self._ts_count * 100
+        us = max(int(time.time() * 1_000_000), self._last_us + 100)
+        self._last_us = us
         return f"{us // 1_000_000}.{us % 1_000_000:06d}"
 
     def _channel_info(self, channel_id: str) -> dict:
@@ -845,6 +878,35 @@ class SlackStandIn(SocketModeMixin):
             raise _SlackError("channel_not_found")
         return {"channel": info}
 
+    def _conversations_history(self, args: dict) -> dict:
+        channel = self._channel_arg(args)
+        info = self._channel_info(channel)
+        if info["is_private"] and not info["is_member"]:
+            raise _SlackError("channel_not_found")
+        needed = "groups:history" if info["is_private"] else "channels:history"
+        if needed not in self.scopes:
+            raise _SlackError("missing_scope")
+        if not info["is_member"]:
+            raise _SlackError("not_in_channel")
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        start = int(args.get("cursor") or 0)
+        found = [
+            self._public(m)
+            for m in reversed(list(self._messages.values()))
+            if m["channel"] == channel
+            and (m["thread_ts"] in (None, m["ts"]))
+            and oldest <= float(m["ts"]) <= latest
+        ]
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     def _users_info(self, args: dict) -> dict:
         user = args.get("user")
         if not isinstance(user, str) or not user:
@@ -909,6 +971,7 @@ class SlackStandIn(SocketModeMixin):
         "chat.delete": _chat_delete,
         "chat.getPermalink": _chat_get_permalink,
         "conversations.info": _conversations_info,
+        "conversations.history": _conversations_history,
         "users.info": _users_info,
         "views.publish": _views_publish,
         "views.open": _views_open,

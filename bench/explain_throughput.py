@@ -1,0 +1,64 @@
+"""How fast `gateway explain` reads a paste, and what the worst 1 MiB costs.
+
+Builds pastes from the lab's real log fixtures (tests/fixtures/logs/) and from
+hostile shapes, each near the 1 MiB input limit, and times `checks.explain.explain`
+on them in-process (warm; the median of a few runs). Prints a Markdown table that
+docs/explain.md quotes. No network.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from checks.explain import MAX_BYTES, explain, read_text  # noqa: E402
+
+RUNS = 5
+
+
+def _fill(unit: str) -> str:
+    """`unit` repeated up to just under the 1 MiB limit."""
+    data = (unit * (MAX_BYTES // max(1, len(unit.encode())) + 1)).encode()
+    return data[: MAX_BYTES - 16].decode("utf-8", errors="ignore")
+
+
+def cases() -> dict[str, str]:
+    fixtures = sorted((ROOT / "tests" / "fixtures" / "logs").glob("*/*.log"))
+    real = "\n".join(p.read_text() for p in fixtures) + "\n"
+    nginx = (ROOT / "tests" / "fixtures" / "logs" / "nginx" / "refused.log").read_text()
+    return {
+        "the lab's real logs, all products, repeated to 1 MiB": _fill(real),
+        "nginx error.log, refused, repeated to 1 MiB": _fill(nginx),
+        "10,000 varnishlog FetchError lines": "\n".join(
+            f"--  FetchError     backend b{i}: fail errno 111 (Connection refused)"
+            for i in range(10_000)
+        ),
+        "1 MiB of one line": "x" * (MAX_BYTES - 16),
+        "1 MiB of two-byte lines (the most lines)": _fill("a\n"),
+    }
+
+
+def main() -> None:
+    print("| paste | size | lines | recognized | median time |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, text in cases().items():
+        text = read_text(text)
+        times = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            result = explain(text)
+            times.append(time.perf_counter() - start)
+        size = len(text.encode()) / 1024
+        print(
+            f"| {name} | {size:,.0f} KiB | {result.lines:,} | {result.recognized:,} | "
+            f"{statistics.median(times) * 1000:,.0f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()

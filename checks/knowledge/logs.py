@@ -1,0 +1,304 @@
+"""Log-line knowledge: how to read each kind of log line, and what each line proves.
+
+Loaded from logs.toml and checked like the rest of the knowledge: every product and
+cause in the contract's vocabulary, every regular expression compiling, every
+template naming fields its format has, and every pattern's own example line
+explained by that very pattern (so none is dead, or shadowed by one above it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import string
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, schema
+from checks.knowledge.schema import KnowledgeError
+
+# Longest line read; the rest of a longer line is ignored (bounded work per line).
+MAX_LINE = 16_384
+TIME_FORMATS = ("epoch", "iso")
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    name: str
+    product: str
+    log: str
+    line: re.Pattern[str] | None
+    detect: tuple[str, ...]
+    drop: tuple[re.Pattern[str], ...]
+    extract: tuple[tuple[str, re.Pattern[str]], ...]
+    time: str | None
+    time_format: tuple[str, ...]
+    upstream: str | None
+    status: str | None
+
+    def fields(self, line: str) -> dict[str, str] | None:
+        """The line's fields when it is a line of this format, else None."""
+        if self.line is None:
+            found = _json_fields(line)
+            if found is None or any(key not in found for key in self.detect):
+                return None
+            found = dict(found)
+        else:
+            match = self.line.search(line)
+            if match is None:
+                return None
+            found = {k: v for k, v in match.groupdict().items() if v is not None}
+        for pattern in self.drop:
+            found = {k: pattern.sub("", v) for k, v in found.items()}
+        for field, pattern in self.extract:
+            extra = pattern.search(found.get(field, ""))
+            if extra:
+                found.update({k: v for k, v in extra.groupdict().items() if v is not None})
+        return found
+
+
+@dataclass(frozen=True)
+class LogPattern:
+    key: str
+    format: LogFormat
+    match: tuple[tuple[str, re.Pattern[str]], ...]
+    cause: str
+    confidence: float
+    status: int | None
+    evidence: str | None
+    source: str
+    example: str
+    title: str | None = None
+    explanation: str | None = None
+
+    def proof(self, fields: dict[str, str]) -> str | None:
+        """What in these fields proves the cause, or None when they do not match."""
+        parts = []
+        for field, pattern in self.match:
+            found = pattern.search(fields.get(field, ""))
+            if found is None:
+                return None
+            parts.append(found.group(0))
+        if self.evidence:
+            return render(self.evidence, fields) or " · ".join(parts)
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class LogKnowledge:
+    formats: tuple[LogFormat, ...]
+    patterns: dict[str, tuple[LogPattern, ...]]
+
+    def classify(self, line: str) -> tuple[LogPattern, dict[str, str], str] | None:
+        """The first pattern (formats in order) that explains the line: with its fields
+        and the proving fragment."""
+        line = line[:MAX_LINE]
+        for fmt in self.formats:
+            fields = fmt.fields(line)
+            if fields is None:
+                continue
+            for pattern in self.patterns[fmt.name]:
+                proof = pattern.proof(fields)
+                if proof is not None:
+                    return pattern, fields, proof
+        return None
+
+
+def render(template: str, fields: dict[str, str]) -> str | None:
+    """The template filled from the fields; None when one of them is missing or empty."""
+    names = _template_fields(template)
+    if any(not fields.get(name) for name in names):
+        return None
+    return template.format_map(fields)
+
+
+def _template_fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+@functools.lru_cache(maxsize=4)  # several JSON formats read the same line in turn
+def _json_fields(line: str) -> dict[str, str] | None:
+    start = line.find("{")
+    if start < 0 or not line.rstrip().endswith("}"):
+        return None
+    try:
+        data = json.loads(line[start:])
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {
+        str(k): str(v)
+        for k, v in data.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }
+
+
+@functools.cache
+def load_logs() -> LogKnowledge:
+    """Read and check logs.toml (once per process)."""
+    with (HERE / "logs.toml").open("rb") as handle:
+        return logs_from_data(tomllib.load(handle))
+
+
+def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
+    """Check the tables of logs.toml and build the knowledge; a mistake raises KnowledgeError."""
+    schema.keys("logs.toml", data, ("format", "pattern"))
+    formats = {
+        name: _format(f"logs.toml [format.{name}]", name, raw)
+        for name, raw in data["format"].items()
+    }
+    patterns: dict[str, list[LogPattern]] = {name: [] for name in formats}
+    if not isinstance(data["pattern"], list):
+        raise KnowledgeError("logs.toml: [[pattern]] must be an array of tables")
+    for n, raw in enumerate(data["pattern"], 1):
+        pattern = _pattern(f"logs.toml pattern #{n}", n, raw, formats)
+        patterns[pattern.format.name].append(pattern)
+    knowledge = LogKnowledge(
+        formats=tuple(formats.values()),
+        patterns={name: tuple(found) for name, found in patterns.items()},
+    )
+    for found in knowledge.patterns.values():
+        for pattern in found:
+            _example_is_explained(knowledge, pattern)
+    return knowledge
+
+
+def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
+    entry = schema.keys(
+        where,
+        raw,
+        ("product", "log"),
+        ("line", "json", "detect", "drop", "extract", "time", "time_format", "upstream", "status"),
+    )
+    is_json = entry.get("json", False)
+    if is_json is not True and "json" in entry:
+        raise KnowledgeError(f"{where} json: write json = true, or leave it out")
+    if is_json == ("line" in entry):
+        raise KnowledgeError(f"{where}: give either a line pattern or json = true")
+    if "detect" in entry and not is_json:
+        raise KnowledgeError(f"{where}: detect is for json formats")
+    line = schema.regex(f"{where} line", entry["line"], 0) if "line" in entry else None
+    groups = set(line.groupindex) if line else None
+    extract = []
+    for n, item in enumerate(entry.get("extract", []), 1):
+        item = schema.keys(f"{where} extract #{n}", item, ("field", "pattern"))
+        pattern = schema.regex(f"{where} extract #{n} pattern", item["pattern"], 0)
+        if not pattern.groupindex:
+            raise KnowledgeError(f"{where} extract #{n}: the pattern names no group")
+        _known(f"{where} extract #{n}", [item["field"]], groups)
+        extract.append((item["field"], pattern))
+        if groups is not None:
+            groups |= set(pattern.groupindex)
+    time_format = entry.get("time_format", [])
+    if isinstance(time_format, str):
+        time_format = [schema.one_of(f"{where} time_format", time_format, TIME_FORMATS)]
+    time_format = tuple(time_format)
+    if ("time" in entry) != bool(time_format):
+        raise KnowledgeError(f"{where}: time and time_format go together")
+    for field in ("time", "status"):
+        if field in entry:
+            _known(f"{where} {field}", [entry[field]], groups)
+    if "upstream" in entry:
+        _template(f"{where} upstream", entry["upstream"], groups)
+    return LogFormat(
+        name=name,
+        product=schema.one_of(f"{where} product", entry["product"], PRODUCTS),
+        log=schema.text(f"{where} log", entry["log"]),
+        line=line,
+        detect=tuple(entry.get("detect", ())),
+        drop=tuple(schema.regex(f"{where} drop", d, 0) for d in entry.get("drop", [])),
+        extract=tuple(extract),
+        time=entry.get("time"),
+        time_format=time_format,
+        upstream=entry.get("upstream"),
+        status=entry.get("status"),
+    )
+
+
+def _pattern(where: str, n: int, raw: dict[str, Any], formats: dict[str, LogFormat]) -> LogPattern:
+    entry = schema.keys(
+        where,
+        raw,
+        ("format", "match", "cause", "confidence", "source", "example"),
+        ("evidence", "status", "title", "explanation"),
+    )
+    fmt = formats.get(entry["format"])
+    if fmt is None:
+        raise KnowledgeError(f"{where} format: {entry['format']!r} is not one of {sorted(formats)}")
+    groups = _groups(fmt)
+    match = entry["match"]
+    if not isinstance(match, dict) or not match:
+        raise KnowledgeError(f"{where} match: expected {{ field = 'regex', ... }}")
+    _known(f"{where} match", list(match), groups)
+    if "evidence" in entry:
+        _template(f"{where} evidence", entry["evidence"], groups)
+    return LogPattern(
+        key=f"{fmt.name}#{n}",
+        format=fmt,
+        match=tuple(
+            (field, schema.regex(f"{where} match.{field}", regex, 0))
+            for field, regex in match.items()
+        ),
+        cause=schema.one_of(f"{where} cause", entry["cause"], CAUSE_CODES),
+        confidence=float(schema.number(f"{where} confidence", entry["confidence"], 0.05, 1)),
+        status=schema.status(f"{where} status", entry["status"]) if "status" in entry else None,
+        evidence=entry.get("evidence"),
+        source=schema.text(f"{where} source", entry["source"]),
+        example=schema.text(f"{where} example", entry["example"]),
+        title=_wording(f"{where} title", entry.get("title")),
+        explanation=_wording(f"{where} explanation", entry.get("explanation")),
+    )
+
+
+def _wording(where: str, value: object) -> str | None:
+    if value is None:
+        return None
+    return schema.placeholders(where, schema.text(where, value).strip(), PLACEHOLDERS)
+
+
+def _groups(fmt: LogFormat) -> set[str] | None:
+    """The fields a regex format can produce (None: a JSON object's keys, unknown here)."""
+    if fmt.line is None:
+        return None
+    found = set(fmt.line.groupindex)
+    for _, pattern in fmt.extract:
+        found |= set(pattern.groupindex)
+    return found
+
+
+def _known(where: str, names: list[str], groups: set[str] | None) -> None:
+    if groups is None:
+        return
+    unknown = sorted(set(names) - groups)
+    if unknown:
+        raise KnowledgeError(
+            f"{where}: unknown field(s) {unknown}; the format has {sorted(groups)}"
+        )
+
+
+def _template(where: str, template: object, groups: set[str] | None) -> None:
+    schema.text(where, template)
+    try:
+        names = _template_fields(str(template))
+    except ValueError as exc:
+        raise KnowledgeError(f"{where}: {exc}") from None
+    if not names:
+        raise KnowledgeError(f"{where}: names no {{field}}")
+    _known(where, names, groups)
+
+
+def _example_is_explained(knowledge: LogKnowledge, pattern: LogPattern) -> None:
+    where = f"logs.toml pattern {pattern.key} ({pattern.cause})"
+    found = knowledge.classify(pattern.example)
+    if found is None:
+        raise KnowledgeError(
+            f"{where}: its example is explained by no pattern, so it can never match"
+        )
+    if found[0] is not pattern:
+        raise KnowledgeError(
+            f"{where}: its example is explained by pattern {found[0].key} ({found[0].cause}) "
+            "above it, so it can never match"
+        )

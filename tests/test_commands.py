@@ -1,0 +1,106 @@
+"""The `/gateway` command parser: whatever anyone types, a command or one clear line."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import (
+    MAX_AFTER,
+    MAX_INTERVAL,
+    Check,
+    CommandError,
+    Help,
+    ListWatches,
+    Unwatch,
+    Watch,
+    parse_command,
+)
+
+WORDS = st.sampled_from(
+    [
+        "check",
+        "watch",
+        "unwatch",
+        "watches",
+        "help",
+        "every",
+        "after",
+        "example.com",
+        "http://[127.0.0.1]/",
+        "https://[::1",
+        "xn--zz.com",
+        "straße.de",
+        "5m",
+        "0s",
+        "99999999999h",
+        "1e400",
+        "0",
+        "21",
+        "٣",
+        "`",
+        "<!channel>",
+    ]
+)
+# Mostly command-shaped text (verbs, targets, numbers), and some of anything at all.
+TEXTS = st.one_of(
+    st.lists(st.one_of(WORDS, st.text(max_size=30)), max_size=6).map(" ".join),
+    st.text(max_size=300),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXTS)
+@example("watch example.com every 99999999999h")
+@example("watch example.com after 99999")
+@example("watch example.com after " + "9" * 5000)
+@example("watch example.com every " + "9" * 5000 + "h")
+@example("check http://[127.0.0.1]/")
+@example("https://[::1")
+@example("http://[example.com]/")
+def test_any_text_is_a_command_or_one_line_of_usage_error(text):
+    try:
+        command = parse_command(text)
+    except CommandError as exc:
+        message = str(exc)
+        assert message and "\n" not in message and len(message) <= 400, message
+        assert "Traceback" not in message
+        return
+    assert isinstance(command, Check | Watch | Unwatch | ListWatches | Help)
+    if isinstance(command, Watch):
+        assert command.interval is None or 0 < command.interval <= MAX_INTERVAL
+        assert command.after is None or 1 <= command.after <= MAX_AFTER
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("watch example.com every 99999999999h", "longest interval is 24 h"),
+        ("watch example.com every 25h", "longest interval is 24 h"),
+        ("watch example.com every 86401s", "longest interval is 24 h"),
+        ("watch example.com every 0s", "not an interval"),
+        ("watch example.com after 0", "from 1 to 20"),
+        ("watch example.com after 21", "from 1 to 20"),
+        ("watch example.com after 100", "from 1 to 20"),
+        ("watch example.com after ٣", "from 1 to 20"),
+        ("watch example.com every ٣m", "not an interval"),
+    ],
+)
+def test_numbers_out_of_the_contracts_bounds_are_refused_with_the_reason(text, says):
+    with pytest.raises(CommandError, match=says):
+        parse_command(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "interval", "after"),
+    [
+        ("watch example.com every 24h after 20", 86400.0, 20),
+        ("watch example.com every 1440m after 1", 86400.0, 1),
+        ("watch example.com every 30s", 30.0, None),
+    ],
+)
+def test_the_bounds_themselves_are_accepted(text, interval, after):
+    command = parse_command(text)
+    assert isinstance(command, Watch)
+    assert (command.interval, command.after) == (interval, after)
