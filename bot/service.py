@@ -32,7 +32,7 @@ from bot.commands import (
     parse_command,
 )
 from bot.limits import RateLimiter, Refused, Ticket
-from bot.modal import read_submission
+from bot.modal import Submission, read_submission
 from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
@@ -265,11 +265,11 @@ class Gateway:
         if isinstance(target, str):
             return Answer(text=f"{render.escape(target)}; try `/gateway watch SITE`.")
         if request.trigger_id and self.watches is not None:  # Slack: the modal, prefilled
-            return Answer(
-                work=self.watches.home.open_modal(
-                    chat, request.trigger_id, request.team, url=target.url, channel=request.channel
-                )
-            )
+            try:  # a button pressed in a loop stops at the limits, as a watch command does
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self._open_modal(chat, request, target, ticket))
         return self.on_parsed(chat, request, Watch(target))
 
     # --- App Home and the modal -------------------------------------------------------
@@ -314,7 +314,21 @@ class Gateway:
         found = read_submission(view)
         if isinstance(found, dict):
             return found, Answer()
-        return None, Answer(work=self.watches.home.submitted(chat, team, user, found))
+        try:
+            ticket = self.limiter.acquire(team, user)
+        except Refused as exc:
+            return {"target": f"{exc}; try again in a minute"}, Answer()
+        return None, Answer(work=self._submitted(chat, team, user, found, ticket))
+
+    async def _submitted(
+        self, chat: Chat, team: str, user: str, found: Submission, ticket: Ticket
+    ) -> None:
+        assert self.watches is not None
+        with ticket:
+            try:
+                await self.watches.home.submitted(chat, team, user, found)
+            except Exception:  # one failed submission must never take the bot down
+                log.exception("the watch modal's submission failed")
 
     def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
         """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert.
@@ -338,6 +352,15 @@ class Gateway:
         }
         handler = handlers.get(action)
         return Answer(work=handler(chat, press, value)) if handler else Answer()
+
+    async def _open_modal(
+        self, chat: Chat, request: Request, target: Target, ticket: Ticket
+    ) -> None:
+        assert self.watches is not None and request.trigger_id
+        with ticket:
+            await self.watches.home.open_modal(
+                chat, request.trigger_id, request.team, url=target.url, channel=request.channel
+            )
 
     async def _home_recheck(self, team: str, watch_id: int, ticket: Ticket) -> None:
         assert self.watches is not None
