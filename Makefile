@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m compileall -q bot checks >/dev/null
 	touch $(BIN)/gateway
 
 install: $(BIN)/gateway

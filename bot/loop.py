@@ -1,8 +1,10 @@
-"""One way to run the bot's coroutines: on uvloop where it is installed.
+"""One way to run the bot (`serve`, `shell`): on uvloop where it is installed.
 
 uvloop's C event loop takes a third off a loopback check (connect, handshake,
-reads) and off the bot's own request handling; asyncio's loop stays the
-fallback where uvloop cannot be installed.
+reads) and off the bot's own request handling, which is what a bot running
+thousands of watches spends its CPU on; asyncio's loop stays the fallback where
+uvloop cannot be installed. A one-shot `gateway check` keeps asyncio's loop:
+there, importing uvloop costs more than it saves.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomli
 
 from checks.knowledge import schema
 from checks.knowledge.schema import KnowledgeError
@@ -160,7 +161,7 @@ def from_data(causes: dict[str, Any], products: dict[str, Any], notes: dict[str,
 
 def _read(name: str) -> dict[str, Any]:
     with (HERE / name).open("rb") as handle:
-        return tomllib.load(handle)
+        return tomli.load(handle)
 
 
 def _causes(data: dict[str, Any]) -> dict[str, CauseInfo]:

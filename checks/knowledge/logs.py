@@ -12,9 +12,10 @@ import functools
 import json
 import re
 import string
-import tomllib
 from dataclasses import dataclass
 from typing import Any
+
+import tomli
 
 from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, schema
 from checks.knowledge.schema import KnowledgeError
@@ -140,7 +141,7 @@ def _json_fields(line: str) -> dict[str, str] | None:
 def load_logs() -> LogKnowledge:
     """Read and check logs.toml (once per process)."""
     with (HERE / "logs.toml").open("rb") as handle:
-        return logs_from_data(tomllib.load(handle))
+        return logs_from_data(tomli.load(handle))
 
 
 def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
