@@ -4,7 +4,8 @@ Starts a healthy site on loopback (nginx from Debian's packages, plain HTTP
 and HTTPS with a trustme certificate), then, in one run so the ratios are
 comparable on a noisy machine:
 
-- times `checks.run.check` (warm, in-process) with 1 and 3 samples;
+- times `checks.run.check` (warm, in-process, on the bot's own event loop) with 1
+  and 3 samples;
 - adds up the check's own phases (DNS, TCP, TLS, HTTP) for the same runs;
 - times `curl -w '%{time_total}'` on the same URL;
 - asks Prometheus blackbox_exporter (Debian's package) to probe the same URL and
@@ -17,7 +18,6 @@ Prints a Markdown table of medians; the README quotes it. Loopback only.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import subprocess
 import sys
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import blackbox  # noqa: E402
 from bench.loopback_site import start_nginx  # noqa: E402
+from bot import loop  # noqa: E402
 from checks.run import CheckOptions, check  # noqa: E402
 from tests.servers.proxies import free_port  # noqa: E402
 
@@ -104,8 +105,8 @@ def main() -> None:
                 ("HTTP", f"http://127.0.0.1:{http_port}/", None),
                 ("HTTPS", f"https://127.0.0.1:{https_port}/", str(ca_path)),
             ):
-                one, one_sum = asyncio.run(time_checks(url, 1, args.runs, bundle))
-                three, three_sum = asyncio.run(time_checks(url, 3, args.runs, bundle))
+                one, one_sum = loop.run(time_checks(url, 1, args.runs, bundle))
+                three, three_sum = loop.run(time_checks(url, 3, args.runs, bundle))
                 curl = time_curl(url, args.runs, bundle)
                 peer = blackbox.median_probe_ms(exporter_port, url, args.runs) if exporter else None
                 command = time_command(url, max(5, args.runs // 8), bundle)

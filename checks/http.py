@@ -30,7 +30,12 @@ from checks.models import ErrorKind, Hop, HttpSample, Target, TcpAttempt, Timing
 from checks.target import TargetError, parse_target
 from checks.tcp import classify_os_error
 from checks.text import printable
-from checks.tls import inspecting_context, parse_certificate
+from checks.tls import (
+    PeerCertificate,
+    certificate_from_peer,
+    inspecting_context,
+    parse_certificate,
+)
 
 BODY_CAP = 64 * 1024
 RAW_CAP = 1024 * 1024  # bytes read off the wire per sample, whatever they decode to
@@ -65,6 +70,8 @@ class _Wire:
     first_bytes: bytes = b""
     # (certificate DER, TLS version, cipher) once a handshake completed
     session: tuple[bytes | None, str | None, str | None] | None = None
+    # the certificate as OpenSSL decoded it, when the handshake verified it
+    peer: PeerCertificate | None = None
 
     def ms(self, moment: float | None) -> float | None:
         return None if moment is None else (moment - self.started) * 1000
@@ -264,7 +271,8 @@ def _first_hop(
         server_name=url.host,
         version=version,
         cipher=cipher,
-        certificate=parse_certificate(der),
+        certificate=(certificate_from_peer(wire.peer) if wire.peer else None)
+        or parse_certificate(der),
         ms=(wire.tls_done - wire.connected) * 1000,
     )
     return attempt, tls
@@ -354,6 +362,7 @@ async def _handshake(
             tls.version(),
             cipher[0] if cipher else None,
         )
+        wire.peer = tls.getpeercert() or None  # empty unless the context verified it
 
 
 async def _exchange(

@@ -1,8 +1,16 @@
 """Certificate and handshake failures, told apart, with certificates from trustme."""
 
-import pytest
+import contextlib
+import os
+import shutil
+import ssl
+import subprocess
 
-from tests.conftest import check_json
+import pytest
+import trustme
+
+from checks.tls import certificate_from_peer, parse_certificate
+from tests.conftest import check_json, run_gateway_process
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.tls import handshake_failure_context
 
@@ -101,3 +109,71 @@ def test_a_certificate_that_does_not_verify_still_gets_the_pages_evidence(pki, c
         result = check_json(f"https://127.0.0.1:{site.port}/", "--ca-bundle", ca_bundle)
     assert result.cause == "tls_expired"
     assert result.json["http"]["samples"] == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("organization", "common_name"),
+    [
+        ("trustme", None),
+        ('Acme, Inc. + "Friends" <a;b>', "#weird name "),
+        ("Ünïcødé Org", "straße.example"),
+    ],
+)
+def test_a_verified_certificate_reads_as_cryptography_reads_it(organization, common_name):
+    # A verified handshake's certificate comes decoded by OpenSSL; it must say what
+    # cryptography says of the same bytes (subject, issuer, names, dates).
+    ca = trustme.CA(organization_name=organization)
+    leaf = ca.issue_cert("localhost", "127.0.0.1", "::1", common_name=common_name)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(server)
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    c = client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    s = server.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):  # shake hands in memory
+        for side in (c, s):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        s_in.write(outgoing.read())
+        incoming.write(s_out.read())
+    from_peer = certificate_from_peer(c.getpeercert())
+    assert from_peer is not None
+    assert from_peer == parse_certificate(c.getpeercert(binary_form=True))
+
+
+def _hashed_store(tmp_path, pki):
+    """A CA directory laid out as update-ca-certificates does: HASH.0 links and a bundle."""
+    store = tmp_path / "certs"
+    store.mkdir()
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.ca.cert_pem.bytes())
+    digest = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(ca)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    shutil.copy(ca, store / f"{digest}.0")
+    shutil.copy(ca, store / "ca-certificates.crt")
+    return store
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl tool")
+@pytest.mark.parametrize("bundle_inside", [True, False])
+def test_the_systems_hashed_ca_directory_is_trusted(pki, tmp_path, bundle_inside):
+    # The system's CAs are read from their hashed directory one issuer at a time; a
+    # site signed by a CA found only there verifies, with or without the bundle file
+    # update-ca-certificates writes beside the links.
+    store = _hashed_store(tmp_path, pki)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSL_CERT", "GATEWAY_"))}
+    env["SSL_CERT_DIR"] = str(store)
+    if bundle_inside:
+        env["SSL_CERT_FILE"] = str(store / "ca-certificates.crt")
+    with _site(pki, "valid") as site:
+        result = run_gateway_process(
+            "check", f"https://127.0.0.1:{site.port}/", "--json", "--allow-private", env=env
+        )
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.json["tls"]["error"] is None
