@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain bench-fleet clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-alarms: install
 
 bench-explain: install
 	$(BIN)/python bench/explain_throughput.py
+
+bench-fleet: install
+	$(BIN)/python bench/fleet_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

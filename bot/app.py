@@ -21,8 +21,9 @@ from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import loop
+from bot import logs, loop
 from bot.chat import SlackChat
+from bot.health import Health
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
@@ -35,6 +36,8 @@ from bot.startup import (
     port_error,
     sqlite_path_problem,
 )
+from bot.watch.fleet import TROUBLE as FLEET_TROUBLE
+from bot.watch.fleet import Owned, PostgresFleet, Solo, fleet_for, own_sqlite
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 
@@ -55,13 +58,13 @@ with contextlib.suppress(ImportError):
 
 
 def main(mode: str, environ: dict[str, str]) -> int:
-    for noisy in ("httpx", "apscheduler"):  # a line per request or job run is noise here
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = from_environment(load_environment(environ))
+        logs.configure(
+            settings.log_format, [settings.bot_token, settings.app_token, settings.signing_secret]
+        )
+        for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job: noise
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         if mode == "shell":
             loop.run(run_shell(settings))
         else:
@@ -74,13 +77,33 @@ def main(mode: str, environ: dict[str, str]) -> int:
     return 0
 
 
+def db_upgrade(environ: dict[str, str]) -> int:
+    """`gateway db upgrade`: the schema to the newest revision, one line either way."""
+    from bot.migrations import upgrade_url
+
+    try:
+        settings = from_environment(load_environment(environ))
+        problem = sqlite_path_problem(settings.database_url)
+        if problem is not None:
+            raise problem
+        print(f"gateway: {loop.run(upgrade_url(settings.database_url))}")
+    except (SettingsError, StartError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except DATABASE_ERRORS as exc:
+        print(f"gateway: {database_error(settings.database_url, exc)}", file=sys.stderr)
+        return 2
+    return 0
+
+
 async def run_shell(settings: Settings) -> None:
     from bot.shell import Shell
 
     if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
         settings = replace(settings, check=replace(settings.check, allow_private=True))
     shell = Shell(None)
-    watches = await start_watches(settings, shell.chat)
+    # its own database: a watch made here is never picked up by a `serve`
+    watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)
     shell.gateway = Gateway(settings, watches=watches)
     try:
         await shell.run()
@@ -106,36 +129,60 @@ async def serve(settings: Settings) -> None:
         await session.close()
         raise
     try:
-        watches = await start_watches(settings, SlackChat(client))
+        watches = await start_watches(
+            settings, SlackChat(client), fleet=fleet_for(settings.database_url)
+        )
     except StartError:
         await session.close()
         raise
     gateway = Gateway(settings, watches=watches)
+    health = Health(watches)
+    health.start()
     try:
-        await _serve(settings, gateway, build_app(settings, gateway, client))
+        await _serve(settings, gateway, build_app(settings, gateway, client), health)
     finally:
+        await health.stop()
         await gateway.drain(timeout=15)
         await watches.stop()
         await session.close()
 
 
-async def start_watches(settings: Settings, chat) -> WatchService:
-    """Open the database and start the watches, or say in one line why the database is unusable."""
-    problem = sqlite_path_problem(settings.database_url)
+async def start_watches(
+    settings: Settings,
+    chat,
+    *,
+    url: str | None = None,
+    fleet: Solo | PostgresFleet | None = None,
+) -> WatchService:
+    """Open the database (its schema brought to the newest revision) and start the watches,
+    or say in one line why the database is unusable. With SQLite this process owns the
+    file: a second one is refused (bot/watch/fleet.py)."""
+    url = url or settings.database_url
+    problem = sqlite_path_problem(url)
     if problem is not None:
         raise problem
-    store: Store | None = None
     try:
-        store = Store(settings.database_url)
-        watches = WatchService(store, settings, chat)
+        own_sqlite(url)
+    except Owned as exc:
+        raise StartError(str(exc)) from None
+    except OSError as exc:
+        raise database_error(url, exc) from None
+    store: Store | None = None
+    watches: WatchService | None = None
+    try:
+        store = Store(url)
+        watches = WatchService(store, settings, chat, fleet=fleet)
         await watches.start()
-    except DATABASE_ERRORS as exc:
+    except (*DATABASE_ERRORS, *FLEET_TROUBLE) as exc:
         log.debug("the database could not be opened", exc_info=True)
+        if watches is not None:
+            with contextlib.suppress(Exception):
+                await watches.fleet.stop()
         if store is not None:
             with contextlib.suppress(Exception):
                 await store.close()
         await _driver_threads_done()
-        raise database_error(settings.database_url, exc) from None
+        raise database_error(url, exc) from None
     return watches
 
 
@@ -170,8 +217,27 @@ async def _verify_tokens(settings: Settings, client) -> None:
             return
 
 
-async def _serve(settings: Settings, gateway: Gateway, app) -> None:
+async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
     stop = _stop_event()
+    own = None
+    if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
+        try:
+            own = await health.serve("0.0.0.0", settings.metrics_port)
+        except OSError as exc:
+            raise StartError(
+                f"METRICS_PORT={settings.metrics_port}: cannot listen there "
+                f"({exc.strerror or type(exc).__name__}); set another port"
+            ) from None
+        log.info("health and metrics on port %s", settings.metrics_port)
+    try:
+        await _serve_slack(settings, app, health, stop)
+    finally:
+        health.ready = False
+        if own is not None:
+            await own.cleanup()
+
+
+async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Event) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -185,7 +251,9 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
             raise StartError(f"Socket Mode failed: {connecting.exception()}")
         if not stopping.done():
             log.info("connected to Slack in Socket Mode")
+            health.ready = True
             await stopping
+            health.ready = False
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
         await handler.close_async()
@@ -196,17 +264,23 @@ async def _serve(settings: Settings, gateway: Gateway, app) -> None:
                 "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
             )
         try:
-            runner = await start_http(app, "0.0.0.0", settings.port)
+            runner = await start_http(app, "0.0.0.0", settings.port, health)
         except OSError as exc:
             raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
+        health.ready = True
         await stop.wait()
+        health.ready = False
         await runner.cleanup()
 
 
-async def start_http(app, host: str, port: int) -> web.AppRunner:
-    """Serve the Bolt app's aiohttp application on host:port (tests use loopback)."""
-    runner = web.AppRunner(app.web_app(path="/slack/events", port=port))
+async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:
+    """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
+    /healthz, /readyz and /metrics beside /slack/events when `health` is given."""
+    web_app = app.web_app(path="/slack/events", port=port)
+    if health is not None:
+        health.add_routes(web_app)
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -1,4 +1,4 @@
-"""`gateway check|explain|serve|shell`: the command line the README documents.
+"""`gateway check|explain|serve|shell|db`: the command line the README documents.
 
 Exit status: 0 healthy, 1 a problem was diagnosed, 2 the input was unusable
 (one line on stderr, never a traceback).
@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
-    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell,db}")
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
     run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     commands.add_parser("serve", help="the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
     commands.add_parser("shell", help="the same bot on a terminal chat, no Slack needed")
+    db = commands.add_parser("db", help="the bot's database: `db upgrade` to the newest schema")
+    db.add_argument("action", choices=["upgrade"])
     return parser
 
 
@@ -165,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.app import main as app_main
 
             return app_main(args.command, environ)
+        if args.command == "db":
+            from bot.app import db_upgrade
+
+            return db_upgrade(environ)
         build_parser().print_help(sys.stderr)
         return EXIT_UNUSABLE
     except (UsageError, TargetError, TargetRefused) as exc:

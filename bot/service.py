@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from bot.ack_first import AckFirst
 from bot.chat import Chat, NotInChannel
 from bot.commands import (
     USAGE,
@@ -109,6 +110,7 @@ class Gateway:
         self.check_function = check_function or check
         self.watch_enabled = watches is not None
         self._tasks: set[asyncio.Task] = set()
+        self._ack_first = AckFirst()
 
     # --- admission (fast, before the ack) -----------------------------------------
 
@@ -390,8 +392,9 @@ class Gateway:
             await chat.ephemeral(request.channel, request.user, message)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
-        """Run work in the background, keeping a reference so it is not collected."""
-        task = asyncio.get_running_loop().create_task(work)
+        """Run work in the background once the burst it came in has been acked, keeping a
+        reference so it is not collected."""
+        task = asyncio.get_running_loop().create_task(self._ack_first.after_ack(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

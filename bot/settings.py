@@ -73,6 +73,10 @@ class Settings:
     allow_private_set: bool = False
     escalation: Escalation = field(default_factory=Escalation)
     allow_memory_database: bool = False
+    # the service (README, Run it in production)
+    shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
+    metrics_port: int | None = None
+    log_format: str = "text"
 
     @property
     def socket_mode(self) -> bool:
@@ -136,6 +140,8 @@ def from_environment(environ: dict[str, str]) -> Settings:
         allow_private_set=allow_text is not None and allow_text.strip() != "",
         escalation=_escalation(environ),
         allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
+        metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
+        log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
     )
 
 
@@ -189,6 +195,13 @@ def _url(environ: dict[str, str], name: str) -> str | None:
     if not re.match(r"^https?://[^\s/]+", text):
         raise SettingsError(f"{name} must be an http:// or https:// URL, not {text[:60]!r}")
     return text.rstrip("/")
+
+
+def _log_format(text: str | None) -> str:
+    value = (text or "text").strip().lower()
+    if value not in ("text", "json"):
+        raise SettingsError(f"GATEWAY_LOG_FORMAT must be text or json, not {text!r}")
+    return value
 
 
 def _file(environ: dict[str, str], name: str) -> str | None:

@@ -10,15 +10,18 @@ ack, so a crash after Slack's "got it" never loses it.
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs, metrics
 from bot.chat import SlackChat
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.home import MODAL_CALLBACK
@@ -31,19 +34,52 @@ log = logging.getLogger(__name__)
 SHORTCUT_EXPLAIN = "gateway_explain"  # the message shortcut's callback id (manifest.yml)
 
 
+class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
+    """Retries 429s after Retry-After, as the SDK's handler does, and counts them."""
+
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        if response is not None and response.status_code == 429:
+            metrics.SLACK_RATE_LIMITED.labels(_method(request.url)).inc()
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _CountedClient(AsyncWebClient):
+    """The Web API client, counting every call by method and outcome for /metrics."""
+
+    async def api_call(self, api_method: str, *args, **kwargs):
+        method = api_method if api_method.replace(".", "").isalnum() else "other"
+        try:
+            response = await super().api_call(api_method, *args, **kwargs)
+        except SlackApiError:
+            metrics.SLACK_CALLS.labels(method, "error").inc()
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            metrics.SLACK_CALLS.labels(method, "unreachable").inc()
+            raise
+        metrics.SLACK_CALLS.labels(method, "ok").inc()
+        return response
+
+
+def _method(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return name if name.replace(".", "").isalnum() and len(name) < 60 else "other"
+
+
 def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL as its base, 429s retried after Retry-After.
 
     With a shared `session` its connections are kept alive; without one the SDK opens
     a new aiohttp session (and connection) for every call.
     """
-    return AsyncWebClient(
+    return _CountedClient(
         token=settings.bot_token,
         base_url=settings.api_url,
         session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            _CountedRateLimits(max_retry_count=3),
         ],
     )
 
@@ -63,6 +99,8 @@ def build_app(
 
     @app.command("/gateway")
     async def on_gateway(ack, command, client):
+        arrived = time.perf_counter()
+        logs.bind(request=command.get("trigger_id"), channel=command.get("channel_id"))
         request = Request(
             team=command.get("team_id", ""),
             channel=command["channel_id"],
@@ -73,16 +111,20 @@ def build_app(
         # A new watch is written before the ack: once Slack has it, a crash loses nothing.
         answer = await gateway.answer_command(SlackChat(client, request.response_url), request)
         await ack(text=answer.text) if answer.text else await ack()
+        metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         if answer.work is not None:
             gateway.spawn(answer.work)
 
     async def on_button(ack, body, action, client):
+        arrived = time.perf_counter()
         request = _request_from_action(body)
+        logs.bind(request=body.get("trigger_id"), channel=request.channel)
         chat = SlackChat(client, request.response_url)
         answer = await gateway.answer_button(
             chat, request, action["action_id"], str(action.get("value") or "")
         )
         await ack()
+        metrics.ACK_SECONDS.observe(time.perf_counter() - arrived)
         if answer.work is not None:
             gateway.spawn(answer.work)
         elif answer.text:

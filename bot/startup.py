@@ -84,7 +84,13 @@ def _database_reason(url: str, exc: BaseException) -> str:
         return f"not a database I can use ({text}); {USE_INSTEAD}"
     if "file is not a database" in lowered:
         return "that file is not a SQLite database; point the setting at a new or a gateway file"
-    if "no such column" in lowered or "no such table" in lowered or "Undefined" in original_kind:
+    foreign = "tables of another program" in lowered or "already exists" in lowered
+    if foreign or "no such column" in lowered or "no such table" in lowered:
+        return (
+            "the database holds tables of another program (or another version) under the "
+            "same names; give the bot a database of its own"
+        )
+    if "Undefined" in original_kind:
         return (
             "the database holds tables of another program (or another version) under the "
             "same names; give the bot a database of its own"

@@ -16,7 +16,7 @@ from bot.chat import Chat
 from bot.commands import Mute
 from bot.modal import Submission
 from bot.render.home import HomeWatch, ModalValues, home_view, watch_modal
-from bot.watch.model import future
+from bot.watch.model import future, unusable, watch_info
 from checks.models import Target
 from checks.target import parse_target
 
@@ -73,6 +73,8 @@ class Home:
         found = []
         for row in sorted(rows, key=lambda r: (r.channel, r.url)):
             info = service.watches.get(row.id)
+            if info is None and not service.leading and unusable(row) is None:
+                info = watch_info(row)  # a follower shows the database's copy
             if info is None:
                 continue
             incident = incidents.get(row.id) if info.memory.state == "down" else None
@@ -109,7 +111,7 @@ class Home:
         channel: str | None = None,
     ) -> None:
         values = ModalValues(url=url, channel=channel)
-        info = self.service.watches.get(watch_id) if watch_id is not None else None
+        info = await self.service._info(watch_id) if watch_id is not None else None
         if info is not None and info.team == team:
             values = ModalValues(
                 watch_id=info.id,
@@ -126,7 +128,7 @@ class Home:
     async def submitted(self, chat: Chat, team: str, user: str, submission: Submission) -> None:
         """Create or edit the watch the modal describes (and mute it, if asked)."""
         service = self.service
-        old = service.watches.get(submission.watch_id) if submission.watch_id else None
+        old = await service._info(submission.watch_id) if submission.watch_id else None
         await service.watch(chat, team, submission.channel, user, submission.watch)
         row = await service.store.find_watch(submission.channel, submission.watch.target.url)
         if row is None:
@@ -138,7 +140,7 @@ class Home:
             await service.mute_command(chat, submission.channel, user, submission.mute)
 
     async def mute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
-        info = self.service.watches.get(watch_id)
+        info = await self.service._info(watch_id)
         if info is None or info.team != team:
             return
         target = _target(info.url)
@@ -147,12 +149,12 @@ class Home:
         )
 
     async def unmute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
-        info = self.service.watches.get(watch_id)
+        info = await self.service._info(watch_id)
         if info is not None and info.team == team:
             await self.service.unmute_command(chat, info.channel, user, _target(info.url))
 
     async def recheck(self, team: str, watch_id: int) -> None:
-        info = self.service.watches.get(watch_id)
+        info = await self.service._info(watch_id)
         if info is not None and info.team == team:
             await self.service.run(watch_id)
             self.changed(team)

@@ -22,6 +22,8 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 MAX_JITTER = 5.0  # seconds
@@ -85,7 +87,9 @@ class Scheduler:
     async def _job(self, watch_id: int) -> None:
         due = self._due.pop(_job_id(watch_id), None)
         if due is not None:
-            self.lags.append(max(0.0, time.time() - due.timestamp()))
+            lag = max(0.0, time.time() - due.timestamp())
+            self.lags.append(lag)
+            metrics.SCHEDULER_LAG.observe(lag)
         self.runs += 1
         task = asyncio.current_task()
         if task is not None:

@@ -5,6 +5,8 @@ result to the pure state machine (bot/watch/state.py); hand its event to
 bot/watch/incidents.py, which posts, edits and replies. A full re-check
 confirms before an alert opens, and the bot checks its own network first.
 Check history and counters are written behind, in batches, once a second.
+With several replicas on PostgreSQL only the fleet's leader checks
+(bot/watch/fleet.py); every replica takes commands and tells the leader.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs, metrics
 from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
 from bot.commands import Mute, Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
+from bot.watch.fleet import RESYNC, PostgresFleet, Solo
 from bot.watch.home import Home
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, unusable, watch_info
@@ -67,6 +71,7 @@ DEFAULT_FAIL_AFTER = 2
 CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
+OVERDUE_SPREAD = 5.0  # seconds over which watches found overdue at start are first checked
 SKIPPED = "skipped"  # watches.last_status of a row found unusable and reported in its channel
 VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 
@@ -112,8 +117,10 @@ class WatchService:
         check_function: CheckFunction | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_in_flight: int = 200,
+        fleet: Solo | PostgresFleet | None = None,
     ) -> None:
         self.store = store
+        self.fleet = fleet or Solo()
         self.settings = settings
         self.chat = chat
         self.check_function = check_function or check
@@ -141,37 +148,110 @@ class WatchService:
         self._alarm_clock: asyncio.Task | None = None
         self._alarm_wake = asyncio.Event()
         self.home = Home(self)
+        self._resynced = clock()
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Rebuild every job from the watches table and start the clock."""
+        """Open the database, start the clock, and join the fleet (alone with SQLite)."""
         await self.store.open()
+        self.scheduler.start()
+        await self.incidents.escalations.start()
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        # Every replica runs the clock; only the leader's sweeps act (see `sweep`).
+        self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
+        await self.fleet.start(self)
+
+    @property
+    def leading(self) -> bool:
+        return self.fleet.leading
+
+    async def lead(self) -> None:
+        """This replica checks the watches now: rebuild every job from the watches table,
+        and finish what a crash (of this process or of the last leader) left half done."""
         skipped: list[tuple[Any, str]] = []
         for row in await self._rows(skipped):
-            problem = unusable(row)
-            if problem is None:
-                try:
-                    info = watch_info(row)
-                    self.scheduler.add(info.id, info.interval_s, first_in=self._first_in(info))
-                    self.watches[info.id] = info
-                except (ValueError, TypeError, OverflowError) as exc:
-                    problem = f"it cannot be scheduled ({type(exc).__name__})"
+            problem = self._adopt(row)
             if problem is not None:
                 log.warning(
                     "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
                 )
                 skipped.append((row, problem))
         await self._reconcile()
-        self.scheduler.start()
-        await self.incidents.escalations.start()
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
-        self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
+        self._resynced = self.clock()
+        metrics.LEADER.set(1)
         if skipped:
             task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         log.info("watching %d sites", len(self.watches))
+
+    async def follow(self) -> None:
+        """Another replica checks now: forget the jobs, and the writes not yet made."""
+        metrics.LEADER.set(0)
+        for watch_id in list(self.watches):
+            self._forget(watch_id)
+        self._history, self._pending = [], {}
+
+    async def changed(self, what: str, watch_id: int) -> None:
+        """Another replica changed a watch (bot/watch/fleet.py's NOTIFY); the leader acts."""
+        if not self.leading:
+            return
+        if what == "recheck":
+            if watch_id in self.watches:
+                await self.run(watch_id)
+            return
+        async with self._lock(watch_id):
+            try:
+                row = await self.store.watch(watch_id)
+            except (ValueError, TypeError, OverflowError):
+                row = None
+            if row is None:
+                self._forget(watch_id)
+                return
+            if self._adopt(row, first_in=0.5 if what == "new" else None) is not None:
+                self._forget(watch_id)
+
+    def _adopt(self, row: WatchRow, first_in: float | None = None) -> str | None:
+        """Schedule a watch read from the database, keeping the memory of one known here;
+        why it cannot be run, if it cannot (then it is left alone)."""
+        problem = unusable(row)
+        if problem is not None:
+            return problem
+        known = self.watches.get(row.id)
+        try:
+            fresh = watch_info(row)
+            if known is None:
+                self.scheduler.add(
+                    row.id, fresh.interval_s, first_in=first_in or self._first_in(fresh)
+                )
+                self.watches[row.id] = fresh
+                return None
+            # Known here: take the settings in place (a running check holds this object)
+            # and keep the memory, which is ahead of the write-behind.
+            if known.interval_s != fresh.interval_s or first_in is not None:
+                self.scheduler.add(row.id, fresh.interval_s, first_in=first_in)
+        except (ValueError, TypeError, OverflowError) as exc:
+            return f"it cannot be scheduled ({type(exc).__name__})"
+        for item in fields(WatchInfo):
+            if item.name != "memory":
+                setattr(known, item.name, getattr(fresh, item.name))
+        return None
+
+    def _forget(self, watch_id: int) -> None:
+        self.scheduler.remove(watch_id)
+        self.watches.pop(watch_id, None)
+        self._pending.pop(watch_id, None)
+
+    async def _resync(self) -> None:
+        """The leader re-reads the watches table: a lost NOTIFY costs RESYNC seconds at most."""
+        rows = await self._rows()
+        for row in rows:
+            if self._adopt(row) is not None:
+                self._forget(row.id)
+        ids = {row.id for row in rows}
+        for watch_id in [w for w in self.watches if w not in ids]:
+            self._forget(watch_id)
 
     async def _reconcile(self) -> None:
         """What a crash may have left half done: an open incident behind a watch whose
@@ -241,6 +321,7 @@ class WatchService:
                 log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 
     async def stop(self) -> None:
+        """Finish the running checks and write them down, then let another replica lead."""
         await self.home.stop()
         if self._alarm_clock:
             self._alarm_clock.cancel()
@@ -253,6 +334,7 @@ class WatchService:
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self.incidents.escalations.stop()
         await self.flush()
+        await self.fleet.stop()
         await self.store.close()
 
     def _first_in(self, info: WatchInfo) -> float | None:
@@ -264,8 +346,10 @@ class WatchService:
         last = info.memory.last_checked_at
         if last is None:
             return None
-        overdue = (self.clock() - last).total_seconds() - info.interval_s
-        return random.uniform(0.5, min(info.interval_s, 10.0)) if overdue > 0 else None
+        due_in = info.interval_s - (self.clock() - last).total_seconds()
+        if due_in <= 0:  # soon (a takeover must check every watch within 15 s), spread out
+            return random.uniform(0.5, min(info.interval_s, OVERDUE_SPREAD))
+        return due_in + random.uniform(0, min(info.interval_s * 0.1, 1.0))
 
     # --- commands --------------------------------------------------------------------------
 
@@ -351,6 +435,9 @@ class WatchService:
                 in_channel=False,
             )
             return
+        if not self.leading:  # the leader schedules it
+            await self.fleet.notify("new" if stored.created else "watch", row.id)
+            return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
         info.notify, info.expect = stored.notify, stored.expect
@@ -419,7 +506,7 @@ class WatchService:
         )
         lines = []
         for row in rows:
-            if row.id not in self.watches and unusable(row):
+            if (row.id not in self.watches or not self.leading) and unusable(row):
                 lines.append(
                     alerts.WatchLine(
                         url=row.url,
@@ -431,7 +518,7 @@ class WatchService:
                     )
                 )
                 continue
-            info = self.watches.get(row.id) or watch_info(row)
+            info = (self.watches.get(row.id) if self.leading else None) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
                     url=row.url,
@@ -465,9 +552,12 @@ class WatchService:
         )
 
     async def recheck(self, chat: Chat, press: Press, value: str) -> None:
-        info = self._watch_of_button(press, value)
+        info = await self._watch_of_button(press, value)
         if info is None:
             await self._refuse_button(chat, press, value)
+            return
+        if not self.leading:  # the leader checks it
+            await self.fleet.notify("recheck", info.id)
             return
         await self.run(info.id)
 
@@ -488,21 +578,21 @@ class WatchService:
         Only for the watch's own workspace and channel, and an incident of that watch:
         a button value is text anyone can forge.
         """
-        info = self._watch_of_button(press, value)
+        info = await self._watch_of_button(press, value)
         if info is None:
             await self._refuse_button(chat, press, value)
             return
         async with self._lock(info.id):
             found = await self._from_button(value)
-            if found is None or found[0] is not info or found[1].watch_id != info.id:
+            if found is None or found[0].id != info.id or found[1].watch_id != info.id:
                 await self._refuse_button(chat, press, value)
                 return
             await act(*found)
 
-    def _watch_of_button(self, press: Press, value: str) -> WatchInfo | None:
+    async def _watch_of_button(self, press: Press, value: str) -> WatchInfo | None:
         """The watch a button names, if it is one of the channel where it was pressed."""
         watch_id = _row_id(button_data(value).get("w"))
-        info = self.watches.get(watch_id) if watch_id is not None else None
+        info = await self._info(watch_id) if watch_id is not None else None
         if info is None or info.team != press.team or info.channel != press.channel:
             return None
         return info
@@ -554,6 +644,7 @@ class WatchService:
         await self.store.save_watch_state(
             info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
+        await self.fleet.notify("watch", info.id)  # the leader's copy learns it
 
     # --- mute / unmute: planned work ------------------------------------------------------
 
@@ -599,7 +690,7 @@ class WatchService:
         self, chat: Chat, channel: str, user: str, target: Target
     ) -> WatchInfo | None:
         row = await self.store.find_watch(channel, target.url)
-        info = self.watches.get(row.id) if row is not None else None
+        info = await self._info(row.id) if row is not None else None
         if info is None:
             await chat.ephemeral(
                 channel,
@@ -620,7 +711,8 @@ class WatchService:
         if incident.alert_ts:
             await self.incidents.edit(info, incident)
             return
-        await self._run(info)  # a fresh check: still failing = the alert, now
+        if self.leading:  # elsewhere the leader's next check opens it, unmuted now
+            await self._run(info)  # a fresh check: still failing = the alert, now
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         await self.incidents.reply(
@@ -633,11 +725,23 @@ class WatchService:
     async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
         data = button_data(value)
         watch_id, incident_id = _row_id(data.get("w")), _row_id(data.get("i"))
-        info = self.watches.get(watch_id) if watch_id is not None else None
+        info = await self._info(watch_id) if watch_id is not None else None
         incident = await self.store.incident(incident_id) if incident_id is not None else None
         if info is None or incident is None:
             return None
         return info, incident
+
+    async def _info(self, watch_id: int) -> WatchInfo | None:
+        """The watch as the leader holds it, or as the database does (on any other replica)."""
+        if self.leading:
+            return self.watches.get(watch_id)
+        try:
+            row = await self.store.watch(watch_id)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if row is None or unusable(row) is not None:
+            return None
+        return watch_info(row)
 
     async def _remove(self, watch_id: int) -> None:
         info = self.watches.get(watch_id)
@@ -646,11 +750,10 @@ class WatchService:
             incident = await self.store.open_incident(watch_id)
             if incident is not None:
                 await self.incidents.withdrawn(info, incident)
-        self.scheduler.remove(watch_id)
-        self.watches.pop(watch_id, None)
-        self._pending.pop(watch_id, None)
+        self._forget(watch_id)
         self._history = [r for r in self._history if r.watch_id != watch_id]
         await self.store.delete_watch(watch_id)
+        await self.fleet.notify("unwatch", watch_id)
 
     # --- one scheduled check -----------------------------------------------------------
 
@@ -658,10 +761,11 @@ class WatchService:
         """Check one watch and act on what changed; never raises for a site's trouble."""
         async with self._lock(watch_id):
             info = self.watches.get(watch_id)
-            if info is None:
+            if info is None or not self.leading:
                 self.scheduler.remove(watch_id)
                 return
-            await self._run(info)
+            with logs.context(watch=watch_id, channel=info.channel):
+                await self._run(info)
 
     async def _run(self, info: WatchInfo) -> None:
         try:
@@ -796,6 +900,8 @@ class WatchService:
     async def sweep(self) -> None:
         """One look at every watch's clock: one query for the open incidents, and the
         watch's lock only for those with something due."""
+        if not self.leading:  # one replica reminds and escalates: the one that checks
+            return
         now = self.clock()
         concerned = [w for w in self.watches.values() if w.memory.state == "down" or w.muted_until]
         incidents = await self.store.open_incidents_of(
@@ -833,6 +939,8 @@ class WatchService:
     # --- write-behind ---------------------------------------------------------------------
 
     def _record(self, info: WatchInfo, diagnosis: Diagnosis, now: datetime) -> None:
+        metrics.CHECKS.labels(diagnosis.status, diagnosis.cause.code).inc()
+        metrics.CHECK_SECONDS.observe(diagnosis.evidence.duration_ms / 1000)
         self._history.append(
             CheckRecord(
                 watch_id=info.id,
@@ -888,6 +996,10 @@ class WatchService:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
+            if self.leading and (self.clock() - self._resynced).total_seconds() > RESYNC:
+                self._resynced = self.clock()
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await self._resync()
             if self.clock() - pruned_at > timedelta(hours=1):
                 pruned_at = self.clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):

@@ -1,6 +1,7 @@
 """Watches, incidents and a short check history, in a real database (SQLAlchemy, async).
 
-A SQLite file by default, PostgreSQL by the same `GATEWAY_DATABASE_URL`. The
+A SQLite file by default, PostgreSQL by the same `GATEWAY_DATABASE_URL`; the
+schema is Alembic's (bot/migrations: a new column is a new revision there). The
 database is the one source of truth: the scheduler's jobs are rebuilt from the
 watches table at start-up, and an incident is written as announced *before*
 its alert is posted, so a crash can lose an edit but never post an alert twice.
@@ -170,10 +171,13 @@ class Store:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> Store:
-        async with self.engine.begin() as connection:
-            if self.engine.dialect.name == "sqlite":
+        """Connect and bring the schema to the newest revision (bot/migrations)."""
+        from bot.migrations import upgrade
+
+        if self.engine.dialect.name == "sqlite":
+            async with self.engine.begin() as connection:
                 await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-            await connection.run_sync(Base.metadata.create_all)
+        await upgrade(self.engine)
         return self
 
     async def close(self) -> None:

@@ -41,8 +41,9 @@ uses, works against it unchanged):
 Test-facing API (on ``SlackStandIn``): ``send_slash_command``, ``send_block_action``,
 ``send_envelope``, ``send_disconnect``, ``drop_sockets``, ``acks``, ``envelopes``,
 ``wait_for_ack`` / ``wait_for_ack_async``, ``wait_for_socket``, ``socket_connected``,
-``socket_connections``. Envelopes go to the newest open connection (Slack spreads them over an
-app's connections).
+``socket_connections``. Envelopes go to the newest open connection; with ``socket_spread = True``
+they go round the open connections in turn, as Slack spreads them over an app's connections
+(several replicas of one app): each envelope to one connection only.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class SocketModeMixin:
     socket_answer_pings: bool = True
     socket_debug_reconnect_after: float = DEBUG_RECONNECT_AFTER
     socket_disconnect_grace: float = DISCONNECT_GRACE
+    socket_spread: bool = False  # round the open connections instead of the newest
     socket_url_params: dict[str, str]
 
     def _init_socket_mode(self) -> None:
@@ -135,6 +137,7 @@ class SocketModeMixin:
         self._sm_refused: list[dict] = []  # socket attempts with an unknown ticket
         self._sm_envelopes: dict[str, Envelope] = {}
         self._sm_unmatched: list[dict] = []  # frames that were not an ack of a known envelope
+        self._sm_turn = 0  # socket_spread: the next connection's turn
 
     def _reset_socket_state(self) -> None:
         """Forget envelopes, acks and closed connections; open sockets and tickets stay."""
@@ -315,6 +318,18 @@ class SocketModeMixin:
                     return conn, ws
         raise RuntimeError("no app is connected in Socket Mode")
 
+    def _next_live(self) -> tuple[SocketConnection, web.WebSocketResponse]:
+        with self._lock:
+            live = [
+                (c, self._sm_live[c.id])
+                for c in self._sm_connections
+                if c.id in self._sm_live and not self._sm_live[c.id].closed
+            ]
+            if not live:
+                raise RuntimeError("no app is connected in Socket Mode")
+            self._sm_turn += 1
+            return live[self._sm_turn % len(live)]
+
     def send_envelope(
         self,
         type: str,
@@ -326,7 +341,7 @@ class SocketModeMixin:
     ) -> str:
         """Send ``{"envelope_id", "type", "accepts_response_payload", "payload", **extra}`` to
         the newest open connection; returns the envelope_id (its ack lands in ``acks``)."""
-        conn, ws = self._newest_live()
+        conn, ws = self._next_live() if self.socket_spread else self._newest_live()
         envelope_id = envelope_id or str(uuid.uuid4())
         message = {
             "envelope_id": envelope_id,
