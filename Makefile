@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch bench-explain bench-fleet clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain bench-fleet clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-ack: install
 
 bench-watch: install
 	$(BIN)/python bench/watch_scale.py
+
+bench-alarms: install
+	$(BIN)/python bench/alarm_sweep.py
 
 bench-explain: install
 	$(BIN)/python bench/explain_throughput.py

@@ -47,6 +47,12 @@ class Chat(Protocol):
     async def respond(self, message: Message, in_channel: bool) -> bool:
         """Answer through the command's response_url (works where the bot is not a member)."""
 
+    async def publish_home(self, user: str, view: dict) -> bool:
+        """Show `view` as the person's App Home tab."""
+
+    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+        """Open a modal in answer to a click (the trigger lasts 3 seconds)."""
+
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict], bool]
     ) -> str | None:
@@ -102,6 +108,22 @@ class SlackChat:
         except SlackApiError as exc:
             if not await self.respond(message, in_channel=False):
                 log.warning("ephemeral message failed: %s", exc.response.get("error"))
+
+    async def publish_home(self, user: str, view: dict) -> bool:
+        try:
+            await self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish for %s failed: %s", user, exc.response.get("error"))
+            return False
+        return True
+
+    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+        try:
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            return False
+        return True
 
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict], bool]

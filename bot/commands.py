@@ -7,17 +7,23 @@ caller shows it with the usage.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason, tokenize
+from checks.expect import Expectations
 from checks.models import Target
 from checks.target import TargetError, parse_target
 
 USAGE = """\
 *Usage*
 • `/gateway check site.com`: diagnose now (or just `/gateway site.com`)
-• `/gateway watch site.com [every 30s|5m|1h] [after N]`: alert this channel when it breaks
+• `/gateway watch site.com [every 30s|5m|1h] [after N] [expect 200] [contains "TEXT"] \
+[!contains "TEXT"] [slow 800ms] [notify @group @person…]`: alert this channel when it breaks
 • `/gateway unwatch site.com`: stop watching
 • `/gateway watches`: this channel's watches and their state
+• `/gateway mute site.com for 2h [reason]` / `/gateway unmute site.com`: planned work, \
+checks go on, alerts wait for the end of the window
 • `/gateway explain LOG LINES`: what pasted gateway log lines prove
   (or the message shortcut *Explain with gateway* on a message holding them)
 • `/gateway help`: this message
@@ -45,6 +51,20 @@ class Watch:
     target: Target
     interval: float | None = None
     after: int | None = None
+    expect: Expectations = field(default_factory=Expectations)
+    notify: tuple[str, ...] = ()  # Slack IDs: S… user groups, U…/W… people
+
+
+@dataclass(frozen=True)
+class Mute:
+    target: Target
+    span: timedelta
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unmute:
+    target: Target
 
 
 @dataclass(frozen=True)
@@ -67,11 +87,11 @@ class Explain:
     text: str  # the pasted lines, line breaks kept
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help | Explain
+Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute
 
 
 def parse_command(text: str) -> Command:
-    words = (text or "").split()
+    words = tokenize(text)
     if not words:
         raise CommandError("tell me which site to check, e.g. `/gateway check example.com`")
     verb = words[0].lower()
@@ -86,6 +106,10 @@ def parse_command(text: str) -> Command:
         return _watch(rest)
     if verb == "unwatch":
         return Unwatch(_one_target(rest, "unwatch"))
+    if verb == "mute":
+        return _mute(rest)
+    if verb == "unmute":
+        return Unmute(_one_target(rest, "unmute"))
     if verb == "explain":
         pasted = text.lstrip()[len(words[0]) :].strip()
         if not pasted:
@@ -109,7 +133,10 @@ def _watch(words: list[str]) -> Watch:
         raise CommandError("`watch` needs a site, e.g. `/gateway watch example.com every 5m`")
     target = _target(words[0])
     interval = after = None
-    rest = words[1:]
+    try:
+        expect, notify, rest = parse_alerting(words[1:])
+    except SyntaxProblem as exc:
+        raise CommandError(str(exc)) from None
     while rest:
         word = rest.pop(0).lower()
         if word == "every" and rest:
@@ -120,7 +147,17 @@ def _watch(words: list[str]) -> Watch:
             raise CommandError(
                 f"I don't understand `{_short(word)}`: try `watch site.com every 5m after 3`"
             )
-    return Watch(target=target, interval=interval, after=after)
+    return Watch(target=target, interval=interval, after=after, expect=expect, notify=notify)
+
+
+def _mute(words: list[str]) -> Mute:
+    if len(words) < 3 or words[1].lower() != "for":
+        raise CommandError("`mute` needs a site and how long, e.g. `/gateway mute site.com for 2h`")
+    try:
+        span = parse_span(words[2])
+    except SyntaxProblem as exc:
+        raise CommandError(str(exc)) from None
+    return Mute(_target(words[0]), span, plain_reason(" ".join(words[3:])))
 
 
 def parse_interval(text: str) -> float:

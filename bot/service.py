@@ -26,14 +26,24 @@ from bot.commands import (
     CommandError,
     Explain,
     Help,
+    Mute,
+    Unmute,
     Unwatch,
     Watch,
     parse_command,
 )
 from bot.limits import RateLimiter, Refused, Ticket
+from bot.modal import Submission, read_submission
 from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.home import (
+    ACTION_HOME_EDIT,
+    ACTION_HOME_MUTE,
+    ACTION_HOME_NEW,
+    ACTION_HOME_RECHECK,
+    ACTION_HOME_UNMUTE,
+)
 from bot.settings import Settings
 from bot.watch.service import Press, StoredWatch, WatchService
 from checks.diagnose import fill
@@ -67,6 +77,7 @@ class Request:
     user: str
     text: str = ""
     response_url: str | None = None
+    trigger_id: str | None = None  # a click's: lets the answer be a modal
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,16 @@ class Gateway:
         if isinstance(command, Unwatch):
             return Answer(
                 work=self.watches.unwatch(chat, request.channel, request.user, command.target)
+            )
+        if isinstance(command, Mute):
+            return Answer(
+                work=self.watches.mute_command(chat, request.channel, request.user, command)
+            )
+        if isinstance(command, Unmute):
+            return Answer(
+                work=self.watches.unmute_command(
+                    chat, request.channel, request.user, command.target
+                )
             )
         return Answer(work=self.watches.list_watches(chat, request.channel, request.user))
 
@@ -238,6 +259,8 @@ class Gateway:
             return self.on_rerun(chat, request, value)
         if action == render.ACTION_WATCH:
             return self.on_watch_button(chat, request, value)
+        if action in HOME_ACTIONS:
+            return self.on_home_button(chat, request, action, value)
         return self.on_alert_action(chat, request, action, value)
 
     def on_rerun(self, chat: Chat, request: Request, value: str) -> Answer:
@@ -250,7 +273,71 @@ class Gateway:
         target = _target_from(value)
         if isinstance(target, str):
             return Answer(text=f"{render.escape(target)}; try `/gateway watch SITE`.")
+        if request.trigger_id and self.watches is not None:  # Slack: the modal, prefilled
+            try:  # a button pressed in a loop stops at the limits, as a watch command does
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self._open_modal(chat, request, target, ticket))
         return self.on_parsed(chat, request, Watch(target))
+
+    # --- App Home and the modal -------------------------------------------------------
+
+    def on_home_opened(self, chat: Chat, team: str, user: str) -> Answer:
+        if self.watches is None:
+            return Answer()
+        return Answer(work=self.watches.home.opened(chat, team, user))
+
+    def on_home_button(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
+        """New watch, Re-check now, Mute 1h, Unmute, Edit: the buttons of the Home tab."""
+        if self.watches is None:
+            return Answer()
+        home = self.watches.home
+        watch_id = render.button_data(value).get("w")
+        if action == ACTION_HOME_NEW and request.trigger_id:
+            return Answer(work=home.open_modal(chat, request.trigger_id, request.team))
+        if not isinstance(watch_id, int):
+            return Answer()
+        if action == ACTION_HOME_EDIT and request.trigger_id:
+            return Answer(
+                work=home.open_modal(chat, request.trigger_id, request.team, watch_id=watch_id)
+            )
+        if action == ACTION_HOME_RECHECK:  # out on the network: rate limited like a check
+            try:
+                ticket = self.limiter.acquire(request.team, request.user)
+            except Refused as exc:
+                return Answer(text=f":hourglass: {exc}.")
+            return Answer(work=self._home_recheck(request.team, watch_id, ticket))
+        if action == ACTION_HOME_MUTE:
+            return Answer(work=home.mute(chat, request.team, request.user, watch_id))
+        if action == ACTION_HOME_UNMUTE:
+            return Answer(work=home.unmute(chat, request.team, request.user, watch_id))
+        return Answer()
+
+    def on_modal(
+        self, chat: Chat, team: str, user: str, view: dict
+    ) -> tuple[dict[str, str] | None, Answer]:
+        """The watch modal submitted: errors to show on its fields, or the work to do."""
+        if self.watches is None:
+            return {"target": "Watching sites needs the bot's database."}, Answer()
+        found = read_submission(view)
+        if isinstance(found, dict):
+            return found, Answer()
+        try:
+            ticket = self.limiter.acquire(team, user)
+        except Refused as exc:
+            return {"target": f"{exc}; try again in a minute"}, Answer()
+        return None, Answer(work=self._submitted(chat, team, user, found, ticket))
+
+    async def _submitted(
+        self, chat: Chat, team: str, user: str, found: Submission, ticket: Ticket
+    ) -> None:
+        assert self.watches is not None
+        with ticket:
+            try:
+                await self.watches.home.submitted(chat, team, user, found)
+            except Exception:  # one failed submission must never take the bot down
+                log.exception("the watch modal's submission failed")
 
     def on_alert_action(self, chat: Chat, request: Request, action: str, value: str) -> Answer:
         """Acknowledge, Mute 1h, Re-check now, Unwatch: the buttons of a watch alert.
@@ -274,6 +361,20 @@ class Gateway:
         }
         handler = handlers.get(action)
         return Answer(work=handler(chat, press, value)) if handler else Answer()
+
+    async def _open_modal(
+        self, chat: Chat, request: Request, target: Target, ticket: Ticket
+    ) -> None:
+        assert self.watches is not None and request.trigger_id
+        with ticket:
+            await self.watches.home.open_modal(
+                chat, request.trigger_id, request.team, url=target.url, channel=request.channel
+            )
+
+    async def _home_recheck(self, team: str, watch_id: int, ticket: Ticket) -> None:
+        assert self.watches is not None
+        with ticket:
+            await self.watches.home.recheck(team, watch_id)
 
     async def _recheck(self, chat: Chat, press: Press, value: str, ticket: Ticket) -> None:
         assert self.watches is not None
@@ -402,6 +503,15 @@ class _ProgressUpdater:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+
+HOME_ACTIONS = (
+    ACTION_HOME_NEW,
+    ACTION_HOME_RECHECK,
+    ACTION_HOME_MUTE,
+    ACTION_HOME_UNMUTE,
+    ACTION_HOME_EDIT,
+)
 
 
 def _target_from(value: str) -> Target | str:

@@ -6,6 +6,7 @@ Read once at start-up; nothing else in the bot reads `os.environ`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptio
 from checks.target import TargetError, parse_target
 
 DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
 class SettingsError(ValueError):
@@ -36,6 +40,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """When to remind and escalate an unacknowledged incident, and where to page."""
+
+    remind_every: float | None = 1800.0  # seconds; None = never
+    escalate_after: float | None = 900.0  # seconds; None = never
+    pagerduty_key: str | None = None
+    pagerduty_url: str = DEFAULT_PAGERDUTY_URL
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    retries: int = 5  # attempts per event before the thread is told it failed
+    backoff: float = 1.0  # seconds before the second attempt; doubles after each
+
+    @property
+    def anywhere(self) -> bool:
+        return bool(self.pagerduty_key or self.webhook_url)
+
+
+@dataclass(frozen=True)
 class Settings:
     bot_token: str | None = None
     app_token: str | None = None
@@ -49,6 +71,7 @@ class Settings:
     check: CheckOptions = field(default_factory=CheckOptions)
     limits: Limits = field(default_factory=Limits)
     allow_private_set: bool = False
+    escalation: Escalation = field(default_factory=Escalation)
     allow_memory_database: bool = False
     # the service (README, Run it in production)
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
@@ -109,16 +132,69 @@ def from_environment(environ: dict[str, str]) -> Settings:
         port=int(_number(environ, "PORT", 3000, 1, 65535)),
         api_url=api_url,
         database_url=environ.get("GATEWAY_DATABASE_URL") or "sqlite:///gateway.sqlite3",
-        min_interval=_number(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
+        min_interval=_seconds(environ, "GATEWAY_MIN_INTERVAL", 60.0, 0.1, 86400.0),
         canary=_canary(environ.get("GATEWAY_CANARY")),
         recover_after=int(_number(environ, "GATEWAY_RECOVER_AFTER", 2, 1, 100)),
         check=check,
         limits=limits,
         allow_private_set=allow_text is not None and allow_text.strip() != "",
+        escalation=_escalation(environ),
         allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
     )
+
+
+def _escalation(environ: dict[str, str]) -> Escalation:
+    webhook_url = _url(environ, "GATEWAY_WEBHOOK_URL")
+    secret = (environ.get("GATEWAY_WEBHOOK_SECRET") or "").strip() or None
+    if webhook_url and not secret:
+        raise SettingsError(
+            "GATEWAY_WEBHOOK_SECRET must be set with GATEWAY_WEBHOOK_URL: "
+            "the receiver needs it to verify X-Gateway-Signature"
+        )
+    return Escalation(
+        remind_every=duration(environ, "GATEWAY_REMIND_EVERY", 1800.0),
+        escalate_after=duration(environ, "GATEWAY_ESCALATE_AFTER", 900.0),
+        pagerduty_key=(environ.get("GATEWAY_PAGERDUTY_ROUTING_KEY") or "").strip() or None,
+        pagerduty_url=_url(environ, "GATEWAY_PAGERDUTY_URL") or DEFAULT_PAGERDUTY_URL,
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        backoff=duration(environ, "GATEWAY_RETRY_BACKOFF", 1.0) or 1.0,
+    )
+
+
+def duration(environ: dict[str, str], name: str, default: float) -> float | None:
+    """`30s`, `5m`, `2h` or plain seconds; `0` means never (None). At most 7 days."""
+    text = (environ.get(name) or "").strip().lower()
+    if not text:
+        return default
+    match = _DURATION.match(text)
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)] if match else -1.0
+    if not 0 <= seconds <= 7 * 86400:
+        raise SettingsError(f"{name} must be a duration such as 30s, 15m or 2h, not {text!r}")
+    return seconds or None
+
+
+def _seconds(environ: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    """A duration setting: plain seconds, or with `s`, `m` or `h`."""
+    text = (environ.get(name) or "").strip().lower()
+    match = _DURATION.match(text)
+    if not text or not match:
+        return _number(environ, name, default, low, high)  # the one-line error, or the default
+    value = float(match.group(1)) * _SECONDS[match.group(2)]
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be from {low:g} s to {high:g} s, not {text!r}")
+    return value
+
+
+def _url(environ: dict[str, str], name: str) -> str | None:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return None
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise SettingsError(f"{name} must be an http:// or https:// URL, not {text[:60]!r}")
+    return text.rstrip("/")
 
 
 def _log_format(text: str | None) -> str:

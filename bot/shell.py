@@ -4,6 +4,11 @@ Like the shell adapters of the classic chat-bot frameworks: a person types
 `/gateway check site.com` and sees the messages the bot would post, their
 edits, the thread and the buttons (press one with `/click N`). The bot behind
 it is the same `Gateway` the Slack app drives; only the `Chat` differs.
+
+Slack's mrkdwn is shown as formatting (bold, italic, code, strike) through rich
+`Text` spans, never as markup rich would interpret, so remote text stays literal.
+An edit of the last message on a terminal is redrawn in place; elsewhere it is
+printed again, and either way its buttons keep their numbers.
 """
 
 from __future__ import annotations
@@ -25,7 +30,25 @@ from bot.service import Gateway, Request
 from checks.text import printable
 
 CHANNEL, USER, TEAM = "CSHELL", "you", "TSHELL"
-_MENTION = re.compile(r"<@([A-Z0-9a-z]+)>")
+_MENTION = re.compile(r"<@([A-Z0-9a-z]+)(?:\|([^>]*))?>")
+_GROUP = re.compile(r"<!subteam\^([A-Z0-9a-z]+)(?:\|([^>]*))?>")
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+_CHANNEL = re.compile(r"<#([A-Z0-9a-z]+)(?:\|([^>]*))?>")
+_MARKUP = re.compile(
+    r"```(?P<pre>.+?)```"
+    r"|`(?P<code>[^`\n]+)`"
+    r"|(?<![\w*])\*(?P<bold>[^*\n]+)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<italic>[^_\n]+)_(?![\w_])"
+    r"|(?<![\w~])~(?P<strike>[^~\n]+)~(?![\w~])",
+    re.DOTALL,
+)
+_STYLES = {
+    "pre": "cyan",
+    "code": "bold cyan",
+    "bold": "bold",
+    "italic": "italic",
+    "strike": "strike",
+}
 _EMOJI = {
     ":white_check_mark:": "✅",
     ":x:": "❌",
@@ -47,6 +70,8 @@ _EMOJI = {
     ":mute:": "🔇",
     ":repeat:": "🔁",
     ":arrows_counterclockwise:": "🔄",
+    ":bell:": "🔔",
+    ":pager:": "📟",
 }
 
 BANNER = """\
@@ -72,6 +97,8 @@ class ShellChat:
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     messages: dict[str, _Shown] = field(default_factory=dict)
     buttons: list[tuple[str, str, str]] = field(default_factory=list)  # action, value, ts
+    _slots: dict[str, list[int]] = field(default_factory=dict)  # ts -> its buttons' indexes
+    _last: tuple[str, int] | None = None  # the last message printed: ts, lines it took
 
     async def post(
         self, channel: str, message: Message, thread_ts: str | None = None, broadcast: bool = False
@@ -92,7 +119,12 @@ class ShellChat:
         if shown is None:
             return False
         shown.message = message
-        self._show(f"#{shown.number} gateway (edited)", message, ts=ts)
+        if self.console.is_terminal and self._last is not None and self._last[0] == ts:
+            # Redraw in place: up to the message's first line, clear below, print it anew.
+            self.console.file.write(f"\x1b[{self._last[1]}F\x1b[J")
+            self.console.file.flush()
+        indent = "  │ " if shown.thread_ts else ""
+        self._show(f"#{shown.number} gateway (edited)", message, indent=indent, ts=ts)
         return True
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
@@ -102,40 +134,80 @@ class ShellChat:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
 
+    async def publish_home(self, user: str, view: dict) -> bool:
+        return False  # no App Home on a terminal: `/gateway watches` lists the same
+
+    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+        return False
+
     async def find_posted(self, channel: str, since: float, match) -> str | None:
         raise CannotLook("a terminal keeps no history across runs")
 
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
     ) -> None:
-        self.console.print(Text(indent + heading, style="bold cyan"))
+        printed = [Text(indent + heading, style="bold cyan")]
         for line in render_lines(message):
-            self.console.print(Text(indent + "  " + line))
-        for action, label, value in message_buttons(message):
-            self.buttons.append((action, value, ts or ""))
-            self.console.print(Text(f"{indent}  [{len(self.buttons)}] {label}", style="bold"))
-        self.console.print()
+            printed.append(Text(indent + "  ").append_text(line))
+        slots = self._slots.setdefault(ts, []) if ts else []
+        found = message_buttons(message)
+        for i, (action, label, value) in enumerate(found):
+            if i < len(slots):  # an edited message keeps its buttons' numbers
+                self.buttons[slots[i]] = (action, value, ts or "")
+            else:
+                self.buttons.append((action, value, ts or ""))
+                slots.append(len(self.buttons) - 1)
+            number = slots[i] + 1 if ts else len(self.buttons)
+            printed.append(Text(f"{indent}  [{number}] {label}", style="bold"))
+        for gone in slots[len(found) :]:
+            self.buttons[gone] = ("", "", ts or "")  # the edit took this button away
+        printed.append(Text(""))
+        for text in printed:
+            self.console.print(text)
+        width = max(1, self.console.width)
+        height = sum(len(text.wrap(self.console, width)) or 1 for text in printed)
+        self._last = (ts, height) if ts else None
 
 
-def render_lines(message: Message) -> list[str]:
-    """The readable lines of a message: block texts with Slack's markup turned to plain text."""
+def render_lines(message: Message) -> list[Text]:
+    """The readable lines of a message: block texts with Slack's markup shown as formatting."""
     if not message.blocks:
-        return _plain(message.text).splitlines()
-    lines: list[str] = []
+        return list(mrkdwn(message.text).split("\n"))
+    lines: list[Text] = []
     for block in message.blocks:
         kind = block.get("type")
         if kind == "header":
-            lines.append(_plain(block["text"]["text"]).upper())
+            lines.append(Text(_plain(block["text"]["text"]).upper(), style="bold"))
         elif kind == "section":
             if block.get("text"):
-                lines += _plain(block["text"]["text"]).splitlines()
+                lines += mrkdwn(block["text"]["text"]).split("\n")
             for item in block.get("fields") or []:
-                lines.append("  " + " ".join(_plain(item["text"]).split("\n")))
+                field_text = mrkdwn(item["text"].replace("\n", " "))
+                lines.append(Text("  ").append_text(field_text))
         elif kind == "context":
-            lines += ["  " + _plain(e.get("text", "")) for e in block.get("elements", [])]
+            for element in block.get("elements", []):
+                lines.append(Text("  ", style="dim").append_text(mrkdwn(element.get("text", ""))))
         elif kind == "divider":
-            lines.append("─" * 40)
-    return lines
+            lines.append(Text("─" * 40, style="dim"))
+    return list(lines)
+
+
+def mrkdwn(text: str) -> Text:
+    """Slack's *bold*, _italic_, `code`, ```blocks``` and ~strike~ as styled Text spans.
+
+    The words are added as plain strings (never parsed as rich markup), so a page that
+    says `[bold red]` is shown as it is.
+    """
+    out = Text()
+    at = 0
+    for match in _MARKUP.finditer(text):
+        out.append(_plain(text[at : match.start()]))
+        kind = match.lastgroup or "code"
+        inner = match.group(kind)
+        out.append(_plain(inner.strip("\n") if kind == "pre" else inner), style=_STYLES[kind])
+        at = match.end()
+    out.append(_plain(text[at:]))
+    return out
 
 
 def message_buttons(message: Message) -> list[tuple[str, str, str]]:
@@ -152,7 +224,10 @@ def message_buttons(message: Message) -> list[tuple[str, str, str]]:
 
 def _plain(text: str) -> str:
     text = text.replace("```", "")
-    text = _MENTION.sub(lambda m: "@" + m.group(1), text)
+    text = _DATE.sub(lambda m: m.group(1), text)
+    text = _MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _GROUP.sub(lambda m: m.group(2) or "@" + m.group(1), text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
     # Remote text was cleaned at the probe's edge; entities must not bring controls back.
@@ -220,6 +295,9 @@ class Shell:
             )
             return
         action, value, _ts = self.chat.buttons[int(number) - 1]
+        if not action:
+            self.console.print(Text(f"Button {number} is gone: its message was edited.", "dim"))
+            return
         answer = await self.gateway.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))

@@ -24,8 +24,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import logs, metrics
 from bot.chat import SlackChat
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.home import MODAL_CALLBACK
 from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, notice
-from bot.service import Gateway, Request
+from bot.service import HOME_ACTIONS, Gateway, Request
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,29 @@ def build_app(
         ACTION_MUTE,
         ACTION_RECHECK,
         ACTION_UNWATCH,
+        *HOME_ACTIONS,
     ):
         app.action(action_id)(on_button)
+
+    @app.event("app_home_opened")
+    async def on_home_opened(event, body, client):
+        if event.get("tab", "home") != "home":
+            return
+        answer = gateway.on_home_opened(SlackChat(client), body.get("team_id", ""), event["user"])
+        if answer.work is not None:
+            gateway.spawn(answer.work)
+
+    @app.view(MODAL_CALLBACK)
+    async def on_modal(ack, body, view, client):
+        user = body.get("user") or {}
+        team = (body.get("team") or {}).get("id") or user.get("team_id", "")
+        errors, answer = gateway.on_modal(SlackChat(client), team, user.get("id", ""), view)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        if answer.work is not None:
+            gateway.spawn(answer.work)
 
     @app.error
     async def on_error(error, body):
@@ -170,4 +192,5 @@ def _request_from_action(body: dict) -> Request:
         channel=channel,
         user=(body.get("user") or {}).get("id", ""),
         response_url=body.get("response_url"),
+        trigger_id=body.get("trigger_id"),
     )

@@ -12,13 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from statistics import median
 
+from checks.expect import DEFAULT_SLOW_MS, Expectations, status_expected, unmet
 from checks.fingerprint import Fingerprint, identify
 from checks.knowledge import Knowledge, Rule
 from checks.knowledge import load as load_knowledge
 from checks.models import ErrorKind, Evidence, HttpSample
 from checks.steps import Step, build_steps
 
-SLOW_MS = 2000.0
+SLOW_MS = DEFAULT_SLOW_MS  # a watch's `slow` replaces it
 CERT_WARNING_DAYS = 14
 MAX_CAUSES = 4
 MAX_OWNER_STEPS = 7
@@ -124,6 +125,7 @@ class _Candidates:
 
     scores: dict[str, float] = field(default_factory=dict)
     evidence: dict[str, list[str]] = field(default_factory=dict)
+    headlines: dict[str, str] = field(default_factory=dict)  # a failed expectation's summary
 
     def add(self, code: str, confidence: float, *lines: str) -> None:
         self.scores[code] = max(self.scores.get(code, 0.0), confidence)
@@ -134,9 +136,15 @@ class _Candidates:
         return bool(self.scores)
 
 
-def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosis:
-    """Rank the causes that explain `evidence`, most likely first."""
+def diagnose(
+    evidence: Evidence, knowledge: Knowledge | None = None, expect: Expectations | None = None
+) -> Diagnosis:
+    """Rank the causes that explain `evidence`, most likely first.
+
+    `expect` (a watch's conditions) can make a 200 a failure, or a named status a success.
+    """
     knowledge = knowledge or load_knowledge()
+    expect = expect or Expectations()
     found = _Candidates()
     shown = evidence
     evidence, gap = _set_aside_local_gaps(evidence)
@@ -144,12 +152,12 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
     prints = {id(s): identify(s, knowledge) for s in responses}
     last = responses[-1] if responses else None
     fingerprint = _main_fingerprint(responses, prints)
-    working = {id(s) for s in evidence.http if _works(s, knowledge, prints.get(id(s)))}
+    working = {id(s) for s in evidence.http if _works(s, knowledge, prints.get(id(s)), expect)}
 
     _dns_layer(evidence, found)
     if not _dns_failed(evidence):
         _connect_layers(evidence, found)
-        _http_layer(evidence, found, knowledge, prints, working)
+        _http_layer(evidence, found, knowledge, prints, working, expect)
 
     if not found:
         found.add("healthy", 0.9, *_healthy_lines(evidence))
@@ -168,7 +176,8 @@ def diagnose(evidence: Evidence, knowledge: Knowledge | None = None) -> Diagnosi
         evidence=shown,
         status=status,
         causes=causes,
-        summary=_summary(
+        summary=found.headlines.get(causes[0].code)
+        or _summary(
             causes[0], knowledge.causes[causes[0].code].layer, last, gateway_name if known else None
         ),
         product=product,
@@ -268,6 +277,7 @@ def _http_layer(
     knowledge: Knowledge,
     prints: dict[int, Fingerprint],
     working: set[int],
+    expect: Expectations,
 ) -> None:
     samples = evidence.http
     if not samples:
@@ -281,6 +291,13 @@ def _http_layer(
     for group in _groups(failed, prints):
         sample = group[0]
         line = _group_line(group, prints.get(id(sample)))
+        missed = unmet(sample, expect) if sample.error is None else None
+        # The product's rules explain an error page better; a watch's condition speaks
+        # where they are silent (a 200 that is not the page it expects).
+        if missed is not None and not _sample_causes(sample, knowledge, prints.get(id(sample))):
+            found.add(missed.code, 0.9 * weight * part, missed.evidence, line)
+            found.headlines.setdefault(missed.code, missed.headline)
+            continue
         for code, confidence in _sample_causes(sample, knowledge, prints.get(id(sample))):
             found.add(code, confidence * weight * part, line)
     if ok and failed:
@@ -292,24 +309,36 @@ def _http_layer(
         return
     if ok and not failed:
         firsts = [s.timings.first_byte_ms for s in ok if s.timings.first_byte_ms is not None]
-        if firsts and median(firsts) >= SLOW_MS:
+        threshold = expect.slow_threshold
+        if firsts and median(firsts) >= threshold:
             found.add(
                 "slow_response",
                 0.8 * weight,
-                f"first byte after {median(firsts):.0f} ms (median of {len(firsts)})",
+                f"first byte after {median(firsts):.0f} ms (median of {len(firsts)}), "
+                f"at or above the {threshold:.0f} ms "
+                + ("this watch allows" if expect.slow_ms is not None else "that counts as slow"),
             )
 
 
-def _works(sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None) -> bool:
+def _works(
+    sample: HttpSample,
+    knowledge: Knowledge,
+    fingerprint: Fingerprint | None,
+    expect: Expectations | None = None,
+) -> bool:
     """A visitor would call this answer working: below 400, and no rule says otherwise.
 
-    A redirect the check would not follow (to a private address) still answered.
+    A redirect the check would not follow (to a private address) still answered. A
+    watch's expectations decide instead where they speak: its statuses, its texts.
     """
-    return (
-        sample.ok
-        and sample.error in (None, ErrorKind.REDIRECT_REFUSED)
-        and not _sample_causes(sample, knowledge, fingerprint)
-    )
+    expect = expect or Expectations()
+    if sample.error not in (None, ErrorKind.REDIRECT_REFUSED):
+        return False
+    if unmet(sample, expect) is not None:
+        return False
+    if status_expected(sample, expect):
+        return True
+    return sample.ok and not _sample_causes(sample, knowledge, fingerprint)
 
 
 def _sample_causes(

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from checks import dns, guard, http, tcp, tls
 from checks.diagnose import Diagnosis, diagnose
 from checks.dns import ResolverAddress
+from checks.expect import Expectations
 from checks.models import (
     DnsAnswer,
     DnsResult,
@@ -54,6 +55,7 @@ class CheckOptions:
     ca_bundle: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     samples: int = DEFAULT_SAMPLES
+    expect: Expectations = field(default_factory=Expectations)  # a watch's conditions
 
 
 @dataclass
@@ -93,7 +95,7 @@ async def check(
     options = options or CheckOptions()
     target = parse_target(text) if isinstance(text, str) else text
     evidence = await gather(target, options, on_progress)
-    return diagnose(evidence)
+    return diagnose(evidence, expect=options.expect)
 
 
 async def gather(

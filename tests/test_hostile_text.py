@@ -152,7 +152,9 @@ def _mrkdwn_texts(node) -> list[str]:
 def _assert_formatting_is_the_bots_own(texts: list[str]) -> None:
     """Code fences and spans balanced; outside them, no remote formatting at all."""
     assert texts
-    for text in (t.replace("<@U123>", "") for t in texts):  # the requester: the bot's mention
+    # The bot's own tokens: the requester's mention, and times as Slack date tokens.
+    own = re.compile(r"<@U123>|<!date\^\d+\^\{[a-z_]+\}(?: \{time\})?\|[0-9: -]+UTC>")
+    for text in (own.sub("", t) for t in texts):
         assert not _LIVE.search(text), text
         assert text.count("```") % 2 == 0, text
         assert text.replace("```", "").count("`") % 2 == 0, text

@@ -123,6 +123,10 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     assert command["command"] == "/gateway"
     assert command["description"] and command["usage_hint"]
     assert "url" not in command  # Socket Mode manifests carry no URLs
+    # `notify @group @person` arrives as IDs (<!subteam^S…>, <@U…>) only when escaped
+    assert command["should_escape"] is True
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is False
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
         "channels:history",  # to find an alert a crash posted without its ts (README)
         "chat:write",
@@ -134,6 +138,7 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     assert "request_url" not in settings["interactivity"]
+    assert settings["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
 
 
 def test_serve_watches_alerts_and_takes_an_acknowledgement(tmp_path):

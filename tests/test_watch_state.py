@@ -1,8 +1,21 @@
 """The alerting rules, as the pure state machine applies them."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.watch.state import Event, Incident, Memory, Outcome, Rules, step
+import pytest
+
+from bot.watch.state import (
+    Event,
+    Incident,
+    Memory,
+    Outcome,
+    Policy,
+    Rules,
+    Timers,
+    alarms,
+    step,
+)
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 RULES = Rules(fail_after=2, recover_after=2, interval=timedelta(minutes=1))
@@ -84,3 +97,46 @@ def test_alerts_are_held_while_the_bots_own_network_is_in_doubt():
     assert memory.state == "healthy" and memory.failures == 3
     memory, event = step(memory, Outcome(T0 + timedelta(minutes=3), False, "x"), RULES)
     assert event is Event.OPENED  # the doubt is gone: the failures count at once
+
+
+# --- an open incident's clock: reminders, escalation, mute windows ----------------------
+
+POLICY = Policy(remind_every=timedelta(minutes=30), escalate_after=timedelta(minutes=15))
+OPEN = Timers(open=True, announced_at=T0)
+
+
+def at(minutes: float):
+    return T0 + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize(
+    ("timers", "minutes", "due"),
+    [
+        (OPEN, 10, ()),
+        (OPEN, 15, (Event.ESCALATE,)),
+        (replace(OPEN, escalated_at=at(15)), 29, ()),
+        (replace(OPEN, escalated_at=at(15)), 30, (Event.REMIND,)),
+        (OPEN, 31, (Event.ESCALATE, Event.REMIND)),  # the bot was away: both at once
+        (replace(OPEN, escalated_at=at(15), reminded_at=at(30)), 59, ()),
+        (replace(OPEN, escalated_at=at(15), reminded_at=at(30)), 60, (Event.REMIND,)),
+        (replace(OPEN, acknowledged=True), 90, ()),  # acknowledged: no more noise
+        (Timers(open=False), 90, ()),
+        (replace(OPEN, muted_until=at(120)), 90, ()),  # planned work: quiet
+        (replace(OPEN, muted_until=at(120)), 120, (Event.UNMUTED,)),  # announced: resume
+        (Timers(open=True, muted_until=at(120)), 121, (Event.RELEASE,)),  # held: check again
+        (Timers(open=False, muted_until=at(120)), 121, (Event.UNMUTED,)),
+    ],
+)
+def test_an_open_incidents_clock_says_when_to_remind_escalate_and_release(timers, minutes, due):
+    assert alarms(timers, at(minutes), POLICY, can_escalate=True) == due
+
+
+def test_no_escalation_without_somewhere_to_escalate_to_and_never_means_never():
+    assert alarms(OPEN, at(31), POLICY, can_escalate=False) == (Event.REMIND,)
+    never = Policy(remind_every=None, escalate_after=None)
+    assert alarms(OPEN, at(10_000), never, can_escalate=True) == ()
+
+
+def test_a_held_incident_is_neither_reminded_nor_escalated_until_released():
+    held = Timers(open=True, announced_at=None)
+    assert alarms(held, at(500), POLICY, can_escalate=True) == ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
+from bot.alert_syntax import mentions
 from bot.render.mrkdwn import (
     Message,
     clip,
@@ -63,6 +64,11 @@ class AlertView:
     healthy_needed: int = 2
     resolved_at: datetime | None = None
     flaps: int = 0
+    channel: str = ""
+    notify: tuple[str, ...] = ()  # Slack IDs, mentioned when it opens, is reminded, recovers
+    muted_by: str | None = None
+    mute_reason: str | None = None
+    escalated_to: tuple[str, ...] = ()  # provider names, once escalated
 
 
 def duration(delta: timedelta) -> str:
@@ -81,7 +87,30 @@ def duration(delta: timedelta) -> str:
 
 
 def _hhmm(moment: datetime) -> str:
-    return moment.strftime("%H:%M UTC")
+    """A time each reader sees in their own zone (Slack's date token), UTC as fallback."""
+    return slack_time(moment)
+
+
+def slack_time(moment: datetime, style: str = "{time}") -> str:
+    epoch = int(moment.timestamp())
+    return f"<!date^{epoch}^{style}|{moment.astimezone(UTC):%H:%M} UTC>"
+
+
+def slack_date(moment: datetime) -> str:
+    """`Today 14:05` in the reader's zone; `2026-11-25 14:05 UTC` as fallback."""
+    epoch = int(moment.timestamp())
+    fallback = f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def mute_words(until: datetime, by: str | None, reason: str | None) -> str:
+    """`muted until 16:00 by @dana: deploy of v42` (the reason escaped: it is typed text)."""
+    words = f"muted until {slack_date(until)}"
+    if by:
+        words += f" by <@{by}>"
+    if reason:
+        words += f": {escape(reason)}"
+    return words
 
 
 def alert_message(view: AlertView) -> Message:
@@ -107,6 +136,8 @@ def alert_message(view: AlertView) -> Message:
     ]
     if view.excerpt:
         lines.append(f"The page says: {code_block([clip(view.excerpt, 300)])}")
+    if view.notify and view.state == "down" and not view.acknowledged_by:
+        lines.append("cc " + mentions(view.notify))
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_plain(view) + " " + title))]
     blocks += sections("\n".join(lines))
     context = [f"Last check {_hhmm(view.last_check_at)}", code(view.url)]
@@ -115,10 +146,14 @@ def alert_message(view: AlertView) -> Message:
     if view.acknowledged_by:
         context.append(f"acknowledged by <@{view.acknowledged_by}>")
     if view.muted_until:
-        context.append(f"muted until {_hhmm(view.muted_until)}")
+        context.append(mute_words(view.muted_until, view.muted_by, view.mute_reason))
+    if view.escalated_to:
+        context.append("escalated to " + " and ".join(view.escalated_to))
     blocks.append(ContextBlock(elements=[mrkdwn(" · ".join(context))]))
     blocks.append(ActionsBlock(block_id="gateway_alert_actions", elements=_buttons(view)))
     text = f"{emoji} {view.host} {word}: {escape(view.summary)}"
+    if view.notify and view.state == "down" and not view.muted_until:
+        text += " " + mentions(view.notify)
     return to_messages(text, blocks)[0]
 
 
@@ -172,6 +207,8 @@ def recovery_reply(view: AlertView) -> Message:
         f":white_check_mark: {view.host} recovered after {down_for} "
         f"(down since {_hhmm(view.failing_since)})."
     )
+    if view.notify:
+        text += " " + mentions(view.notify)
     return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
 
 
@@ -193,6 +230,38 @@ def reopened_reply(flaps: int, summary: str) -> Message:
         "of a new alert."
     )
     return Message(text=text, blocks=[b.to_dict() for b in sections(text)])
+
+
+def reminder(view: AlertView, now: datetime) -> Message:
+    """Still down and nobody has acknowledged: said in the thread and to the channel."""
+    text = (
+        f":bell: {escape(view.host)} is still {view.verdict} after "
+        f"{duration(now - view.failing_since)} and nobody has acknowledged it: "
+        f"*{escape(view.summary)}*"
+    )
+    if view.notify:
+        text += " " + mentions(view.notify)
+    return note(text)
+
+
+def escalated(names: list[str], after: timedelta) -> Message:
+    return note(
+        f":pager: Escalated to {' and '.join(names)}: unacknowledged for {duration(after)}. "
+        "Acknowledging here acknowledges there too."
+    )
+
+
+def escalation_failed(name: str, reason: str) -> Message:
+    return note(
+        f":warning: I could not reach {name} after several tries ({escape(reason)}); "
+        "this thread is the only alert."
+    )
+
+
+def muted_note(user: str, until: datetime, reason: str | None) -> Message:
+    text = f":mute: <@{user}> muted this watch until {slack_date(until)}"
+    text += f": {escape(reason)}." if reason else "."
+    return note(text + " Checks go on; alerts wait for the end of the window.")
 
 
 def note(text: str) -> Message:
@@ -225,6 +294,10 @@ class WatchLine:
     last_checked_at: datetime | None
     availability: float | None
     muted_until: datetime | None = None
+    muted_by: str | None = None
+    mute_reason: str | None = None
+    expect: str = ""
+    notify: tuple[str, ...] = ()
 
 
 def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
@@ -239,11 +312,17 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
         )
         last = _hhmm(line.last_checked_at) if line.last_checked_at else "not yet"
         availability = f"{line.availability:.2%}" if line.availability is not None else "—"
-        muted = f" · muted until {_hhmm(line.muted_until)}" if line.muted_until else ""
+        muted = (
+            " · " + mute_words(line.muted_until, line.muted_by, line.mute_reason)
+            if line.muted_until
+            else ""
+        )
         rows.append(
             f"{emoji} {code(line.url)} · {line.state} · every "
             f"{duration(timedelta(seconds=line.interval_s))} · alert after "
             f"{line.fail_after} · last check {last} · 24 h availability "
             f"{availability}{muted}"
+            + (f" · {escape(line.expect)}" if line.expect else "")
+            + (" · notifies " + mentions(line.notify) if line.notify else "")
         )
     return Message(text="\n".join(rows), blocks=[b.to_dict() for b in sections("\n".join(rows))])

@@ -13,13 +13,16 @@ posted with a note in its thread that an identical alert may sit just above.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.alerting import Escalations, SlackAlerts
 from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
+from bot.settings import Escalation
 from bot.watch.model import WatchInfo, future
 from bot.watch.state import Event, diagnosis_key
 from bot.watch.store import IncidentRow, Store
@@ -42,10 +45,18 @@ MAYBE_TWICE = (
 class Incidents:
     """Posts, edits and replies for incidents, on one chat and one store."""
 
-    def __init__(self, store: Store, chat: Chat, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        chat: Chat,
+        clock: Callable[[], datetime],
+        escalation: Escalation | None = None,
+    ) -> None:
         self.store = store
         self.chat = chat
         self.clock = clock
+        self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
+        self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
     async def act(
@@ -107,8 +118,8 @@ class Incidents:
         # Written first: after a crash between here and the post, no second alert.
         await self.store.save_incident(incident.id, announced_at=announced)
         incident.announced_at = announced
-        message = alerts.alert_message(self.view(info, incident, diagnosis))
-        ts = await self._post_top(info.channel, message)
+        view = self.view(info, incident, diagnosis)
+        ts = await self.slack.open(view)
         if ts is None:  # Slack said no: not posted, so the next check tries again
             incident.announced_at = None
             await self.store.save_incident(incident.id, announced_at=None)
@@ -117,9 +128,8 @@ class Incidents:
         await self.store.save_incident(incident.id, alert_ts=ts)
         if incident.id in self._maybe_posted:
             self._maybe_posted.discard(incident.id)
-            await self.chat.post(info.channel, alerts.note(MAYBE_TWICE), thread_ts=ts)
-        for reply in thread_messages(diagnosis):
-            await self.chat.post(info.channel, reply, thread_ts=ts)
+            await self.slack.note(view, ts, MAYBE_TWICE)
+        await self.slack.details(view, ts, thread_messages(diagnosis))
 
     async def reconcile(self, info: WatchInfo, incident: IncidentRow) -> None:
         """An alert whose post was under way when the bot died: find it, or let it be posted."""
@@ -188,14 +198,13 @@ class Incidents:
         incident.resolved_at = incident.recovered_at = now
         await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
         view = self.view(info, incident, None)
+        if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
+            self.escalations.resolve(view, deliveries(incident))
         if not incident.alert_ts:
             if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
                 await self.say(self.chat, info.channel, alerts.recovery_reply(view))
             return  # else never announced (muted all along): nothing to close
-        await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
-        await self.chat.post(
-            info.channel, alerts.recovery_reply(view), thread_ts=incident.alert_ts, broadcast=True
-        )
+        await self.slack.resolve(view, incident.alert_ts)
 
     async def edit(
         self,
@@ -206,11 +215,52 @@ class Incidents:
     ) -> None:
         if incident.alert_ts:
             view = self.view(info, incident, diagnosis, recovering)
-            await self.chat.update(info.channel, incident.alert_ts, alerts.alert_message(view))
+            await self.slack.update(view, incident.alert_ts)
 
-    async def reply(self, info: WatchInfo, incident: IncidentRow, message: Message) -> None:
+    async def reply(
+        self, info: WatchInfo, incident: IncidentRow, message: Message, broadcast: bool = False
+    ) -> None:
         if incident.alert_ts:
-            await self.chat.post(info.channel, message, thread_ts=incident.alert_ts)
+            view = self.view(info, incident, None)
+            await self.slack.reply(view, incident.alert_ts, message, broadcast)
+
+    # --- between checks: an open incident's clock (bot/watch/state.py `alarms`) ----------
+
+    async def remind(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+        """Still down, unacknowledged: a reply in the thread, broadcast, naming `notify`."""
+        incident.reminded_at = now
+        await self.store.save_incident(incident.id, reminded_at=now)
+        await self.reply(
+            info, incident, alerts.reminder(self.view(info, incident, None), now), broadcast=True
+        )
+
+    async def escalate(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+        """Page outside Slack, once; the deliveries are written before they are sent."""
+        view = self.view(info, incident, None)
+        refs = {**deliveries(incident), **self.escalations.refs(view)}
+        incident.escalated_at, incident.deliveries = now, json.dumps(refs)
+        await self.store.save_incident(
+            incident.id, escalated_at=now, deliveries=incident.deliveries
+        )
+        self.escalations.open(view)
+        since = incident.announced_at or incident.failing_since
+        await self.edit(info, incident)
+        await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
+
+    async def acknowledged(self, info: WatchInfo, incident: IncidentRow) -> None:
+        """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
+        if incident.escalated_at:
+            self.escalations.update(self.view(info, incident, None), deliveries(incident))
+
+    async def withdrawn(self, info: WatchInfo, incident: IncidentRow) -> None:
+        """The watch is going away mid-incident: what was escalated is resolved there."""
+        if incident.escalated_at:
+            self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
+
+    async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
+        incident = await self.store.incident(view.incident_id)
+        if incident is not None and incident.alert_ts:
+            await self.slack.reply(view, incident.alert_ts, alerts.escalation_failed(name, reason))
 
     def view(
         self,
@@ -245,23 +295,34 @@ class Incidents:
             healthy_needed=info.recover_after,
             resolved_at=incident.resolved_at,
             flaps=incident.flaps,
+            channel=info.channel,
+            notify=info.notify,
+            muted_by=info.muted_by,
+            mute_reason=info.mute_reason,
+            escalated_to=tuple(
+                provider.name
+                for key, provider in self.escalations.providers.items()
+                if incident.escalated_at and key in deliveries(incident)
+            ),
         )
 
     def muted(self, info: WatchInfo) -> bool:
         return future(info.muted_until, self.clock()) is not None
-
-    async def _post_top(self, channel: str, message: Message) -> str | None:
-        try:
-            return await self.chat.post(channel, message)
-        except NotInChannel:
-            log.warning("cannot post the alert in %s: the bot is not a member", channel)
-            return None
 
     async def say(self, chat: Chat, channel: str, message: Message) -> None:
         try:
             await chat.post(channel, message)
         except NotInChannel:
             await chat.respond(message, in_channel=True)
+
+
+def deliveries(incident: IncidentRow) -> dict[str, str]:
+    """Where an incident was delivered besides Slack (whose reference is alert_ts)."""
+    try:
+        found = json.loads(incident.deliveries or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:

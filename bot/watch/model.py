@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.commands import MAX_INTERVAL
 from bot.watch.state import Memory, Rules
+from checks.expect import Expectations
 from checks.target import TargetError, parse_target
 
 STATES = ("healthy", "down")
@@ -28,6 +30,10 @@ class WatchInfo:
     memory: Memory
     muted_until: datetime | None = None
     cert_warned: str | None = None
+    notify: tuple[str, ...] = ()  # Slack IDs (bot/alert_syntax.py)
+    expect: Expectations = field(default_factory=Expectations)
+    muted_by: str | None = None
+    mute_reason: str | None = None
 
     @property
     def rules(self) -> Rules:
@@ -57,6 +63,10 @@ def watch_info(row) -> WatchInfo:
         ),
         muted_until=row.muted_until,
         cert_warned=row.cert_warned,
+        notify=tuple((row.notify or "").split()),
+        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
+        muted_by=row.muted_by,
+        mute_reason=row.mute_reason,
     )
 
 
@@ -86,4 +96,9 @@ def unusable(row) -> str | None:
         parse_target(row.url)
     except (TargetError, ValueError):
         return "its URL is not one I can check"
+    try:
+        found = json.loads(row.expectations or "{}")
+        Expectations.from_dict(found if isinstance(found, dict) else None)
+    except (ValueError, TypeError, AttributeError):
+        return "its expectations are not readable"
     return None

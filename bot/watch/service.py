@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -24,17 +25,28 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, metrics
+from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
-from bot.commands import Watch
+from bot.commands import Mute, Watch
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
 from bot.watch.fleet import RESYNC, PostgresFleet, Solo
+from bot.watch.home import Home
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, unusable, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
-from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
+from bot.watch.state import (
+    Event,
+    Incident,
+    Outcome,
+    Policy,
+    Timers,
+    alarms,
+    diagnosis_key,
+    step,
+)
 from bot.watch.store import (
     MAX_WATCHES_PER_CHANNEL,
     CheckRecord,
@@ -45,6 +57,7 @@ from bot.watch.store import (
 )
 from checks.diagnose import Diagnosis
 from checks.dns import resolve
+from checks.expect import Expectations
 from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
@@ -91,6 +104,8 @@ class StoredWatch:
     target: Target
     interval: float
     fail_after: int
+    notify: tuple[str, ...] = ()
+    expect: Expectations = field(default_factory=Expectations)
 
 
 class WatchService:
@@ -121,10 +136,18 @@ class WatchService:
         self._pending: dict[int, dict] = {}
         self._trouble_told: set[str] = set()
         self._flusher: asyncio.Task | None = None
-        self.incidents = Incidents(store, chat, clock)
+        self.incidents = Incidents(store, chat, clock, settings.escalation)
         self._writes: set[asyncio.Task] = set()
         self._background: set[asyncio.Task] = set()
         self._flush_failed = False
+        escalation = settings.escalation
+        self.policy = Policy(
+            remind_every=_span(escalation.remind_every),
+            escalate_after=_span(escalation.escalate_after),
+        )
+        self._alarm_clock: asyncio.Task | None = None
+        self._alarm_wake = asyncio.Event()
+        self.home = Home(self)
         self._resynced = clock()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -133,7 +156,10 @@ class WatchService:
         """Open the database, start the clock, and join the fleet (alone with SQLite)."""
         await self.store.open()
         self.scheduler.start()
+        await self.incidents.escalations.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        # Every replica runs the clock; only the leader's sweeps act (see `sweep`).
+        self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
         await self.fleet.start(self)
 
     @property
@@ -296,12 +322,17 @@ class WatchService:
 
     async def stop(self) -> None:
         """Finish the running checks and write them down, then let another replica lead."""
+        await self.home.stop()
+        if self._alarm_clock:
+            self._alarm_clock.cancel()
+            await asyncio.gather(self._alarm_clock, return_exceptions=True)
         await self.scheduler.stop()
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
         if self._flusher:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.incidents.escalations.stop()
         await self.flush()
         await self.fleet.stop()
         await self.store.close()
@@ -360,10 +391,14 @@ class WatchService:
                 now=self.clock(),
                 recover_after=self.settings.recover_after,
                 team_limit=self.settings.limits.team_max_watches,
+                notify=" ".join(command.notify) or None,
+                expectations=json.dumps(command.expect.to_dict()) if command.expect.any else None,
             )
         except StoreError as exc:
             return f":no_entry: {exc}"
-        return StoredWatch(row, created, user, target, interval, fail_after)
+        return StoredWatch(
+            row, created, user, target, interval, fail_after, command.notify, command.expect
+        )
 
     async def confirm_watch(self, chat: Chat, stored: StoredWatch) -> None:
         """After the ack: vet the target, then announce the watch and schedule it."""
@@ -384,6 +419,10 @@ class WatchService:
             f"an alert here after {fail_after} failed check{'s' if fail_after != 1 else ''}, "
             "and the recovery in its thread."
         )
+        if stored.expect.any:
+            text += f" A failure also means: {alerts.escape(_failing_words(stored.expect))}."
+        if stored.notify:
+            text += f" Alerts notify {mentions(stored.notify)}."
         try:
             await chat.post(row.channel, alerts.note(text))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
@@ -401,8 +440,10 @@ class WatchService:
             return
         info = self.watches.get(row.id) or watch_info(row)
         info.interval_s, info.fail_after = interval, fail_after
+        info.notify, info.expect = stored.notify, stored.expect
         self.watches[row.id] = info
         self.scheduler.add(row.id, interval, first_in=0.5 if stored.created else None)
+        self.home.changed(row.team)
 
     async def _vet(self, target: Target) -> str | None:
         """Why the SSRF guard refuses this target (its name or what it resolves to), or None.
@@ -441,13 +482,19 @@ class WatchService:
                 ),
             )
             return
-        async with self._lock(watch_id):  # not in the middle of its check
-            await self._remove(watch_id)
+        await self.remove_watch(watch_id)
         await self.incidents.say(
             chat,
             channel,
             alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."),
         )
+
+    async def remove_watch(self, watch_id: int) -> None:
+        info = self.watches.get(watch_id)
+        async with self._lock(watch_id):  # not in the middle of its check
+            await self._remove(watch_id)
+        if info is not None:
+            self.home.changed(info.team)
 
     async def list_watches(self, chat: Chat, channel: str, user: str) -> None:
         try:
@@ -481,6 +528,10 @@ class WatchService:
                     last_checked_at=info.memory.last_checked_at,
                     availability=availability.get(row.id),
                     muted_until=future(info.muted_until, self.clock()),
+                    muted_by=info.muted_by,
+                    mute_reason=info.mute_reason,
+                    expect=info.expect.describe(),
+                    notify=info.notify,
                 )
             )
         await chat.ephemeral(channel, user, alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
@@ -568,6 +619,7 @@ class WatchService:
             return
         await self.store.save_incident(incident.id, acknowledged_by=user)
         incident.acknowledged_by = user
+        await self.incidents.acknowledged(info, incident)
         await self.incidents.edit(info, incident)
         await self.incidents.reply(
             info,
@@ -579,15 +631,88 @@ class WatchService:
         )
 
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
-        info.muted_until = self.clock() + MUTE
-        await self.store.save_watch_state(info.id, muted_until=info.muted_until)
-        await self.fleet.notify("watch", info.id)
+        await self._set_mute(info, self.clock() + MUTE, user, None)
         await self.incidents.edit(info, incident)
-        await self.incidents.reply(
-            info,
-            incident,
-            alerts.note(f":mute: <@{user}> muted this watch until {info.muted_until:%H:%M} UTC."),
+        await self.incidents.reply(info, incident, alerts.muted_note(user, info.muted_until, None))
+
+    async def _set_mute(
+        self, info: WatchInfo, until: datetime | None, user: str | None, reason: str | None
+    ) -> None:
+        info.muted_until, info.muted_by, info.mute_reason = until, user, reason
+        self._alarm_wake.set()
+        self.home.changed(info.team)
+        await self.store.save_watch_state(
+            info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
+        await self.fleet.notify("watch", info.id)  # the leader's copy learns it
+
+    # --- mute / unmute: planned work ------------------------------------------------------
+
+    async def mute_command(self, chat: Chat, channel: str, user: str, command: Mute) -> None:
+        info = await self._watched(chat, channel, user, command.target)
+        if info is None:
+            return
+        async with self._lock(info.id):
+            until = self.clock() + command.span
+            await self._set_mute(info, until, user, command.reason or None)
+            incident = await self.store.open_incident(info.id)
+            if incident is not None and incident.alert_ts:
+                await self.incidents.edit(info, incident)
+                await self.incidents.reply(
+                    info, incident, alerts.muted_note(user, until, command.reason)
+                )
+        text = (
+            f":mute: <@{user}> muted {alerts.escape(info.url)} for "
+            f"{alerts.duration(command.span)}, until {alerts.slack_date(until)}"
+            + (f": {alerts.escape(command.reason)}" if command.reason else "")
+            + ". Checks go on; if it still fails when the window ends, the alert opens then."
+        )
+        await self.incidents.say(chat, channel, alerts.note(text))
+
+    async def unmute_command(self, chat: Chat, channel: str, user: str, target: Target) -> None:
+        info = await self._watched(chat, channel, user, target)
+        if info is None:
+            return
+        if info.muted_until is None:
+            await chat.ephemeral(
+                channel, user, alerts.note(f"{alerts.escape(info.url)} is not muted.")
+            )
+            return
+        await self.incidents.say(
+            chat,
+            channel,
+            alerts.note(f":bell: <@{user}> unmuted {alerts.escape(info.url)}; alerts resume."),
+        )
+        async with self._lock(info.id):
+            await self._end_mute(info)
+
+    async def _watched(
+        self, chat: Chat, channel: str, user: str, target: Target
+    ) -> WatchInfo | None:
+        row = await self.store.find_watch(channel, target.url)
+        info = await self._info(row.id) if row is not None else None
+        if info is None:
+            await chat.ephemeral(
+                channel,
+                user,
+                alerts.note(
+                    f"This channel does not watch {alerts.escape(target.url)}; "
+                    "`/gateway watches` lists what it watches."
+                ),
+            )
+        return info
+
+    async def _end_mute(self, info: WatchInfo) -> None:
+        """The window is over (or was ended): held alerts open now if the site still fails."""
+        await self._set_mute(info, None, None, None)
+        incident = await self.store.open_incident(info.id)
+        if incident is None or info.memory.state != "down":
+            return
+        if incident.alert_ts:
+            await self.incidents.edit(info, incident)
+            return
+        if self.leading:  # elsewhere the leader's next check opens it, unmuted now
+            await self._run(info)  # a fresh check: still failing = the alert, now
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
         await self.incidents.reply(
@@ -619,6 +744,12 @@ class WatchService:
         return watch_info(row)
 
     async def _remove(self, watch_id: int) -> None:
+        info = self.watches.get(watch_id)
+        if info is not None and info.memory.state == "down":
+            # An escalated incident must not stay triggered in PagerDuty once nobody watches.
+            incident = await self.store.open_incident(watch_id)
+            if incident is not None:
+                await self.incidents.withdrawn(info, incident)
         self._forget(watch_id)
         self._history = [r for r in self._history if r.watch_id != watch_id]
         await self.store.delete_watch(watch_id)
@@ -639,14 +770,16 @@ class WatchService:
     async def _run(self, info: WatchInfo) -> None:
         try:
             target = parse_target(info.url)
-            diagnosis = await self.check_function(target, self.light, _ignore)
+            light = replace(self.light, expect=info.expect)
+            diagnosis = await self.check_function(target, light, _ignore)
             opening = (
                 not diagnosis.healthy
                 and info.memory.state == "healthy"
                 and info.memory.failures + 1 >= info.fail_after
             )
             if opening:  # confirm with a full check before anyone is paged
-                diagnosis = await self.check_function(target, self.settings.check, _ignore)
+                full = replace(self.settings.check, expect=info.expect)
+                diagnosis = await self.check_function(target, full, _ignore)
         except (TargetRefused, TargetError) as exc:
             await self.incidents.say(
                 self.chat,
@@ -682,6 +815,8 @@ class WatchService:
             raise
         if event not in (Event.NOTHING, Event.HELD):
             self._save_memory(info, now=True)  # a transition is written at once, after its incident
+        if event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
+            self.home.changed(info.team)
         self._record(info, diagnosis, now)
         await self._maybe_warn_certificate(info, diagnosis)
 
@@ -743,6 +878,63 @@ class WatchService:
         told, self._trouble_told = self._trouble_told, set()
         for channel in sorted(told):
             await self.incidents.say(self.chat, channel, alerts.note(alerts.NETWORK_BACK))
+
+    # --- between checks: reminders, escalation, mute windows --------------------------
+
+    async def _alarms_forever(self) -> None:
+        tick = _tick(self.policy)
+        while True:
+            # A mute ends on time: wake for the nearest end if it comes before the tick.
+            ends = [w.muted_until for w in self.watches.values() if w.muted_until is not None]
+            until_end = (min(ends) - self.clock()).total_seconds() if ends else tick
+            self._alarm_wake.clear()
+            with contextlib.suppress(TimeoutError):  # a new mute wakes the clock to re-plan
+                await asyncio.wait_for(
+                    self._alarm_wake.wait(), min(tick, max(0.2, until_end + 0.05))
+                )
+            try:
+                await self.sweep()
+            except Exception:  # the clock never stops; the next tick tries again
+                log.exception("the alarm clock's sweep failed; trying again")
+
+    async def sweep(self) -> None:
+        """One look at every watch's clock: one query for the open incidents, and the
+        watch's lock only for those with something due."""
+        if not self.leading:  # one replica reminds and escalates: the one that checks
+            return
+        now = self.clock()
+        concerned = [w for w in self.watches.values() if w.memory.state == "down" or w.muted_until]
+        incidents = await self.store.open_incidents_of(
+            [w.id for w in concerned if w.memory.state == "down"]
+        )
+        can_escalate = self.incidents.escalations.enabled
+        for info in concerned:
+            if alarms(_timers(info, incidents.get(info.id)), now, self.policy, can_escalate):
+                try:
+                    await self.alarm(info.id)
+                except Exception:  # one watch's trouble never stops the others' clocks
+                    log.exception("alarms of watch %s failed; trying again", info.id)
+
+    async def alarm(self, watch_id: int) -> None:
+        """Do what an open incident's clock says is due (bot/watch/state.py `alarms`)."""
+        info = self.watches.get(watch_id)
+        if info is None or (info.memory.state != "down" and info.muted_until is None):
+            return
+        async with self._lock(watch_id):
+            if self.watches.get(watch_id) is not info:
+                return
+            incident = (
+                await self.store.open_incident(info.id) if info.memory.state == "down" else None
+            )
+            timers = _timers(info, incident)
+            now = self.clock()
+            for event in alarms(timers, now, self.policy, self.incidents.escalations.enabled):
+                if event in (Event.RELEASE, Event.UNMUTED):
+                    await self._end_mute(info)
+                elif incident is not None and event is Event.ESCALATE:
+                    await self.incidents.escalate(info, incident, now)
+                elif incident is not None and event is Event.REMIND:
+                    await self.incidents.remind(info, incident, now)
 
     # --- write-behind ---------------------------------------------------------------------
 
@@ -824,3 +1016,35 @@ class WatchService:
             return result.cause.code not in NETWORK_CAUSES
 
         return canary
+
+
+def _timers(info: WatchInfo, incident: IncidentRow | None) -> Timers:
+    """The clock of a watch's open incident, as bot/watch/state.py `alarms` reads it."""
+    return Timers(
+        open=incident is not None and info.memory.state == "down",
+        announced_at=incident.announced_at if incident and incident.alert_ts else None,
+        acknowledged=bool(incident and incident.acknowledged_by),
+        reminded_at=incident.reminded_at if incident else None,
+        escalated_at=incident.escalated_at if incident else None,
+        muted_until=info.muted_until,
+    )
+
+
+def _span(seconds: float | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _tick(policy: Policy) -> float:
+    """How often the alarm clock looks: a quarter of the shortest period, 0.5 to 15 s."""
+    spans = [s.total_seconds() for s in (policy.remind_every, policy.escalate_after) if s]
+    return min(15.0, max(0.5, min(spans, default=60.0) / 4))
+
+
+def _failing_words(expect: Expectations) -> str:
+    parts = []
+    if expect.statuses:
+        parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
+    parts += [f'no "{text}" on the page' for text in expect.contains]
+    parts += [f'"{text}" on the page' for text in expect.absent]
+    parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
+    return ", ".join(parts)

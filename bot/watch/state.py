@@ -6,6 +6,10 @@ the alert is edited, and a thread reply is due only when the diagnosis
 changes. `recover_after` consecutive healthy checks close it. A failure soon
 after a recovery reopens the same incident (flapping folds into it), and
 alerts are held while the bot's own network is in doubt.
+
+Between checks, an open incident's own clock (`alarms`) says when to remind
+its thread, when to escalate outside Slack, and when a mute over an unannounced
+incident has run out.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ class Event(enum.StrEnum):
     CHANGED = "changed"  # edit the alert, and say in its thread what changed
     RECOVERING = "recovering"  # a healthy check inside an incident, not yet enough
     RECOVERED = "recovered"  # reply in the thread (to the channel too), mark resolved
+    # --- from an open incident's clock, not from a check (see `alarms`) ---
+    REMIND = "remind"  # open, unacknowledged, quiet for `remind_every`: broadcast a reminder
+    ESCALATE = "escalate"  # unacknowledged for `escalate_after` since the alert: page, once
+    RELEASE = "release"  # a mute ran out over a held incident: re-check, alert if still failing
+    UNMUTED = "unmuted"  # a mute ran out with nothing held: forget it
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,50 @@ def _while_down(
     if successes >= rules.recover_after or away:
         return Memory(state="healthy", last_checked_at=outcome.at), Event.RECOVERED
     return replace(memory, successes=successes), Event.RECOVERING
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How persistent an unacknowledged incident is (settings, the same for every watch)."""
+
+    remind_every: timedelta | None = timedelta(minutes=30)  # None: never remind
+    escalate_after: timedelta | None = timedelta(minutes=15)  # None: never escalate
+
+
+@dataclass(frozen=True)
+class Timers:
+    """An open incident's clock, and its watch's mute."""
+
+    open: bool = False  # an incident is open (the watch is down)
+    announced_at: datetime | None = None  # None: never posted (held by a mute)
+    acknowledged: bool = False
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    muted_until: datetime | None = None
+
+
+def alarms(timers: Timers, now: datetime, policy: Policy, can_escalate: bool) -> tuple[Event, ...]:
+    """What is due at `now`, escalation first; the caller records what it did."""
+    if timers.muted_until is not None:
+        if now < timers.muted_until:
+            return ()  # planned work: checks go on, nothing is said
+        # The window is over: a held incident is checked again (and opens if still failing).
+        held = timers.open and timers.announced_at is None
+        return (Event.RELEASE,) if held else (Event.UNMUTED,)
+    if not timers.open or timers.announced_at is None or timers.acknowledged:
+        return ()
+    due = []
+    if (
+        can_escalate
+        and policy.escalate_after is not None
+        and timers.escalated_at is None
+        and now - timers.announced_at >= policy.escalate_after
+    ):
+        due.append(Event.ESCALATE)
+    last = max(t for t in (timers.announced_at, timers.reminded_at) if t is not None)
+    if policy.remind_every is not None and now - last >= policy.remind_every:
+        due.append(Event.REMIND)
+    return tuple(due)
 
 
 def diagnosis_key(status: int | None, cause: str, product: str | None) -> str:

@@ -9,6 +9,7 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     delete,
     event,
     func,
@@ -80,6 +82,11 @@ class WatchRow(Base):
     last_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cert_warned: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    # alerting (issue 11): who is told, what counts as failing, who muted it and why
+    notify: Mapped[str | None] = mapped_column(String(300), nullable=True)  # Slack IDs, spaced
+    expectations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    muted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mute_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class IncidentRow(Base):
@@ -100,6 +107,11 @@ class IncidentRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # reminders and escalation (bot/watch/state.py `alarms`); alert_ts is Slack's delivery,
+    # `deliveries` the others' references as JSON ({"pagerduty": dedup_key, "webhook": …})
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deliveries: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CheckRow(Base):
@@ -186,6 +198,8 @@ class Store:
         now: datetime,
         recover_after: int = 2,
         team_limit: int | None = None,
+        notify: str | None = None,
+        expectations: str | None = None,
     ) -> tuple[WatchRow, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created).
 
@@ -200,6 +214,7 @@ class Store:
             ).scalar_one_or_none()
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
+                row.notify, row.expectations = notify, expectations
                 if type(row.recover_after) is not int or not 1 <= row.recover_after <= 100:
                     row.recover_after = recover_after  # a row skipped as unusable, set right
                 if row.state not in ("healthy", "down"):
@@ -237,6 +252,8 @@ class Store:
                 recover_after=recover_after,
                 created_by=created_by,
                 created_at=now,
+                notify=notify,
+                expectations=expectations,
                 state="healthy",
                 failures=0,
                 successes=0,
@@ -293,6 +310,23 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+
+    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
+        """The open incident of each of these watches that has one, in one query."""
+        found: dict[int, IncidentRow] = {}
+        async with self.session() as session:
+            for start in range(0, len(watch_ids), 500):  # bound the IN list
+                rows = await session.execute(
+                    select(IncidentRow)
+                    .where(
+                        IncidentRow.watch_id.in_(watch_ids[start : start + 500]),
+                        IncidentRow.resolved_at.is_(None),
+                    )
+                    .order_by(IncidentRow.id)
+                )
+                for row in rows.scalars():
+                    found[row.watch_id] = row  # the newest, if a crash left two
+        return found
 
     async def open_incidents(self) -> list[IncidentRow]:
         """Every incident not resolved, newest last (what a start-up reconciles)."""
@@ -368,6 +402,34 @@ class Store:
                 .group_by(CheckRow.watch_id)
             )
             return {watch_id: (ok or 0) / total for watch_id, ok, total in rows if total}
+
+    async def hourly_availability(
+        self, watch_ids: list[int], now: datetime, hours: int = 24
+    ) -> dict[int, tuple[float | None, ...]]:
+        """Share of healthy checks per watch for each of the last `hours` hours, oldest first."""
+        if not watch_ids:
+            return {}
+        since = now - timedelta(hours=hours)
+        edges = [since + timedelta(hours=h) for h in range(hours)] + [now + timedelta(days=1)]
+        healthy = CheckRow.status == "healthy"
+        columns = []
+        for start, end in itertools.pairwise(edges):  # one pass, a pair of sums an hour
+            inside = (CheckRow.at >= start) & (CheckRow.at < end)
+            columns.append(func.sum(case((inside, 1), else_=0)))
+            columns.append(func.sum(case((inside & healthy, 1), else_=0)))
+        found: dict[int, tuple[float | None, ...]] = {w: (None,) * hours for w in watch_ids}
+        async with self.session() as session:
+            rows = await session.execute(
+                select(CheckRow.watch_id, *columns)
+                .where(CheckRow.watch_id.in_(watch_ids), CheckRow.at >= since)
+                .group_by(CheckRow.watch_id)
+            )
+            for watch_id, *sums in rows:
+                found[watch_id] = tuple(
+                    (sums[2 * h + 1] or 0) / sums[2 * h] if sums[2 * h] else None
+                    for h in range(hours)
+                )
+        return found
 
     async def prune_history(self, now: datetime) -> int:
         async with self.session.begin() as session:

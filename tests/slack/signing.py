@@ -161,6 +161,47 @@ def block_actions_body(
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 
 
+def event_body(event: dict, *, team_id: str = "T1", api_app_id: str = API_APP_ID) -> str:
+    """An Events API callback (JSON), e.g. ``{"type": "app_home_opened", "user": …}``."""
+    return json.dumps(
+        {
+            "token": VERIFICATION_TOKEN,
+            "team_id": team_id,
+            "api_app_id": api_app_id,
+            "event": {"event_ts": f"{time.time():.6f}", **event},
+            "type": "event_callback",
+            "event_id": f"Ev{int(time.time() * 1000)}",
+            "event_time": int(time.time()),
+        }
+    )
+
+
+def view_submission_body(
+    view: dict,
+    values: dict,
+    *,
+    user_id: str = "U123",
+    team_id: str = "T1",
+    api_app_id: str = API_APP_ID,
+) -> str:
+    """A modal's submission (form body ``payload=<JSON>``): ``view`` as opened, with
+    ``values`` as Slack fills ``view.state.values`` ({block_id: {action_id: value}})."""
+    submitted = {**view, "id": "V1", "team_id": team_id, "state": {"values": values}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "test"},
+        "user": {"id": user_id, "username": "alice", "name": "alice", "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": "t2",
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def message_action_body(
     callback_id: str,
     message_ts: str,

@@ -31,7 +31,10 @@ Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEpheme
 ``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``conversations.history``
 (top-level messages, newest first, ``oldest``/``latest``/``limit``/``cursor``; it needs
 ``channels:history``, or ``groups:history`` for a private channel, in ``scopes``, else
-``missing_scope``), ``users.info``, and
+``missing_scope``), ``users.info``,
+``views.publish`` (the Home tab, kept per person in ``homes()``), ``views.open`` (modals, in
+``modals()``; views are validated as Slack does: ≤100 blocks, a modal's title ≤24 characters,
+input blocks with a label and an element), and
 ``apps.connections.open`` (Socket Mode, below); anything else is
 ``unknown_method``. Message arguments are validated as Slack does (``channel_not_found``,
 ``no_text``, ``invalid_blocks`` against the Block Kit limits, ``invalid_blocks_format``), and every
@@ -113,7 +116,7 @@ RESPONSE_URL_USES = 5
 TEXT_LIMIT = 40_000  # Slack truncates a message's text past this
 
 _TS_BASE_US = 1_700_000_000_000_000
-_JSON_FIELDS = ("blocks", "attachments", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
 _OTHER_BLOCK_TYPES = frozenset(
     {"divider", "image", "input", "file", "rich_text", "video", "markdown", "call", "table"}
 )
@@ -258,6 +261,33 @@ def validate_blocks(blocks: Any, *, most: int = 50) -> list[str]:
     return out
 
 
+def validate_view(view: Any, kind: str) -> list[str]:
+    """Slack's complaints about a Home tab (``kind="home"``) or a modal view.
+
+    ≤100 blocks; a modal's title, submit and close plain_text ≤24 characters, callback_id
+    ≤255, private_metadata ≤3000; an input block has a plain_text label ≤2000 and an element.
+    """
+    if not isinstance(view, dict):
+        return [_err("must provide an object", "/view")]
+    out: list[str] = []
+    if view.get("type") != kind:
+        out.append(_err(f"must be a valid enum value ({kind})", "/view/type"))
+    out += validate_blocks(view.get("blocks"), most=100)
+    if kind == "modal":
+        _check_text(view.get("title"), "/view/title", 24, out, plain_only=True)
+        for name in ("submit", "close"):
+            if view.get(name) is not None:
+                _check_text(view[name], f"/view/{name}", 24, out, plain_only=True)
+        _check_len(view.get("callback_id"), "/view/callback_id", 255, out)
+        _check_len(view.get("private_metadata"), "/view/private_metadata", 3000, out)
+    for i, block in enumerate(view.get("blocks") or []):
+        if isinstance(block, dict) and block.get("type") == "input":
+            _check_text(block.get("label"), f"/blocks/{i}/label", 2000, out, plain_only=True)
+            if not isinstance(block.get("element"), dict):
+                out.append(_err("must provide an object", f"/blocks/{i}/element"))
+    return out
+
+
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
 
@@ -290,6 +320,8 @@ class SlackStandIn(SocketModeMixin):
         self._channels: dict[str, dict] = {}
         self._users: dict[str, dict] = {}
         self._hooks: dict[str, dict] = {}  # response_url name -> {channel, message_ts, uses}
+        self._homes: dict[str, dict] = {}  # user -> their published Home tab view
+        self._modals: list[dict] = []  # views.open, in order: {trigger_id, view}
         self._ts_count = 0
         self._last_us = _TS_BASE_US
         self._reset_socket_state()
@@ -418,6 +450,16 @@ class SlackStandIn(SocketModeMixin):
                 for m in self._messages.values()
                 if m["thread_ts"] == ts and m["ts"] != ts
             ]
+
+    def homes(self) -> dict[str, dict]:
+        """The Home tab published for each person (views.publish), newest view each."""
+        with self._lock:
+            return copy.deepcopy(self._homes)
+
+    def modals(self) -> list[dict]:
+        """Every modal opened (views.open): ``{"trigger_id", "view"}``, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._modals)
 
     def post_as_user(
         self, channel: str, text: str, user: str = "U999", thread_ts: str | None = None
@@ -897,6 +939,30 @@ class SlackStandIn(SocketModeMixin):
                 }
             )
 
+    def _views_publish(self, args: dict) -> dict:
+        user = args.get("user_id")
+        if not isinstance(user, str) or not user:
+            raise _SlackError("invalid_arguments", ["[ERROR] missing required field: user_id"])
+        view = args.get("view")
+        problems = validate_view(view, "home")
+        if problems:
+            raise _SlackError("invalid_arguments", problems)
+        with self._lock:
+            self._homes[user] = view
+        return {"view": {"id": f"V{len(self._homes):08d}", **view}}
+
+    def _views_open(self, args: dict) -> dict:
+        trigger = args.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            raise _SlackError("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
+        view = args.get("view")
+        problems = validate_view(view, "modal")
+        if problems:
+            raise _SlackError("invalid_arguments", problems)
+        with self._lock:
+            self._modals.append({"trigger_id": trigger, "view": view})
+        return {"view": {"id": f"V{len(self._modals):08d}M", **view}}
+
     _METHODS: ClassVar[dict[str, Callable[[SlackStandIn, dict], dict]]] = {
         "auth.test": _auth_test,
         "chat.postMessage": _chat_post_message,
@@ -907,4 +973,6 @@ class SlackStandIn(SocketModeMixin):
         "conversations.info": _conversations_info,
         "conversations.history": _conversations_history,
         "users.info": _users_info,
+        "views.publish": _views_publish,
+        "views.open": _views_open,
     }
