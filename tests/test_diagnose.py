@@ -2,8 +2,8 @@
 
 Real servers cover what loopback can produce; here the evidence of CDNs and
 platforms that cannot run here is written down as their documented answers
-(../shared/gateways.md), and every cause code of the contract is shown to be
-reachable.
+(from the products' own documentation), and every cause code (docs/reference.md) is
+shown to be reachable.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The diagnosis as the contract's JSON object (schema 1), plus the evidence behind it.
+"""The diagnosis as `gateway check --json`'s object (schema 1), plus the evidence behind it.
 
-The keys fixed by ../shared/contract.md never change; everything else is added
-beside them.
+The fixed keys (docs/reference.md) are never renamed or removed; everything else is
+added beside them.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ Faults, consumed in order by the next calls of one method (``"response_url"`` to
 Channels: unknown ids are treated as channels the bot is in (``G…``/``D…`` are private).
 ``add_channel(id, is_member=False)`` makes posting fail like Slack does: ``channel_not_found`` for
 a private channel, ``not_in_channel`` for a public one unless ``"chat:write.public"`` is in
-``scopes`` (it is by default: the scopes /work/shared/slack.md lists).
+``scopes`` (it is by default: the scopes manifest.yml asks for).
 
 ``response_url(name)`` gives a URL here that accepts up to 5 POSTs (Slack allows 5 uses; here the
 6th and later get 404 ``used_url``); success is 200 with the text/plain body ``ok``, errors carry
