@@ -20,6 +20,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import cast
 from urllib.parse import urljoin, urlsplit
 
 import h11
@@ -386,12 +387,8 @@ async def _exchange(
             writer.write(outgoing)
             await writer.drain()
             while True:
-                event = connection.next_event()
-                if event is h11.NEED_DATA:
-                    data = await reader.read(_READ_SIZE)
-                    wire.saw(data)
-                    connection.receive_data(data)
-                elif isinstance(event, h11.Response):
+                event = await _next_event(reader, connection, wire)
+                if isinstance(event, h11.Response):
                     return event
                 elif isinstance(event, h11.InformationalResponse):
                     if event.status_code == 101:  # switching protocols: no HTTP after it
@@ -446,12 +443,8 @@ async def _read_body(
     try:
         async with asyncio.timeout(max(left, 0.001)):
             while True:
-                event = connection.next_event()
-                if event is h11.NEED_DATA:
-                    data = await reader.read(_READ_SIZE)
-                    wire.saw(data)
-                    connection.receive_data(data)
-                elif isinstance(event, h11.Data):
+                event = await _next_event(reader, connection, wire)
+                if isinstance(event, h11.Data):
                     raw_read += len(event.data)
                     chunks.append(decoder.feed(bytes(event.data)))
                     if decoder.full or raw_read >= RAW_CAP:
@@ -462,6 +455,19 @@ async def _read_body(
                     return b"".join(chunks), False
     except (TimeoutError, OSError, h11.RemoteProtocolError, DecodeError):
         return b"".join(chunks), True
+
+
+async def _next_event(
+    reader: asyncio.StreamReader, connection: h11.Connection, wire: _Wire
+) -> h11.Event | type[h11.PAUSED]:
+    """h11's next event, reading from the network as long as it needs more bytes."""
+    while True:
+        event = connection.next_event()
+        if event is not h11.NEED_DATA:
+            return cast("h11.Event | type[h11.PAUSED]", event)
+        data = await reader.read(_READ_SIZE)
+        wire.saw(data)
+        connection.receive_data(data)
 
 
 def headers_of(response: h11.Response | h11.InformationalResponse) -> tuple[tuple[str, str], ...]:

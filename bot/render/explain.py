@@ -9,6 +9,7 @@ terminal gets them as plain rich `Text`, never parsed as markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console, Group
@@ -114,7 +115,12 @@ def _headline(explanation: Explanation) -> Text:
     )
 
 
-def _facts(finding: Finding) -> str:
+def _facts(
+    finding: Finding,
+    upstream: Callable[[str], str] = str,
+    log: Callable[[str], str] = str,
+) -> str:
+    """The finding's count, times, upstream, status and log, each through its own quoting."""
     facts = [f"{finding.count} line(s)"]
     if finding.first_seen:
         when = finding.first_seen.replace("T", " ")
@@ -122,10 +128,10 @@ def _facts(finding: Finding) -> str:
             when += " → " + finding.last_seen.replace("T", " ")
         facts.append(when)
     if finding.upstream:
-        facts.append(f"upstream {finding.upstream}")
+        facts.append(f"upstream {upstream(finding.upstream)}")
     if finding.status:
         facts.append(f"visitors got {finding.status}")
-    facts.append(f"from {finding.log}")
+    facts.append(f"from {log(finding.log)}")
     return " · ".join(facts)
 
 
@@ -210,18 +216,7 @@ def settle_messages(diagnosis: Diagnosis) -> list[Message]:
 
 
 def _slack_facts(finding: Finding) -> str:
-    facts = [f"{finding.count} line(s)"]
-    if finding.first_seen:
-        when = finding.first_seen.replace("T", " ")
-        if finding.last_seen and finding.last_seen != finding.first_seen:
-            when += " → " + finding.last_seen.replace("T", " ")
-        facts.append(when)
-    if finding.upstream:
-        facts.append(f"upstream {code(finding.upstream)}")
-    if finding.status:
-        facts.append(f"visitors got {finding.status}")
-    facts.append(f"from {escape(finding.log)}")
-    return " · ".join(facts)
+    return _facts(finding, upstream=code, log=escape)
 
 
 def _section(text: str) -> SectionBlock:

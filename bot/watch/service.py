@@ -473,14 +473,7 @@ class WatchService:
             keys = await self.store.watch_keys()
             watch_id = next((k[0] for k in keys if (k[1], k[2]) == (channel, target.url)), None)
         if watch_id is None:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(
-                    f"This channel does not watch {alerts.escape(target.url)}; "
-                    "`/gateway watches` lists what it watches."
-                ),
-            )
+            await _say_not_watched(chat, channel, user, target)
             return
         await self.remove_watch(watch_id)
         await self.incidents.say(
@@ -692,14 +685,7 @@ class WatchService:
         row = await self.store.find_watch(channel, target.url)
         info = await self._info(row.id) if row is not None else None
         if info is None:
-            await chat.ephemeral(
-                channel,
-                user,
-                alerts.note(
-                    f"This channel does not watch {alerts.escape(target.url)}; "
-                    "`/gateway watches` lists what it watches."
-                ),
-            )
+            await _say_not_watched(chat, channel, user, target)
         return info
 
     async def _end_mute(self, info: WatchInfo) -> None:
@@ -1048,3 +1034,15 @@ def _failing_words(expect: Expectations) -> str:
     parts += [f'"{text}" on the page' for text in expect.absent]
     parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
     return ", ".join(parts)
+
+
+async def _say_not_watched(chat: Chat, channel: str, user: str, target: Target) -> None:
+    """The one answer for a command about a site this channel does not watch."""
+    await chat.ephemeral(
+        channel,
+        user,
+        alerts.note(
+            f"This channel does not watch {alerts.escape(target.url)}; "
+            "`/gateway watches` lists what it watches."
+        ),
+    )
