@@ -18,39 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-from tests.servers.misbehave import Behaviour, closed_port, hanging_connect, serve
-from tests.servers.proxies import PRODUCTS, Route, raw_get
+from tests.servers.misbehave import Behaviour, hanging_connect, serve
+from tests.servers.proxies import PRODUCTS, failure_routes, raw_get
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
 # What the explainer reads: the products whose logs say why (squid's cache.log does not).
 CAPTURED = ("nginx", "haproxy", "apache2", "varnish", "caddy")
 # Requests per mode: the second request differs for these (health marks, limits).
 TWICE = ("hc", "limited503", "limited429")
-
-
-def _routes(product: str, backends: dict, hang_port: int) -> dict[str, Route | str | int | None]:
-    routes: dict[str, Route | str | int | None] = {
-        "ok": backends["ok"].url(),
-        "refused": closed_port(),
-        "connect_timeout": hang_port,
-        "hang": backends["hang"].url(),
-        "close": backends["close"].url(),
-        "reset": backends["reset"].url(),
-        "garbage": backends["garbage"].url(),
-        "bad_header": backends["bad_header"].url(),
-        "backend503": backends["backend503"].url(),
-        "none": None,
-        "hc": Route(closed_port(), health_check=True),
-        "tls": Route(backends["tls"].url(), verify_tls=True),
-        "died": backends["dies"].url(),
-        "died_hanging": backends["dies_hanging"].url(),
-    }
-    if product == "varnish":
-        del routes["tls"]  # no TLS backends in Varnish's open-source edition
-    if product == "nginx":
-        routes["limited503"] = Route(backends["ok"].url(), rate_limit="1r/m")
-        routes["limited429"] = Route(backends["ok"].url(), rate_limit="1r/m", limit_status=429)
-    return routes
 
 
 def capture_logs(product: str, out: Path = FIXTURES) -> list[str]:  # pragma: no cover - a tool
@@ -77,7 +52,7 @@ def capture_logs(product: str, out: Path = FIXTURES) -> list[str]:  # pragma: no
     }
     hang_port, hang_closer = hanging_connect()
     kwargs: dict[str, object] = {"retries": 0} if product == "haproxy" else {}
-    proxy = cls(_routes(product, backends, hang_port), **kwargs)  # type: ignore[arg-type]
+    proxy = cls(failure_routes(product, backends, hang_port), **kwargs)  # type: ignore[arg-type]
     folder = out / ("apache" if product == "apache2" else product)
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1047,6 +1047,34 @@ def _describe(data: bytes, seconds: float, log: str) -> str:
     return "\n".join(out)
 
 
+def failure_routes(
+    product: str, backends: dict, hang_port: int
+) -> dict[str, Route | str | int | None]:
+    """Every failure mode of the lab, as the route `product` sends it to."""
+    routes: dict[str, Route | str | int | None] = {
+        "ok": backends["ok"].url(),
+        "refused": closed_port(),
+        "connect_timeout": hang_port,
+        "hang": backends["hang"].url(),
+        "close": backends["close"].url(),
+        "reset": backends["reset"].url(),
+        "garbage": backends["garbage"].url(),
+        "bad_header": backends["bad_header"].url(),
+        "backend503": backends["backend503"].url(),
+        "none": None,
+        "hc": Route(closed_port(), health_check=True),
+        "tls": Route(backends["tls"].url(), verify_tls=True),
+        "died": backends["dies"].url(),
+        "died_hanging": backends["dies_hanging"].url(),
+    }
+    if product == "varnish":
+        del routes["tls"]  # no TLS backends in Varnish's open-source edition
+    if product == "nginx":
+        routes["limited503"] = Route(backends["ok"].url(), rate_limit="1r/m")
+        routes["limited429"] = Route(backends["ok"].url(), rate_limit="1r/m", limit_status=429)
+    return routes
+
+
 def capture(products: list[str] | None = None) -> str:  # pragma: no cover - a tool
     import ssl
 
@@ -1078,27 +1106,7 @@ def capture(products: list[str] | None = None) -> str:  # pragma: no cover - a t
             "dies_hanging": serve(B.OK),
         }
         hang_port, hang_closer = hanging_connect()
-        routes: dict[str, Route | str | int | None] = {
-            "ok": backends["ok"].url(),
-            "refused": closed_port(),
-            "connect_timeout": hang_port,
-            "hang": backends["hang"].url(),
-            "close": backends["close"].url(),
-            "reset": backends["reset"].url(),
-            "garbage": backends["garbage"].url(),
-            "bad_header": backends["bad_header"].url(),
-            "backend503": backends["backend503"].url(),
-            "none": None,
-            "hc": Route(closed_port(), health_check=True),
-            "tls": Route(backends["tls"].url(), verify_tls=True),
-            "died": backends["dies"].url(),
-            "died_hanging": backends["dies_hanging"].url(),
-        }
-        if product == "varnish":
-            del routes["tls"]
-        if product == "nginx":
-            routes["limited503"] = Route(backends["ok"].url(), rate_limit="1r/m")
-            routes["limited429"] = Route(backends["ok"].url(), rate_limit="1r/m", limit_status=429)
+        routes = failure_routes(product, backends, hang_port)
         kwargs: dict[str, object] = {}
         if product == "haproxy":
             kwargs["retries"] = None
