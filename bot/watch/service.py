@@ -72,7 +72,6 @@ CERT_WARNING_DAYS = 14
 MUTE = timedelta(hours=1)
 FLUSH_EVERY = 1.0
 OVERDUE_SPREAD = 5.0  # seconds over which watches found overdue at start are first checked
-SKIPPED = "skipped"  # watches.last_status of a row found unusable and reported in its channel
 VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 
 
@@ -291,7 +290,9 @@ class WatchService:
                     log.warning(
                         "skipping watch %s of %s in %s: %s", watch_id, url, channel, problem
                     )
-                    keys = SimpleNamespace(id=watch_id, channel=channel, url=url, last_status=told)
+                    keys = SimpleNamespace(
+                        id=watch_id, channel=channel, url=url, unusable_reported=told
+                    )
                     skipped.append((keys, problem))
                 continue
             if row is not None:
@@ -301,7 +302,7 @@ class WatchService:
     async def _tell_skipped(self, skipped: list[tuple[Any, str]]) -> None:
         """Say in its channel, once (the row remembers it was told), why a watch is not run."""
         for row, problem in skipped:
-            if row.last_status == SKIPPED:
+            if row.unusable_reported:
                 continue
             url = alerts.escape(row.url)
             fix = (
@@ -316,7 +317,7 @@ class WatchService:
                     row.channel,
                     alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
                 )
-                await self.store.save_watch_state(row.id, last_status=SKIPPED)
+                await self.store.save_watch_state(row.id, unusable_reported=True)
             except Exception:  # Slack or the database away: said again at the next start
                 log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 

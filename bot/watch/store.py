@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -79,6 +80,8 @@ class WatchRow(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # a row found unusable at start-up, and its channel told so (once, not at every start)
+    unusable_reported: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     last_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cert_warned: Mapped[str | None] = mapped_column(String(600), nullable=True)
@@ -219,7 +222,7 @@ class Store:
                     row.recover_after = recover_after  # a row skipped as unusable, set right
                 if row.state not in ("healthy", "down"):
                     row.state = "healthy"
-                row.last_status = None
+                row.unusable_reported = None
                 return row, False
             count = (
                 await session.execute(
@@ -270,8 +273,8 @@ class Store:
             return list((await session.execute(query)).scalars())
 
     async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
-        """(id, channel, url, last_status) of every watch: what can be read of any row."""
-        query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.last_status)
+        """(id, channel, url, unusable_reported) of every watch: what any row can say."""
+        query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.unusable_reported)
         async with self.session() as session:
             rows = await session.execute(query.order_by(WatchRow.id))
             return [(r[0], r[1], r[2], r[3]) for r in rows]
