@@ -172,7 +172,7 @@ class _Probes:
         sampled = [self.addresses[i % len(self.addresses)] for i in range(count)]
         unsampled = tuple(a for a in self.addresses if a not in sampled)
         verify = await tls.ready_verifying_context(self.options.ca_bundle) if self._https else None
-        tally = _TcpTally(self.addresses, self.on_progress)
+        tally = _TcpTally(self.addresses, self._tell)
         tcp_task = (
             asyncio.create_task(
                 tcp.connect_all(unsampled, self.target.port, self.connect_timeout())
@@ -363,10 +363,10 @@ _TLS_ERRORS = {
 class _TcpTally:
     """Says "TCP n/m open" once every address's connection has an outcome."""
 
-    def __init__(self, addresses: tuple[str, ...], on_progress: OnProgress) -> None:
+    def __init__(self, addresses: tuple[str, ...], tell: OnProgress) -> None:
         self._addresses = set(addresses)
         self._seen: dict[str, TcpAttempt] = {}
-        self._on_progress = on_progress
+        self._tell = tell
         self._told = False
 
     def add(self, attempt: TcpAttempt) -> None:
@@ -375,10 +375,7 @@ class _TcpTally:
             self._seen[attempt.address] = attempt
         if not self._told and self._addresses <= self._seen.keys():
             self._told = True
-            try:
-                self._on_progress(_tcp_progress(tuple(self._seen.values())))
-            except Exception:  # a progress display must never break the check
-                log.exception("progress callback failed")
+            self._tell(_tcp_progress(tuple(self._seen.values())))
 
     def add_all(self, attempts: tuple[TcpAttempt, ...]) -> None:
         for attempt in attempts:
