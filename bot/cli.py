@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
+    run.add_argument(
+        "--via",
+        action="append",
+        metavar="IP",
+        help="also send the same request straight to this origin address (repeat, at most 5)",
+    )
     explain = commands.add_parser("explain", help="explain pasted gateway log lines")
     explain.add_argument("file", nargs="?", help="a log file (default: standard input)")
     explain.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -115,6 +121,8 @@ def _number(text, flag, default, kind, low, high):
 
 def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     options = options_from(args, environ)
+    if args.via:
+        return _run_via(args, options)
     # One check, then exit: asyncio's own loop (uvloop's import costs more than it saves here).
     diagnosis = asyncio.run(check(args.target, options))
     if args.json:
@@ -126,6 +134,25 @@ def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
         print_diagnosis(diagnosis)
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
+
+
+def _run_via(args: argparse.Namespace, options: CheckOptions) -> int:
+    """`check --via`: every address parsed and vetted before anything is sent."""
+    from checks.target import parse_target
+    from checks.via import check_via, parse_vias, vet_vias
+
+    vias = parse_vias(args.via)
+    vet_vias(vias, options.allow_private)
+    result = asyncio.run(check_via(parse_target(args.target), vias, options))
+    if args.json:
+        from bot.render.as_json import terminal_safe_json, via_to_dict
+
+        sys.stdout.write(terminal_safe_json(via_to_dict(result)) + "\n")
+    else:
+        from bot.render.terminal import print_via
+
+        print_via(result)
+    return EXIT_HEALTHY if result.healthy else EXIT_PROBLEM
 
 
 def run_explain(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ D = TypeVar("D")
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SAMPLES = 3
 MAX_SAMPLES = 10
+VIA = "via"  # the DNS answer's resolver when the address was given, not looked up
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,31 @@ async def check(
     return diagnose(evidence, expect=options.expect)
 
 
+async def check_at(
+    target: Target, address: str, options: CheckOptions, on_progress: OnProgress = _ignore
+) -> Diagnosis:
+    """Diagnose `target` asked straight at `address` (an origin): same Host and SNI, no DNS."""
+    evidence = await gather(target, options, on_progress, via=address)
+    return diagnose(evidence, expect=options.expect)
+
+
 async def gather(
-    target: Target, options: CheckOptions, on_progress: OnProgress = _ignore
+    target: Target, options: CheckOptions, on_progress: OnProgress = _ignore, via: str | None = None
 ) -> Evidence:
-    """Collect the evidence for `target` within `options.timeout` seconds."""
+    """Collect the evidence for `target` within `options.timeout` seconds.
+
+    With `via`, every request goes to that address instead of the name's: the
+    address passes the same guard, and redirects to the same host stay on it.
+    """
     deadline = _Deadline(options.timeout)
     checked_at = datetime.now(UTC)
     guard.vet_name(target.host, options.allow_private)
 
-    if target.is_ip:
+    if via is not None:
+        dns_result = DnsResult(
+            name=target.host, skipped=True, answers=(DnsAnswer(resolver=VIA, addresses=(via,)),)
+        )
+    elif target.is_ip:
         dns_result = DnsResult(
             name=target.host,
             skipped=True,

@@ -60,6 +60,9 @@ def build_steps(evidence: Evidence) -> tuple[Step, ...]:
 
 def _dns(evidence: Evidence) -> Step:
     dns = evidence.dns
+    if dns.skipped and not evidence.target.is_ip:  # `--via`: the address was given
+        shown = ", ".join(dns.addresses)
+        return Step("dns", None, f"DNS: not asked, the request went straight to {shown}")
     if dns.skipped:
         return Step("dns", None, f"DNS: not needed, {evidence.target.host} is an IP address")
     lines = []

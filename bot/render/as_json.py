@@ -12,6 +12,7 @@ from typing import Any
 
 from checks.diagnose import Diagnosis
 from checks.models import HttpSample
+from checks.via import ViaCheck
 
 SCHEMA = 1
 # json.dumps escapes C0 controls but, with ensure_ascii=False, writes DEL and the C1
@@ -71,6 +72,21 @@ def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
         "notes": [{"title": n.title, "text": n.text} for n in diagnosis.notes],
         "warnings": list(diagnosis.warnings),
     }
+
+
+_ORIGIN_KEYS = ("verdict", "causes", "gateway", "http", "duration_ms", "checks", "tls", "warnings")
+
+
+def via_to_dict(result: ViaCheck) -> dict[str, Any]:
+    """`check --via`: the edge's object, plus `origins` and `blame` (and the headline)."""
+    data = to_dict(result.edge)
+    data["origins"] = [
+        {"via": via, **{key: full[key] for key in _ORIGIN_KEYS}}
+        for via, full in ((via, to_dict(d)) for via, d in result.origins)
+    ]
+    data["blame"] = result.link.blame
+    data["link"] = {"headline": result.link.headline, "origins": list(result.link.named)}
+    return data
 
 
 def _attempt(sample: HttpSample) -> dict[str, Any]:

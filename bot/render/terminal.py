@@ -14,6 +14,7 @@ from rich.text import Text
 
 from checks.diagnose import Diagnosis
 from checks.text import printable as _safe
+from checks.via import ViaCheck
 
 _STATUS_STYLE = {
     "healthy": ("✔ HEALTHY", "bold green"),
@@ -25,8 +26,31 @@ _STEP_MARK = {True: ("✔", "green"), False: ("✖", "red"), None: ("·", "dim")
 
 def render(diagnosis: Diagnosis) -> Group:
     """Everything a person needs, most important first."""
-    parts: list[Text] = [_headline(diagnosis), _facts(diagnosis), Text()]
-    parts += _section("What was checked")
+    return Group(_headline(diagnosis), _facts(diagnosis), Text(), *_body(diagnosis))
+
+
+def render_via(result: ViaCheck) -> Group:
+    """`check --via`: the broken link first, then each origin asked directly, then the edge."""
+    edge = result.edge
+    parts: list[Text] = [_headline(edge)]
+    if result.link.headline:
+        label = f"⇢ {result.link.blame or 'no broken link'}"
+        style = "bold red" if result.link.blame else "bold green"
+        parts.append(Text.assemble("  ", (label, style), "  ", _safe(result.link.headline)))
+    parts += [_facts(edge), Text(), *_section("Straight to the origin")]
+    for via, diagnosis in result.origins:
+        label, style = _STATUS_STYLE[diagnosis.status]
+        parts.append(
+            Text.assemble(
+                "  ", (label, style), "  ", (f"via {via}", "bold"), " — ", _safe(diagnosis.summary)
+            )
+        )
+        parts.append(Text("    " + _safe(" · ".join(_fact_list(diagnosis))), style="dim"))
+    return Group(*parts, Text(), *_body(edge))
+
+
+def _body(diagnosis: Diagnosis) -> list[Text]:
+    parts: list[Text] = _section("What was checked")
     for step in diagnosis.steps:
         mark, style = _STEP_MARK[step.ok]
         parts.append(Text.assemble("  ", (mark, style), " ", _safe(step.headline)))
@@ -54,7 +78,7 @@ def render(diagnosis: Diagnosis) -> Group:
         parts += [Text("  " + _safe(line)) for line in note.text.splitlines()]
     for warning in diagnosis.warnings:
         parts += [Text(), Text.assemble(("  ! ", "bold yellow"), _safe(warning))]
-    return Group(*parts)
+    return parts
 
 
 def _headline(diagnosis: Diagnosis) -> Text:
@@ -69,6 +93,10 @@ def _headline(diagnosis: Diagnosis) -> Text:
 
 
 def _facts(diagnosis: Diagnosis) -> Text:
+    return Text("  " + _safe(" · ".join(_fact_list(diagnosis))), style="dim")
+
+
+def _fact_list(diagnosis: Diagnosis) -> list[str]:
     facts = [f"cause {diagnosis.cause.code} ({diagnosis.cause.confidence:.0%})"]
     if diagnosis.product_name:
         gateway = diagnosis.product_name
@@ -79,7 +107,7 @@ def _facts(diagnosis: Diagnosis) -> Text:
     if statuses:
         facts.append("HTTP " + " ".join(statuses))
     facts.append(f"{diagnosis.evidence.duration_ms:.0f} ms")
-    return Text("  " + _safe(" · ".join(facts)), style="dim")
+    return facts
 
 
 def _section(title: str) -> list[Text]:
@@ -88,3 +116,7 @@ def _section(title: str) -> list[Text]:
 
 def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None) -> None:
     (console or Console(highlight=False)).print(render(diagnosis))
+
+
+def print_via(result: ViaCheck, console: Console | None = None) -> None:
+    (console or Console(highlight=False)).print(render_via(result))
