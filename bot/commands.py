@@ -14,10 +14,15 @@ from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_re
 from checks.expect import Expectations
 from checks.models import Target
 from checks.target import TargetError, parse_target
+from checks.via import parse_vias
 
 USAGE = """\
 *Usage*
 • `/gateway check site.com`: diagnose now (or just `/gateway site.com`)
+• `/gateway check site.com via 203.0.113.10 [via IP…]`: also ask the origin directly, \
+and name the broken link (edge, edge to origin, origin)
+• `/gateway check site.com from all` (or `from west,east`): the same check from the agents too
+• `/gateway agents`: the agents, their place, version and last contact
 • `/gateway watch site.com [every 30s|5m|1h] [after N] [expect 200] [contains "TEXT"] \
 [!contains "TEXT"] [slow 800ms] [notify @group @person…]`: alert this channel when it breaks
 • `/gateway unwatch site.com`: stop watching
@@ -44,6 +49,8 @@ class CommandError(ValueError):
 @dataclass(frozen=True)
 class Check:
     target: Target
+    via: tuple[str, ...] = ()  # origin addresses asked directly beside the edge
+    sources: tuple[str, ...] = ()  # `from all` / `from NAME,…`: agents that check it too
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ def parse_command(text: str) -> Command:
     if verb == "watches":
         return ListWatches()
     if verb == "check":
-        return Check(_one_target(rest, "check"))
+        return _check(rest)
     if verb == "watch":
         return _watch(rest)
     if verb == "unwatch":
@@ -118,6 +125,48 @@ def parse_command(text: str) -> Command:
     if len(words) == 1:
         return Check(_target(words[0]))
     raise CommandError(f"I don't know the command `{_short(words[0])}`")
+
+
+def _check(words: list[str]) -> Check:
+    """`check TARGET [via IP]… [from all|NAME,…]`."""
+    if len(words) < 2:
+        return Check(_one_target(words, "check"))
+    target = _target(words[0])
+    vias: list[str] = []
+    sources: tuple[str, ...] = ()
+    rest = words[1:]
+    while rest:
+        word = rest.pop(0).lower()
+        if word == "via" and rest:
+            vias.append(rest.pop(0))
+        elif word == "from" and rest and not sources:
+            sources = _sources(rest.pop(0))
+        else:
+            raise CommandError(
+                f"I don't understand `{_short(word)}`: try `check site.com via 203.0.113.10` "
+                "or `check site.com from all`"
+            )
+    try:
+        return Check(target, parse_vias(vias), sources)
+    except TargetError as exc:
+        raise CommandError(str(exc)) from None
+
+
+_AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+MAX_SOURCES = 10
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    """`all`, or agent names separated by commas (at most MAX_SOURCES)."""
+    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+    if names == ("all",):
+        return names
+    if not names or len(names) > MAX_SOURCES or not all(_AGENT_NAME.match(n) for n in names):
+        raise CommandError(
+            f"`from` takes `all` or up to {MAX_SOURCES} agent names separated by commas, "
+            f"not `{_short(text)}`"
+        )
+    return names
 
 
 def _one_target(words: list[str], verb: str) -> Target:

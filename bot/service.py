@@ -36,6 +36,7 @@ from bot.limits import RateLimiter, Refused, Ticket
 from bot.modal import Submission, read_submission
 from bot.render import explain as render_explain
 from bot.render import slack as render
+from bot.render import via as render_via
 from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.home import (
     ACTION_HOME_EDIT,
@@ -53,6 +54,7 @@ from checks.knowledge import load as load_knowledge
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
+from checks.via import check_via
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +138,8 @@ class Gateway:
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
             return Answer(
-                work=self.run_check(chat, request, command.target, ticket), after_acks=True
+                work=self.run_check(chat, request, command.target, ticket, command.via),
+                after_acks=True,
             )
         if self.watches is None:
             return Answer(text="Watching sites needs the bot's database; it is not set up here.")
@@ -417,14 +420,23 @@ class Gateway:
 
     # --- the check (slow, after the ack) -------------------------------------------
 
-    async def run_check(self, chat: Chat, request: Request, target: Target, ticket: Ticket) -> None:
+    async def run_check(
+        self,
+        chat: Chat,
+        request: Request,
+        target: Target,
+        ticket: Ticket,
+        via: tuple[str, ...] = (),
+    ) -> None:
         with ticket:
             try:
-                await self._run_check(chat, request, target)
+                await self._run_check(chat, request, target, via)
             except Exception:  # one failed check must never take the bot down
                 log.exception("check of %s failed", target.url)
 
-    async def _run_check(self, chat: Chat, request: Request, target: Target) -> None:
+    async def _run_check(
+        self, chat: Chat, request: Request, target: Target, via: tuple[str, ...] = ()
+    ) -> None:
         events: list[Progress] = []
         try:
             ts = await chat.post(
@@ -437,7 +449,11 @@ class Gateway:
         progress = _ProgressUpdater(chat, request, target, ts, events)
         try:
             async with self.checks_in_flight:
-                diagnosis = await self.check_function(target, self.settings.check, progress.add)
+                if via:
+                    both = await check_via(target, via, self.settings.check, progress.add)
+                    diagnosis = both.edge
+                else:
+                    diagnosis = await self.check_function(target, self.settings.check, progress.add)
         except (TargetRefused, TargetError) as exc:
             await progress.stop()
             await self._refused(chat, request, ts, str(exc))
@@ -445,6 +461,14 @@ class Gateway:
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
         thread = render.thread_messages(diagnosis) + render_explain.settle_messages(diagnosis)
+        if via:
+            verdict, thread = (
+                render_via.with_link(verdict, both),
+                [
+                    *render_via.origin_messages(both),
+                    *thread,
+                ],
+            )
         if ts is None:
             await self._answer_without_membership(chat, verdict, thread)
             return
