@@ -7,7 +7,7 @@ caller shows it with the usage.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason, tokenize
@@ -24,7 +24,8 @@ and name the broken link (edge, edge to origin, origin)
 • `/gateway check site.com from all` (or `from west,east`): the same check from the agents too
 • `/gateway agents`: the agents, their place, version and last contact
 • `/gateway watch site.com [every 30s|5m|1h] [after N] [expect 200] [contains "TEXT"] \
-[!contains "TEXT"] [slow 800ms] [notify @group @person…]`: alert this channel when it breaks
+[!contains "TEXT"] [slow 800ms] [origin IP] [notify @group @person…]`: alert this channel \
+when it breaks (`origin IP`: the origin is asked directly when the site fails)
 • `/gateway unwatch site.com`: stop watching
 • `/gateway watches`: this channel's watches and their state
 • `/gateway mute site.com for 2h [reason]` / `/gateway unmute site.com`: planned work, \
@@ -186,9 +187,12 @@ def _watch(words: list[str]) -> Watch:
         expect, notify, rest = parse_alerting(words[1:])
     except SyntaxProblem as exc:
         raise CommandError(str(exc)) from None
+    origins: list[str] = []
     while rest:
         word = rest.pop(0).lower()
-        if word == "every" and rest:
+        if word == "origin" and rest:
+            origins.append(rest.pop(0))
+        elif word == "every" and rest:
             interval = parse_interval(rest.pop(0))
         elif word == "after" and rest:
             after = _count(rest.pop(0))
@@ -196,6 +200,11 @@ def _watch(words: list[str]) -> Watch:
             raise CommandError(
                 f"I don't understand `{_short(word)}`: try `watch site.com every 5m after 3`"
             )
+    if origins:
+        try:
+            expect = replace(expect, origins=parse_vias(origins))
+        except TargetError as exc:
+            raise CommandError(str(exc).replace("via", "origin", 1)) from None
     return Watch(target=target, interval=interval, after=after, expect=expect, notify=notify)
 
 

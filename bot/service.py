@@ -54,7 +54,7 @@ from checks.knowledge import load as load_knowledge
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
-from checks.via import check_via
+from checks.via import check_via, vet_vias
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,10 @@ class Gateway:
             return Answer(text="Watching sites needs the bot's database; it is not set up here.")
         if isinstance(command, Watch):
             try:
+                vet_vias(command.expect.origins, self.settings.check.allow_private)
                 ticket = self.limiter.acquire(request.team, request.user, "watch requests")
+            except TargetRefused as exc:
+                return Answer(text=f":no_entry: {render.escape(exc)}")
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
             return Answer(prepare=self._store_watch(chat, request, command, ticket))

@@ -28,6 +28,7 @@ class Expectations:
     contains: tuple[str, ...] = ()  # each must be on the page (case-insensitive)
     absent: tuple[str, ...] = ()  # none may be on the page (case-insensitive)
     slow_ms: float | None = None  # None: DEFAULT_SLOW_MS
+    origins: tuple[str, ...] = ()  # `origin IP`: asked directly when the site fails
 
     @property
     def slow_threshold(self) -> float:
@@ -46,6 +47,7 @@ class Expectations:
         words += [f'!contains "{text}"' for text in self.absent]
         if self.slow_ms is not None:
             words.append(f"slow {self.slow_ms:g}ms")
+        words += [f"origin {address}" for address in self.origins]
         return " ".join(words)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class Expectations:
             "contains": list(self.contains),
             "absent": list(self.absent),
             "slow_ms": self.slow_ms,
+            **({"origins": list(self.origins)} if self.origins else {}),
         }
 
     @classmethod
@@ -65,6 +68,7 @@ class Expectations:
             contains=tuple(str(t) for t in data.get("contains") or ()),
             absent=tuple(str(t) for t in data.get("absent") or ()),
             slow_ms=float(slow) if slow is not None else None,
+            origins=tuple(str(a) for a in data.get("origins") or ()),
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checks import guard
 from checks.blame import Link, Origin, Seen, decide
@@ -88,6 +88,20 @@ async def check_via(
     results = await asyncio.gather(edge_task, *(check_at(target, via, options) for via in vias))
     edge, origins = results[0], tuple(zip(vias, results[1:], strict=True))
     return ViaCheck(edge=edge, origins=origins, link=link_of(edge, origins))
+
+
+async def with_origins(
+    diagnosis: Diagnosis, origins: Sequence[str], options: CheckOptions
+) -> Diagnosis:
+    """A watch's failure with its origins asked directly: the broken link joins the summary."""
+    if diagnosis.healthy or not origins:
+        return diagnosis
+    target = diagnosis.evidence.target
+    found = await asyncio.gather(*(check_at(target, via, options) for via in origins))
+    link = link_of(diagnosis, tuple(zip(origins, found, strict=True)))
+    if not link.headline:
+        return diagnosis
+    return replace(diagnosis, summary=f"{diagnosis.summary} · broken link: {link.headline}")
 
 
 def link_of(edge: Diagnosis, origins: Sequence[tuple[str, Diagnosis]]) -> Link:

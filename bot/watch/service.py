@@ -62,6 +62,7 @@ from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Progress, Target
 from checks.run import CheckFunction, check
 from checks.target import TargetError, parse_target
+from checks.via import with_origins
 
 log = logging.getLogger(__name__)
 
@@ -767,6 +768,7 @@ class WatchService:
             if opening:  # confirm with a full check before anyone is paged
                 full = replace(self.settings.check, expect=info.expect)
                 diagnosis = await self.check_function(target, full, _ignore)
+                diagnosis = await with_origins(diagnosis, info.expect.origins, full)
         except (TargetRefused, TargetError) as exc:
             await self.incidents.say(
                 self.chat,
