@@ -14,6 +14,7 @@ from statistics import median
 
 from checks.expect import DEFAULT_SLOW_MS, Expectations, status_expected, unmet
 from checks.fingerprint import Fingerprint, identify
+from checks.h2_cause import finding as h2_finding
 from checks.knowledge import Knowledge, Rule
 from checks.knowledge import load as load_knowledge
 from checks.models import ErrorKind, Evidence, HttpSample
@@ -158,6 +159,10 @@ def diagnose(
     if not _dns_failed(evidence):
         _connect_layers(evidence, found)
         _http_layer(evidence, found, knowledge, prints, working, expect)
+        broken_h2 = h2_finding(evidence, bool(working))
+        if broken_h2 is not None:
+            found.add(broken_h2.code, broken_h2.confidence, *broken_h2.evidence)
+            found.headlines.setdefault(broken_h2.code, broken_h2.headline)
 
     if not found:
         found.add("healthy", 0.9, *_healthy_lines(evidence))

@@ -252,6 +252,25 @@ class HttpSample:
 
 
 @dataclass(frozen=True)
+class Http2Result:
+    """One GET offering h2 by ALPN: whether the server chose h2, and what h2 did."""
+
+    address: str
+    offered: bool | None  # the server chose h2; None when the connection never got that far
+    status: int | None = None
+    error: ErrorKind | None = None
+    frame: str | None = None  # RST_STREAM, GOAWAY or PROTOCOL_ERROR: how h2 broke
+    code: str | None = None  # the h2 error code (PROTOCOL_ERROR, INTERNAL_ERROR…)
+    detail: str = ""
+    ms: float = 0.0
+
+    @property
+    def broken(self) -> bool:
+        """h2 was spoken and failed where HTTP/1.1 could be fine: reset, GOAWAY, bad frames."""
+        return bool(self.offered) and self.frame is not None
+
+
+@dataclass(frozen=True)
 class PortProbe:
     """Whether plain HTTP on port 80 answers when HTTPS did not (bare names only)."""
 
@@ -269,6 +288,7 @@ class Evidence:
     tls: TlsResult | None = None
     http: tuple[HttpSample, ...] = ()
     plain_http: PortProbe | None = None
+    http2: Http2Result | None = None  # https only, when the h2 probe ran
     checked_at: datetime | None = None
     duration_ms: float = 0.0
     timeout_s: float = 10.0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from checks import dns, guard, http, tcp, tls
+from checks import dns, guard, http, http2, tcp, tls
 from checks.diagnose import Diagnosis, diagnose
 from checks.dns import ResolverAddress
 from checks.expect import Expectations
@@ -57,6 +57,7 @@ class CheckOptions:
     timeout: float = DEFAULT_TIMEOUT
     samples: int = DEFAULT_SAMPLES
     expect: Expectations = field(default_factory=Expectations)  # a watch's conditions
+    http2: bool = True  # over HTTPS, also GET once offering h2 by ALPN (checks/http2.py)
 
 
 @dataclass
@@ -150,9 +151,17 @@ async def gather(
     if not addresses:
         return finish()
     probes = _Probes(target, options, deadline, addresses, on_progress)
+    h2_task = (
+        asyncio.create_task(http2.probe(target, addresses[0], deadline.left()))
+        if target.scheme == "https" and options.http2
+        else None
+    )
     tcp_results, tls_result, samples = await probes.run()
     plain = await probes.plain_http_fallback(tcp_results)
-    return finish(tcp=tcp_results, tls=tls_result, http=samples, plain_http=plain)
+    if h2_task is not None:
+        await _wait_until([h2_task], deadline)
+    h2 = _result(h2_task, None)
+    return finish(tcp=tcp_results, tls=tls_result, http=samples, plain_http=plain, http2=h2)
 
 
 class _Probes:

@@ -9,7 +9,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from checks.models import ErrorKind, Evidence, HttpSample
+from checks.models import ErrorKind, Evidence, Http2Result, HttpSample
 from checks.text import printable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -55,7 +55,17 @@ def build_steps(evidence: Evidence) -> tuple[Step, ...]:
     if evidence.target.scheme == "https":
         steps.append(_tls(evidence))
     steps.append(_http(evidence))
+    if evidence.http2 is not None and evidence.http2.offered is not None:
+        steps.append(_http2(evidence.http2))
     return tuple(steps)
+
+
+def _http2(result: Http2Result) -> Step:
+    if not result.offered:
+        return Step("http2", None, "HTTP/2: not offered by ALPN (HTTP/1.1 only)")
+    if result.error is None:
+        return Step("http2", True, f"HTTP/2: {result.status} in {result.ms:.0f} ms")
+    return Step("http2", False, f"HTTP/2: {result.detail}")
 
 
 def _dns(evidence: Evidence) -> Step:

@@ -93,13 +93,15 @@ def test_the_page_behind_a_bad_certificate_is_still_reported(pki, ca_bundle):
 
 @pytest.mark.parametrize("samples", [1, 3])
 def test_a_healthy_https_check_opens_one_connection_per_sample(pki, ca_bundle, samples):
-    # the samples' own verified handshakes are the TCP and TLS evidence: no extra probes
+    # the samples' own verified handshakes are the TCP and TLS evidence: no extra probes,
+    # besides the one GET that offers h2 by ALPN (checks/http2.py)
     with _site(pki, "valid") as site:
         result = check_json(
             f"https://127.0.0.1:{site.port}/", "--ca-bundle", ca_bundle, "--samples", str(samples)
         )
         assert result.code == 0
-        assert site.connections == samples
+        assert site.connections == samples + 1
+        assert result.json["http2"]["offered"] is False
     assert result.json["tls"]["certificate"]["sans"]
     assert result.json["tcp"][0]["error"] is None
 

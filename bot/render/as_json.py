@@ -69,6 +69,7 @@ def to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
             if evidence.plain_http
             else None
         ),
+        "http2": _plain(asdict(evidence.http2)) if evidence.http2 else None,
         "notes": [{"title": n.title, "text": n.text} for n in diagnosis.notes],
         "warnings": list(diagnosis.warnings),
     }
