@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
-    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell,db}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell,db,agent}")
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
     run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("shell", help="the same bot on a terminal chat, no Slack needed")
     db = commands.add_parser("db", help="the bot's database: `db upgrade` to the newest schema")
     db.add_argument("action", choices=["upgrade"])
+    from bot.agents.cli import add_parser as add_agent_parser
+
+    add_agent_parser(commands)
     return parser
 
 
@@ -194,6 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.app import main as app_main
 
             return app_main(args.command, environ)
+        if args.command == "agent":
+            from bot.agents.cli import AgentUsageError
+            from bot.agents.cli import main as agent_main
+
+            try:
+                return agent_main(args, environ)
+            except AgentUsageError as exc:
+                raise UsageError(str(exc)) from None
         if args.command == "db":
             from bot.app import db_upgrade
 

@@ -91,11 +91,16 @@ class Help:
 
 
 @dataclass(frozen=True)
+class ListAgents:
+    pass
+
+
+@dataclass(frozen=True)
 class Explain:
     text: str  # the pasted lines, line breaks kept
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute
+Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute | ListAgents
 
 
 def parse_command(text: str) -> Command:
@@ -108,6 +113,8 @@ def parse_command(text: str) -> Command:
         return Help()
     if verb == "watches":
         return ListWatches()
+    if verb == "agents":
+        return ListAgents()
     if verb == "check":
         return _check(rest)
     if verb == "watch":

@@ -38,3 +38,8 @@ ACK_SECONDS = Histogram(
 )
 LEADER = Gauge("gateway_leader", "1 while this replica leads the fleet (schedules the checks)")
 REPLICA = Info("gateway_replica", "This replica's name (host:pid)")
+AGENT_LAST_SEEN = Gauge(
+    "gateway_agent_last_seen_seconds",
+    "Seconds since each enrolled agent last polled (-1: never)",
+    ["agent"],
+)

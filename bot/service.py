@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.ack_first import AckFirst
+from bot.agents import conversation as agents
+from bot.agents.hub import Hub
 from bot.chat import Chat, NotInChannel
 from bot.commands import (
     USAGE,
@@ -26,6 +28,7 @@ from bot.commands import (
     CommandError,
     Explain,
     Help,
+    ListAgents,
     Mute,
     Unmute,
     Unwatch,
@@ -115,6 +118,7 @@ class Gateway:
         self.check_function = check_function or check
         self.watch_enabled = watches is not None
         self._tasks: set[asyncio.Task] = set()
+        self.agents: Hub | None = None  # bot/agents: `check … from`, `agents`
         self._ack_first = AckFirst()
 
     # --- admission (fast, before the ack) -----------------------------------------
@@ -132,13 +136,18 @@ class Gateway:
             return Answer(text=USAGE)
         if isinstance(command, Explain):
             return self.on_explain(chat, request, command.text)
+        if isinstance(command, ListAgents):
+            return Answer(work=self._list_agents(chat, request))
         if isinstance(command, Check):
+            names = agents.chosen(self.agents, command.sources) if command.sources else []
+            if isinstance(names, str):
+                return Answer(text=f":satellite_antenna: {render.escape(names)}")
             try:
                 ticket = self.limiter.acquire(request.team, request.user)
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
             return Answer(
-                work=self.run_check(chat, request, command.target, ticket, command.via),
+                work=self.run_check(chat, request, command.target, ticket, command.via, names),
                 after_acks=True,
             )
         if self.watches is None:
@@ -423,6 +432,11 @@ class Gateway:
 
     # --- the check (slow, after the ack) -------------------------------------------
 
+    async def _list_agents(self, chat: Chat, request: Request) -> None:
+        await chat.ephemeral(
+            request.channel, request.user, await agents.agents_message(self.agents)
+        )
+
     async def run_check(
         self,
         chat: Chat,
@@ -430,15 +444,21 @@ class Gateway:
         target: Target,
         ticket: Ticket,
         via: tuple[str, ...] = (),
+        sources: list[str] | None = None,
     ) -> None:
         with ticket:
             try:
-                await self._run_check(chat, request, target, via)
+                await self._run_check(chat, request, target, via, sources or [])
             except Exception:  # one failed check must never take the bot down
                 log.exception("check of %s failed", target.url)
 
     async def _run_check(
-        self, chat: Chat, request: Request, target: Target, via: tuple[str, ...] = ()
+        self,
+        chat: Chat,
+        request: Request,
+        target: Target,
+        via: tuple[str, ...] = (),
+        sources: list[str] | None = None,
     ) -> None:
         events: list[Progress] = []
         try:
@@ -452,6 +472,13 @@ class Gateway:
         progress = _ProgressUpdater(chat, request, target, ts, events)
         try:
             async with self.checks_in_flight:
+                asked = (
+                    asyncio.ensure_future(
+                        agents.ask(self.agents, sources, target, self.settings.check)
+                    )
+                    if sources and self.agents
+                    else None
+                )
                 if via:
                     both = await check_via(target, via, self.settings.check, progress.add)
                     diagnosis = both.edge
@@ -464,14 +491,11 @@ class Gateway:
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
         thread = render.thread_messages(diagnosis) + render_explain.settle_messages(diagnosis)
+        if asked is not None:
+            verdict, thread = agents.decorate(verdict, thread, diagnosis, await asked)
         if via:
-            verdict, thread = (
-                render_via.with_link(verdict, both),
-                [
-                    *render_via.origin_messages(both),
-                    *thread,
-                ],
-            )
+            verdict = render_via.with_link(verdict, both)
+            thread = [*render_via.origin_messages(both), *thread]
         if ts is None:
             await self._answer_without_membership(chat, verdict, thread)
             return

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.agents.settings import AgentSettings, AgentSettingsError
+from bot.agents.settings import from_environment as agent_settings
 from checks.dns import ResolverAddress
 from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions
 from checks.target import TargetError, parse_target
@@ -77,6 +79,7 @@ class Settings:
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
     log_format: str = "text"
+    agents: AgentSettings = field(default_factory=AgentSettings)  # bot/agents/settings.py
 
     @property
     def socket_mode(self) -> bool:
@@ -142,7 +145,15 @@ def from_environment(environ: dict[str, str]) -> Settings:
         allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
+        agents=_agents(environ),
     )
+
+
+def _agents(environ: dict[str, str]) -> AgentSettings:
+    try:
+        return agent_settings(environ)
+    except AgentSettingsError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _escalation(environ: dict[str, str]) -> Escalation:

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.agents import rows as _agent_rows  # noqa: F401 (their tables join Base.metadata)
 from bot.migrations import head
 from bot.watch.store import Base, Store, async_url
 from tests.conftest import run_cli

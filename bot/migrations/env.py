@@ -13,6 +13,7 @@ import os
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.agents import rows as _agent_rows  # noqa: F401 (their tables join Base.metadata)
 from bot.watch.store import Base, UTCDateTime, async_url
 
 target_metadata = Base.metadata

@@ -60,7 +60,7 @@ from checks.dns import resolve
 from checks.expect import Expectations
 from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Progress, Target
-from checks.run import CheckFunction, check
+from checks.run import CheckFunction, CheckOptions, check
 from checks.target import TargetError, parse_target
 from checks.via import with_origins
 
@@ -135,6 +135,10 @@ class WatchService:
         self._history: list[CheckRecord] = []
         self._pending: dict[int, dict] = {}
         self._trouble_told: set[str] = set()
+        # bot/agents: a failure is confirmed from the agents before it alerts
+        self.confirm: Callable[[Diagnosis, CheckOptions], Awaitable[Any]] | None = None
+        self.agents_held: dict[int, str] = {}  # watch id → the headline from every place
+        self._held_told: set[int] = set()  # watches whose "from here only" note is out
         self._flusher: asyncio.Task | None = None
         self.incidents = Incidents(store, chat, clock, settings.escalation)
         self._writes: set[asyncio.Task] = set()
@@ -769,6 +773,7 @@ class WatchService:
                 full = replace(self.settings.check, expect=info.expect)
                 diagnosis = await self.check_function(target, full, _ignore)
                 diagnosis = await with_origins(diagnosis, info.expect.origins, full)
+                diagnosis = await self._confirm_from_agents(info, diagnosis, full)
         except (TargetRefused, TargetError) as exc:
             await self.incidents.say(
                 self.chat,
@@ -790,6 +795,10 @@ class WatchService:
             and (info.memory.state == "healthy" and info.memory.failures + 1 >= info.fail_after)
         ):
             hold = not await self.selfcheck.network_ok()
+        hold = hold or (not outcome.healthy and info.id in self.agents_held)
+        if outcome.healthy:
+            self.agents_held.pop(info.id, None)
+            self._held_told.discard(info.id)
         view_incident = (
             Incident(key=incident.diagnosis_key, resolved_at=incident.resolved_at)
             if incident
@@ -824,6 +833,9 @@ class WatchService:
         incident: IncidentRow | None,
         now: datetime,
     ) -> None:
+        if event is Event.HELD and info.id in self.agents_held:
+            await self._tell_held_by_agents(info)
+            return
         if event is Event.HELD:
             await self._tell_trouble(info.channel)
             return
@@ -851,6 +863,32 @@ class WatchService:
                 parse_target(info.url).host, days, certificate.not_after, certificate.subject
             ),
         )
+
+    async def _confirm_from_agents(
+        self, info: WatchInfo, diagnosis: Diagnosis, options: CheckOptions
+    ) -> Diagnosis:
+        """Ask the agents; a confirmed failure's summary says from where, else it is held."""
+        self.agents_held.pop(info.id, None)
+        if diagnosis.healthy or self.confirm is None:
+            return diagnosis
+        confirmation = await self.confirm(diagnosis, options)
+        if confirmation is None:
+            return diagnosis
+        if not confirmation.confirmed:
+            self.agents_held[info.id] = confirmation.headline
+            return diagnosis
+        return replace(diagnosis, summary=f"{diagnosis.summary} · {confirmation.headline}")
+
+    async def _tell_held_by_agents(self, info: WatchInfo) -> None:
+        """One quiet note per episode: the failure is seen from here only."""
+        if info.id in self._held_told:
+            return
+        self._held_told.add(info.id)
+        text = (
+            f"{info.url}: {self.agents_held[info.id]}; "
+            "not confirmed by the agents, so nobody is paged."
+        )
+        await self.incidents.say(self.chat, info.channel, alerts.note(alerts.escape(text)))
 
     async def _tell_trouble(self, channel: str) -> None:
         if channel in self._trouble_told:

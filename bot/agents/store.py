@@ -1,0 +1,150 @@
+"""The agents' rows, through the bot's database engine: jobs, contacts and request nonces.
+
+Every replica shares them: a job written by one is handed out by whichever
+replica an agent polls, and its result is read back by the one that asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from bot.agents.rows import AgentContactRow, AgentJobRow, AgentNonceRow
+
+KEEP_JOBS = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Contact:
+    agent: str
+    version: str
+    place: str
+    last_seen: datetime
+    silent_told: bool
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    id: str
+    payload: str
+    signature: str
+
+
+class AgentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.session = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def first_nonce(self, agent: str, nonce: str, expires: datetime) -> bool:
+        """Record a request's nonce; False when this agent sent it before (a replay)."""
+        try:
+            async with self.session.begin() as session:
+                session.add(AgentNonceRow(agent=agent, nonce=nonce, expires_at=expires))
+        except IntegrityError:
+            return False
+        return True
+
+    async def seen(self, agent: str, version: str, place: str, at: datetime) -> None:
+        async with self.session.begin() as session:
+            row = await session.get(AgentContactRow, agent)
+            if row is None:
+                session.add(
+                    AgentContactRow(
+                        agent=agent, version=version, place=place, last_seen=at, silent_told=False
+                    )
+                )
+            else:
+                row.version, row.place, row.last_seen, row.silent_told = version, place, at, False
+
+    async def contacts(self) -> list[Contact]:
+        async with self.session() as session:
+            rows = (await session.scalars(select(AgentContactRow))).all()
+        return [
+            Contact(r.agent, r.version, r.place, r.last_seen, bool(r.silent_told)) for r in rows
+        ]
+
+    async def told_silent(self, agent: str) -> bool:
+        """Mark an agent's silence as told; False when another replica told it already."""
+        async with self.session.begin() as session:
+            result = await session.execute(
+                update(AgentContactRow)
+                .where(AgentContactRow.agent == agent, AgentContactRow.silent_told.is_(False))
+                .values(silent_told=True)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def add_jobs(self, jobs: list[tuple[str, str, str, str, datetime, datetime]]) -> None:
+        """(id, agent, payload, signature, created, expires) each."""
+        async with self.session.begin() as session:
+            for job_id, agent, payload, signature, created, expires in jobs:
+                session.add(
+                    AgentJobRow(
+                        id=job_id,
+                        agent=agent,
+                        payload=payload,
+                        signature=signature,
+                        created_at=created,
+                        expires_at=expires,
+                    )
+                )
+
+    async def take(self, agent: str, now: datetime, limit: int = 20) -> list[StoredJob]:
+        """This agent's jobs not yet handed out and not expired, marked taken at once."""
+        async with self.session.begin() as session:
+            rows = (
+                await session.scalars(
+                    select(AgentJobRow)
+                    .where(
+                        AgentJobRow.agent == agent,
+                        AgentJobRow.taken_at.is_(None),
+                        AgentJobRow.expires_at > now,
+                    )
+                    .limit(limit)
+                )
+            ).all()
+            taken = []
+            for row in rows:
+                result = await session.execute(
+                    update(AgentJobRow)
+                    .where(AgentJobRow.id == row.id, AgentJobRow.taken_at.is_(None))
+                    .values(taken_at=now)
+                )
+                if getattr(result, "rowcount", 0):  # no other replica handed it out meanwhile
+                    taken.append(StoredJob(row.id, row.payload, row.signature))
+        return taken
+
+    async def finish(self, agent: str, job_id: str, result: str, now: datetime) -> str:
+        """Store a result: "ok", or why not ("unknown", "done", "expired")."""
+        async with self.session.begin() as session:
+            row = await session.get(AgentJobRow, job_id)
+            if row is None or row.agent != agent or row.taken_at is None:
+                return "unknown"
+            if row.done_at is not None:
+                return "done"
+            if row.expires_at <= now:
+                return "expired"
+            row.result, row.done_at = result, now
+        return "ok"
+
+    async def results(self, job_ids: list[str]) -> dict[str, str]:
+        async with self.session() as session:
+            rows = await session.execute(
+                select(AgentJobRow.id, AgentJobRow.result).where(
+                    AgentJobRow.id.in_(job_ids), AgentJobRow.result.is_not(None)
+                )
+            )
+            return {job_id: result for job_id, result in rows if result is not None}
+
+    async def prune(self, now: datetime) -> None:
+        async with self.session.begin() as session:
+            await session.execute(delete(AgentNonceRow).where(AgentNonceRow.expires_at < now))
+            await session.execute(
+                delete(AgentJobRow).where(AgentJobRow.created_at < now - KEEP_JOBS)
+            )
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
