@@ -22,6 +22,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
+from bot.agents.confirm import Confirmer
+from bot.agents.hub import Hub
+from bot.agents.store import AgentStore
 from bot.chat import SlackChat
 from bot.health import Health
 from bot.service import Gateway
@@ -105,9 +108,14 @@ async def run_shell(settings: Settings) -> None:
     # its own database: a watch made here is never picked up by a `serve`
     watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)
     shell.gateway = Gateway(settings, watches=watches)
+    hub = start_agents(settings, shell.gateway, watches)
+    runner = await hub.serve("0.0.0.0", settings.agents.port or settings.port) if hub else None
     try:
         await shell.run()
     finally:
+        if hub is not None and runner is not None:
+            await hub.stop()
+            await runner.cleanup()
         await watches.stop()
 
 
@@ -136,15 +144,29 @@ async def serve(settings: Settings) -> None:
         await session.close()
         raise
     gateway = Gateway(settings, watches=watches)
+    hub = start_agents(settings, gateway, watches)
     health = Health(watches)
     health.start()
     try:
         await _serve(settings, gateway, build_app(settings, gateway, client), health)
     finally:
+        if hub is not None:
+            await hub.stop()
         await health.stop()
         await gateway.drain(timeout=15)
         await watches.stop()
         await session.close()
+
+
+def start_agents(settings: Settings, gateway: Gateway, watches: WatchService) -> Hub | None:
+    """The agents' hub on the watches' database, when agents are enrolled (bot/agents)."""
+    if not settings.agents.on:
+        return None
+    hub = Hub(settings.agents, AgentStore(watches.store.engine))
+    gateway.agents = hub
+    watches.confirm = Confirmer(hub, settings.agents.confirm_from)
+    hub.start()
+    return hub
 
 
 async def start_watches(
@@ -229,15 +251,29 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
                 f"({exc.strerror or type(exc).__name__}); set another port"
             ) from None
         log.info("health and metrics on port %s", settings.metrics_port)
+    agents = None
+    hub = gateway.agents
+    if hub is not None and settings.socket_mode:
+        if not settings.agents.port:
+            raise StartError("GATEWAY_AGENT_PORT is not set: in Socket Mode agents need a port")
+        try:
+            agents = await hub.serve("0.0.0.0", settings.agents.port)
+        except OSError as exc:
+            raise port_error(settings.agents.port, exc) from None
     try:
-        await _serve_slack(settings, app, health, stop)
+        await _serve_slack(settings, app, health, stop, hub)
     finally:
         health.ready = False
         if own is not None:
             await own.cleanup()
+        if agents is not None and hub is not None:
+            await hub.stop()
+            await agents.cleanup()
 
 
-async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Event) -> None:
+async def _serve_slack(
+    settings: Settings, app, health: Health, stop: asyncio.Event, hub: Hub | None = None
+) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -264,22 +300,29 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
                 "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
             )
         try:
-            runner = await start_http(app, "0.0.0.0", settings.port, health)
+            runner = await start_http(app, "0.0.0.0", settings.port, health, hub)
         except OSError as exc:
             raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
         health.ready = True
         await stop.wait()
         health.ready = False
+        if hub is not None:
+            await hub.stop()  # its held polls end first, so the server stops at once
         await runner.cleanup()
 
 
-async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:
+async def start_http(
+    app, host: str, port: int, health: Health | None = None, hub: Hub | None = None
+) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
-    /healthz, /readyz and /metrics beside /slack/events when `health` is given."""
+    /healthz, /readyz and /metrics beside /slack/events when `health` is given, and the
+    agents' /agent/v1/… when `hub` is."""
     web_app = app.web_app(path="/slack/events", port=port)
     if health is not None:
         health.add_routes(web_app)
+    if hub is not None:
+        hub.add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

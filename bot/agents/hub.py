@@ -47,6 +47,7 @@ class Hub:
         self.clock = clock
         self._new_jobs = asyncio.Event()  # jobs made by this replica: wake its polls at once
         self._watchdog: asyncio.Task[None] | None = None
+        self._closing = False  # held polls end at once: a stopping server waits for them
 
     @property
     def names(self) -> list[str]:
@@ -95,7 +96,7 @@ class Hub:
         deadline = time.monotonic() + wait
         while True:
             jobs = await self.store.take(agent, utc(self.clock()))
-            if jobs or time.monotonic() >= deadline:
+            if jobs or time.monotonic() >= deadline or self._closing:
                 return web.json_response(
                     {"jobs": [{"payload": j.payload, "signature": j.signature} for j in jobs]}
                 )
@@ -170,6 +171,9 @@ class Hub:
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_silence())
 
     async def stop(self) -> None:
+        """End the held polls (before the HTTP server stops) and the watchdog."""
+        self._closing = True
+        self._new_jobs.set()
         if self._watchdog is not None:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)

@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import httpx
@@ -70,7 +71,7 @@ class Agent:
             backoff = 1.0
             while not stop.is_set():
                 try:
-                    jobs = await self._poll(client)
+                    jobs = await self._until_stopped(self._poll(client), stop)
                     backoff = 1.0
                 except (httpx.HTTPError, ValueError) as exc:
                     log.warning("cannot poll the bot (%s); again in %.0f s", _why(exc), backoff)
@@ -83,6 +84,20 @@ class Agent:
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _until_stopped(work: Awaitable[list[object]], stop: asyncio.Event) -> list[object]:
+        """The poll's jobs; none when told to stop meanwhile (a poll may be held 25 s)."""
+        polling = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (polling, stopping):
+            task.cancel()
+        await asyncio.gather(stopping, return_exceptions=True)
+        if polling.cancelled() or not polling.done():
+            await asyncio.gather(polling, return_exceptions=True)
+            return []
+        return polling.result()
 
     async def _poll(self, client: httpx.AsyncClient) -> list[object]:
         hello = {"version": version(), "place": self.config.place[:120], "wait": POLL_WAIT}

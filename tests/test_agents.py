@@ -1,0 +1,116 @@
+"""Agents end to end: real `gateway agent run` processes on loopback, the bot's hub, Slack.
+
+Places differ by what they resolve: each agent has its own DNS server (or a dead one),
+as agents in other regions or inside a VPC would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.servers.agents import AgentLab
+from tests.servers.dns_server import DnsServer
+from tests.servers.misbehave import Behaviour, closed_port, serve
+from tests.slack.stand_in import SlackStandIn
+
+
+@pytest.fixture
+def slack():
+    with SlackStandIn() as stand_in:
+        yield stand_in
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads_and_prints_the_public_key(tmp_path):
+    result = run_cli("agent", "keygen", str(tmp_path / "west.key"))
+    assert result.code == 0
+    public = result.stdout.strip()
+    assert public.startswith("ed25519:") and len(public) == len("ed25519:") + 44
+    assert stat.S_IMODE(os.stat(tmp_path / "west.key").st_mode) == 0o600
+    again = run_cli("agent", "keygen", str(tmp_path / "west.key"))
+    assert again.code == 2 and "never overwrites" in again.stderr
+
+
+async def _ask(lab: AgentLab, text: str) -> str:
+    await lab.command(text)
+    await lab.until(
+        lambda: any("From every place" in str(m) for m in lab.slack.messages().values())
+    )
+    tops = [m for m in lab.tops() if "everywhere" in str(m) or "from" in m["text"]]
+    top = tops[-1]
+    thread = lab.slack.thread(top["ts"])
+    return top["text"] + str(top["blocks"]) + "".join(str(r) for r in thread)
+
+
+async def test_failing_from_west_fine_from_here_and_east(slack, tmp_path):
+    with serve(Behaviour.OK) as site, DnsServer() as good:
+        good.add_a("site.test", "127.0.0.1")
+        lab = await AgentLab(
+            slack, tmp_path, ("east", "west"), GATEWAY_RESOLVERS=good.address
+        ).start()
+        try:
+            lab.agent("east", "--allow-private", "--resolver", good.address, place="Frankfurt")
+            dead = f"127.0.0.1:{closed_port()}"  # nothing answers DNS there
+            lab.agent("west", "--allow-private", "--resolver", dead, place="Oregon")
+            await lab.until_polled("east", "west")
+            text = await _ask(lab, f"check http://site.test:{site.port}/ from all")
+        finally:
+            await lab.stop()
+    assert "failing from west, fine from here, east" in text
+    assert "dns_timeout" in text  # west's own cause, side by side
+
+
+async def test_down_from_everywhere(slack, tmp_path):
+    port = closed_port()
+    lab = await AgentLab(slack, tmp_path, ("east", "west")).start()
+    try:
+        lab.agent("east", "--allow-private")
+        lab.agent("west", "--allow-private")
+        await lab.until_polled("east", "west")
+        text = await _ask(lab, f"check http://127.0.0.1:{port}/ from east,west")
+    finally:
+        await lab.stop()
+    assert "down from everywhere" in text and text.count("tcp_refused") >= 3
+
+
+async def test_down_from_here_only(slack, tmp_path):
+    with serve(Behaviour.OK) as site, DnsServer() as good, DnsServer() as wrong:
+        good.add_a("site.test", "127.0.0.1")
+        wrong.add_a("site.test", "127.0.0.9")  # here, the name leads where nothing listens
+        lab = await AgentLab(slack, tmp_path, ("east",), GATEWAY_RESOLVERS=wrong.address).start()
+        try:
+            lab.agent("east", "--allow-private", "--resolver", good.address)
+            await lab.until_polled("east")
+            text = await _ask(lab, f"check http://site.test:{site.port}/ from all")
+        finally:
+            await lab.stop()
+    assert "down from here only" in text
+
+
+async def test_agents_lists_place_version_and_contact_and_never_an_unenrolled_key(slack, tmp_path):
+    lab = await AgentLab(slack, tmp_path, ("east",)).start()
+    try:
+        lab.agent("east", place="Frankfurt <!channel>")
+        rogue_key, _ = lab.keys["east"][0] + ".rogue", None
+        from bot.agents import keys
+
+        keys.generate(rogue_key)
+        rogue = lab.agent("mallory", key=rogue_key)  # a key the operator never enrolled
+        impostor = lab.agent("east", key=rogue_key)  # an enrolled name with the wrong key
+        await lab.until_polled("east")
+        await asyncio.sleep(1.5)  # time for the rogues to try
+        await lab.command("agents")
+        await lab.until(lambda: lab.ephemerals())
+        listed = lab.ephemerals()[-1]
+        contacts = await lab.hub.contacts()
+    finally:
+        await lab.stop()
+    assert "east" in listed and "Frankfurt" in listed and "last contact" in listed
+    assert "version" in listed
+    assert "<!channel>" not in listed
+    assert "mallory" not in listed and [c.agent for c in contacts] == ["east"]
+    assert "401" in rogue.log() and "401" in impostor.log()
