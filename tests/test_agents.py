@@ -12,6 +12,7 @@ import stat
 
 import pytest
 
+from bot.agents import keys
 from tests.conftest import run_cli
 from tests.servers.agents import AgentLab
 from tests.servers.dns_server import DnsServer
@@ -95,9 +96,7 @@ async def test_agents_lists_place_version_and_contact_and_never_an_unenrolled_ke
     lab = await AgentLab(slack, tmp_path, ("east",)).start()
     try:
         lab.agent("east", place="Frankfurt <!channel>")
-        rogue_key, _ = lab.keys["east"][0] + ".rogue", None
-        from bot.agents import keys
-
+        rogue_key = str(tmp_path / "rogue.key")
         keys.generate(rogue_key)
         rogue = lab.agent("mallory", key=rogue_key)  # a key the operator never enrolled
         impostor = lab.agent("east", key=rogue_key)  # an enrolled name with the wrong key
