@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
 from bot.agents.confirm import Confirmer
+from bot.agents.gate import AgentGate
 from bot.agents.hub import Hub
 from bot.agents.store import AgentStore
 from bot.chat import SlackChat
@@ -163,8 +164,8 @@ def start_agents(settings: Settings, gateway: Gateway, watches: WatchService) ->
     if not settings.agents.on:
         return None
     hub = Hub(settings.agents, AgentStore(watches.store.engine))
-    gateway.agents = hub
-    watches.confirm = Confirmer(hub, settings.agents.confirm_from)
+    gateway.work.agents = hub
+    watches.runner.agents = AgentGate(Confirmer(hub, settings.agents.confirm_from))
     hub.start()
     return hub
 
@@ -252,7 +253,7 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
             ) from None
         log.info("health and metrics on port %s", settings.metrics_port)
     agents = None
-    hub = gateway.agents
+    hub = gateway.work.agents
     if hub is not None and settings.socket_mode:
         if not settings.agents.port:
             raise StartError("GATEWAY_AGENT_PORT is not set: in Socket Mode agents need a port")

@@ -21,9 +21,11 @@ def slack():
 
 
 def _resolving(bot: Bot, dns_server) -> None:
-    settings = bot.gateway.settings
+    settings = bot.gateway.work.settings
     resolvers = (ResolverAddress.parse(dns_server.address),)
-    bot.gateway.settings = replace(settings, check=replace(settings.check, resolvers=resolvers))
+    bot.gateway.work.settings = replace(
+        settings, check=replace(settings.check, resolvers=resolvers)
+    )
 
 
 async def test_check_via_names_the_broken_link_in_the_verdict(slack, dns_server):
@@ -50,8 +52,10 @@ async def test_check_via_names_the_broken_link_in_the_verdict(slack, dns_server)
 
 async def test_a_private_via_is_refused_in_one_line(slack, dns_server):
     async with Bot(slack) as bot:
-        settings = bot.gateway.settings
-        bot.gateway.settings = replace(settings, check=replace(settings.check, allow_private=False))
+        settings = bot.gateway.work.settings
+        bot.gateway.work.settings = replace(
+            settings, check=replace(settings.check, allow_private=False)
+        )
         await bot.command("check example.com via 10.1.2.3")
         assert await slack.wait_for_async(
             lambda s: any(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from bot.agents import ui
 from bot.agents.hub import Hub
 from bot.agents.places import HERE, Place, from_diagnosis, headline
+from bot.chat import Chat
 from bot.render.mrkdwn import Message
 from checks.diagnose import Diagnosis
 from checks.models import Target
@@ -51,3 +52,8 @@ async def agents_message(hub: Hub | None) -> Message:
     return ui.agents_message(
         hub.names, await hub.contacts(), datetime.fromtimestamp(time.time(), UTC)
     )
+
+
+async def list_agents(hub: Hub | None, chat: Chat, channel: str, user: str) -> None:
+    """`/gateway agents`, to the person who asked."""
+    await chat.ephemeral(channel, user, await agents_message(hub))
