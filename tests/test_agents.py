@@ -7,12 +7,15 @@ as agents in other regions or inside a VPC would.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
+import time
 
+import httpx
 import pytest
 
-from bot.agents import keys
+from bot.agents import keys, protocol
 from tests.conftest import run_cli
 from tests.servers.agents import AgentLab
 from tests.servers.dns_server import DnsServer
@@ -113,3 +116,51 @@ async def test_agents_lists_place_version_and_contact_and_never_an_unenrolled_ke
     assert "<!channel>" not in listed
     assert "mallory" not in listed and [c.agent for c in contacts] == ["east"]
     assert "401" in rogue.log() and "401" in impostor.log()
+
+
+async def _hostile_agent(lab: AgentLab, name: str) -> None:
+    """An enrolled agent gone bad: it answers its job with text meant to hurt."""
+    key = keys.load_private(lab.keys[name][0])
+    bot = keys.parse_public(lab.bot_public)
+    seen = protocol.SeenNonces()
+
+    async def post(client: httpx.AsyncClient, path: str, data: dict) -> httpx.Response:
+        body = json.dumps(data).encode()
+        headers = protocol.sign_request(key, name, "POST", path, body, time.time())
+        return await client.post(path, content=body, headers=headers)
+
+    async with httpx.AsyncClient(base_url=lab.url, timeout=30) as client:
+        while True:
+            jobs = (await post(client, "/agent/v1/poll", {"wait": 5})).json()["jobs"]
+            for signed in jobs:
+                job = protocol.open_job(bot, signed, name, time.time(), seen)
+                result = {
+                    "verdict": {
+                        "status": "down",
+                        "cause": "<!channel> not_a_cause",
+                        "summary": "<!channel> <https://evil.example|click> @here " + "x" * 5000,
+                    },
+                    "gateway": {"product": "<!here>"},
+                    "http": {
+                        "status": "502",
+                        "attempts": [{"headers": [["cf-ray", "abc-<!channel>"]]}],
+                    },
+                }
+                await post(client, "/agent/v1/result", {"job": job.id, "result": result})
+                return
+
+
+async def test_an_agents_answer_is_hostile_input_escaped_and_bounded(slack, tmp_path):
+    with serve(Behaviour.OK) as site:
+        lab = await AgentLab(slack, tmp_path, ("east",)).start()
+        try:
+            bad = asyncio.create_task(_hostile_agent(lab, "east"))
+            await asyncio.sleep(0.3)
+            text = await _ask(lab, f"check http://127.0.0.1:{site.port}/ from east")
+            await asyncio.wait_for(bad, 10)
+        finally:
+            await lab.stop()
+    assert "failing from east, fine from here" in text
+    assert "<!channel>" not in text and "<!here>" not in text
+    assert "<https://evil.example" not in text and "not_a_cause" not in text
+    assert "x" * 400 not in text  # clipped
