@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 POLL_LIMIT = 4 * 1024  # bytes of a poll's body
 RESULT_LIMIT = 512 * 1024  # bytes of a result's body
 MAX_WAIT = 30.0  # seconds a poll may be held
-DB_POLL = 0.2  # seconds between looks at the database while a poll is held
+DB_POLL = 0.5  # seconds between looks at the database (another replica's jobs and answers)
+SEEN_EVERY = 5.0  # seconds between writes of one agent's last contact
 SILENT_AFTER = 120.0  # seconds without a poll before an agent counts as silent
 JOB_SLACK = 8.0  # seconds beyond the check's own timeout for an agent to answer
 
@@ -46,6 +47,8 @@ class Hub:
         self.store = store
         self.clock = clock
         self._new_jobs = asyncio.Event()  # jobs made by this replica: wake its polls at once
+        self._answered: dict[str, asyncio.Event] = {}  # job id → its asker's wake-up
+        self._seen: dict[str, tuple[float, str, str]] = {}  # agent → last write, version, place
         self._watchdog: asyncio.Task[None] | None = None
         self._closing = False  # held polls end at once: a stopping server waits for them
 
@@ -92,7 +95,7 @@ class Hub:
         place = str(hello.get("place", ""))[:120]
         wait = hello.get("wait", 0)
         wait = min(MAX_WAIT, max(0.0, float(wait))) if isinstance(wait, int | float) else 0.0
-        await self.store.seen(agent, version, place, utc(self.clock()))
+        await self._saw(agent, version, place)
         deadline = time.monotonic() + wait
         while True:
             jobs = await self.store.take(agent, utc(self.clock()))
@@ -114,6 +117,8 @@ class Hub:
         outcome = await self.store.finish(
             agent, job_id[:64], json.dumps(answer)[:RESULT_LIMIT], utc(self.clock())
         )
+        if outcome == "ok" and job_id in self._answered:  # asked on this replica: wake it
+            self._answered[job_id].set()
         status = {"ok": 200, "unknown": 404, "done": 409, "expired": 410}[outcome]
         return web.json_response({"result": outcome}, status=status)
 
@@ -145,21 +150,45 @@ class Hub:
             rows.append(
                 (job.id, name, signed["payload"], signed["signature"], utc(now), utc(job.expires))
             )
-        await self.store.add_jobs(rows)
-        self._new_jobs.set()
         ids = [job.id for job in jobs.values()]
-        answers: dict[str, str] = {}
-        deadline = time.monotonic() + life
-        while time.monotonic() < deadline:
-            answers = await self.store.results(ids)
-            if len(answers) == len(ids):
-                break
-            await asyncio.sleep(0.05 if len(answers) else 0.1)
+        answered = asyncio.Event()
+        self._answered.update(dict.fromkeys(ids, answered))
+        try:
+            await self.store.add_jobs(rows)
+            self._new_jobs.set()
+            answers = await self._answers(ids, answered, time.monotonic() + life)
+        finally:
+            for job_id in ids:
+                self._answered.pop(job_id, None)
         knowledge = load_knowledge()
         return [
             from_answer(name, answers.get(job.id), knowledge.causes, knowledge.products)
             for name, job in jobs.items()
         ]
+
+    async def _answers(
+        self, ids: list[str], answered: asyncio.Event, deadline: float
+    ) -> dict[str, str]:
+        """The answers in the database by the deadline: woken by this replica's result
+        handler, and looking every DB_POLL seconds for answers another replica took."""
+        answers: dict[str, str] = {}
+        while True:
+            answered.clear()
+            answers = await self.store.results(ids)
+            left = deadline - time.monotonic()
+            if len(answers) == len(ids) or left <= 0:
+                return answers
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), timeout=min(DB_POLL, left))
+
+    async def _saw(self, agent: str, version: str, place: str) -> None:
+        """Write an agent's last contact, at most every SEEN_EVERY seconds (or on a change)."""
+        now = self.clock()
+        last = self._seen.get(agent)
+        if last is not None and now - last[0] < SEEN_EVERY and last[1:] == (version, place):
+            return
+        self._seen[agent] = (now, version, place)
+        await self.store.seen(agent, version, place, utc(now))
 
     # --- silence ------------------------------------------------------------------
 

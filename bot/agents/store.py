@@ -6,6 +6,8 @@ replica an agent polls, and its result is read back by the one that asked.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,18 +39,22 @@ class StoredJob:
 class AgentStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.session = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer: writes wait their turn here rather than fail "locked"
+        self._writing: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     async def first_nonce(self, agent: str, nonce: str, expires: datetime) -> bool:
         """Record a request's nonce; False when this agent sent it before (a replay)."""
         try:
-            async with self.session.begin() as session:
+            async with self._writing, self.session.begin() as session:
                 session.add(AgentNonceRow(agent=agent, nonce=nonce, expires_at=expires))
         except IntegrityError:
             return False
         return True
 
     async def seen(self, agent: str, version: str, place: str, at: datetime) -> None:
-        async with self.session.begin() as session:
+        async with self._writing, self.session.begin() as session:
             row = await session.get(AgentContactRow, agent)
             if row is None:
                 session.add(
@@ -68,7 +74,7 @@ class AgentStore:
 
     async def told_silent(self, agent: str) -> bool:
         """Mark an agent's silence as told; False when another replica told it already."""
-        async with self.session.begin() as session:
+        async with self._writing, self.session.begin() as session:
             result = await session.execute(
                 update(AgentContactRow)
                 .where(AgentContactRow.agent == agent, AgentContactRow.silent_told.is_(False))
@@ -78,7 +84,7 @@ class AgentStore:
 
     async def add_jobs(self, jobs: list[tuple[str, str, str, str, datetime, datetime]]) -> None:
         """(id, agent, payload, signature, created, expires) each."""
-        async with self.session.begin() as session:
+        async with self._writing, self.session.begin() as session:
             for job_id, agent, payload, signature, created, expires in jobs:
                 session.add(
                     AgentJobRow(
@@ -92,11 +98,15 @@ class AgentStore:
                 )
 
     async def take(self, agent: str, now: datetime, limit: int = 20) -> list[StoredJob]:
-        """This agent's jobs not yet handed out and not expired, marked taken at once."""
-        async with self.session.begin() as session:
+        """This agent's jobs not yet handed out and not expired, marked taken at once.
+
+        Looked for without writing (a held poll looks often); marked in a write only when
+        there is one, each row once (another replica may hand it out meanwhile).
+        """
+        async with self.session() as session:
             rows = (
-                await session.scalars(
-                    select(AgentJobRow)
+                await session.execute(
+                    select(AgentJobRow.id, AgentJobRow.payload, AgentJobRow.signature)
                     .where(
                         AgentJobRow.agent == agent,
                         AgentJobRow.taken_at.is_(None),
@@ -105,20 +115,23 @@ class AgentStore:
                     .limit(limit)
                 )
             ).all()
-            taken = []
-            for row in rows:
+        if not rows:
+            return []
+        taken = []
+        async with self._writing, self.session.begin() as session:
+            for job_id, payload, signature in rows:
                 result = await session.execute(
                     update(AgentJobRow)
-                    .where(AgentJobRow.id == row.id, AgentJobRow.taken_at.is_(None))
+                    .where(AgentJobRow.id == job_id, AgentJobRow.taken_at.is_(None))
                     .values(taken_at=now)
                 )
-                if getattr(result, "rowcount", 0):  # no other replica handed it out meanwhile
-                    taken.append(StoredJob(row.id, row.payload, row.signature))
+                if getattr(result, "rowcount", 0):
+                    taken.append(StoredJob(job_id, payload, signature))
         return taken
 
     async def finish(self, agent: str, job_id: str, result: str, now: datetime) -> str:
         """Store a result: "ok", or why not ("unknown", "done", "expired")."""
-        async with self.session.begin() as session:
+        async with self._writing, self.session.begin() as session:
             row = await session.get(AgentJobRow, job_id)
             if row is None or row.agent != agent or row.taken_at is None:
                 return "unknown"
@@ -139,7 +152,7 @@ class AgentStore:
             return {job_id: result for job_id, result in rows if result is not None}
 
     async def prune(self, now: datetime) -> None:
-        async with self.session.begin() as session:
+        async with self._writing, self.session.begin() as session:
             await session.execute(delete(AgentNonceRow).where(AgentNonceRow.expires_at < now))
             await session.execute(
                 delete(AgentJobRow).where(AgentJobRow.created_at < now - KEEP_JOBS)
