@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 import ssl
 import time
+from typing import TYPE_CHECKING
 
-import h2.events
-import h2.exceptions
-import httpx
+if TYPE_CHECKING:  # imported when a probe runs: a plain-HTTP check never loads them
+    import httpx
 
 from checks.http import USER_AGENT
 from checks.models import ErrorKind, Http2Result, Target, build_url
@@ -30,6 +30,26 @@ from checks.text import printable
 RST_STREAM, GOAWAY, PROTOCOL_ERROR = "RST_STREAM", "GOAWAY", "PROTOCOL_ERROR"
 BODY_CAP = 64 * 1024  # read and dropped: the h1 samples carry the page
 _DETAIL_CAP = 200
+NOT_OFFERED_FOR = 3600.0  # seconds a server that chose HTTP/1.1 is not asked again
+_not_offered: dict[tuple[str, str, int], float] = {}  # (host, address, port) → until
+
+
+def worth_probing(target: Target, address: str) -> bool:
+    """False for an hour after this server chose HTTP/1.1 by ALPN: the probe's extra
+    connection is spent only where h2 is offered (browsers would use it there)."""
+    until = _not_offered.get((target.host, address, target.port))
+    return until is None or until < time.monotonic()
+
+
+def _remember(target: Target, result: Http2Result) -> Http2Result:
+    key = (target.host, result.address, target.port)
+    if result.offered is False:
+        if len(_not_offered) > 10_000:
+            _not_offered.clear()
+        _not_offered[key] = time.monotonic() + NOT_OFFERED_FOR
+    elif result.offered:
+        _not_offered.pop(key, None)
+    return result
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,6 +64,12 @@ def _context() -> ssl.SSLContext:
 
 async def probe(target: Target, address: str, timeout: float) -> Http2Result:
     """GET the target's URL from `address`, offering h2 and HTTP/1.1; never raises."""
+    return _remember(target, await _probe(target, address, timeout))
+
+
+async def _probe(target: Target, address: str, timeout: float) -> Http2Result:
+    import httpx
+
     started = time.perf_counter()
     url = build_url("https", address, target.port, target.path)
     authority = build_url("https", target.host, target.port).split("://", 1)[1].rstrip("/")
@@ -110,6 +136,9 @@ def _failed(
     address: str, version: str | None, status: int | None, exc: httpx.HTTPError, started: float
 ) -> Http2Result:
     """What went wrong, from the h2 event or exception behind httpx's error."""
+    import h2.events
+    import h2.exceptions
+
     inner = exc.__cause__.args[0] if exc.__cause__ is not None and exc.__cause__.args else None
     frame = code = None
     if isinstance(inner, h2.events.StreamReset):
@@ -140,6 +169,8 @@ def _failed(
 
 
 def _kind(exc: httpx.HTTPError, frame: str | None) -> ErrorKind:
+    import httpx
+
     if frame == PROTOCOL_ERROR:
         return ErrorKind.PROTOCOL
     if frame is not None:

@@ -153,7 +153,7 @@ async def gather(
     probes = _Probes(target, options, deadline, addresses, on_progress)
     h2_task = (
         asyncio.create_task(http2.probe(target, addresses[0], deadline.left()))
-        if target.scheme == "https" and options.http2
+        if target.scheme == "https" and options.http2 and http2.worth_probing(target, addresses[0])
         else None
     )
     tcp_results, tls_result, samples = await probes.run()
