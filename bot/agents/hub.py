@@ -46,7 +46,7 @@ class Hub:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self._new_jobs = asyncio.Event()  # jobs made by this replica: wake its polls at once
+        self._pollers: set[asyncio.Event] = set()  # held polls: woken by this replica's jobs
         self._answered: dict[str, asyncio.Event] = {}  # job id → its asker's wake-up
         self._seen: dict[str, tuple[float, str, str]] = {}  # agent → last write, version, place
         self._watchdog: asyncio.Task[None] | None = None
@@ -97,16 +97,21 @@ class Hub:
         wait = min(MAX_WAIT, max(0.0, float(wait))) if isinstance(wait, int | float) else 0.0
         await self._saw(agent, version, place)
         deadline = time.monotonic() + wait
-        while True:
-            jobs = await self.store.take(agent, utc(self.clock()))
-            if jobs or time.monotonic() >= deadline or self._closing:
-                return web.json_response(
-                    {"jobs": [{"payload": j.payload, "signature": j.signature} for j in jobs]}
-                )
-            self._new_jobs.clear()
-            left = max(0.0, deadline - time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_jobs.wait(), timeout=min(DB_POLL, left))
+        woken = asyncio.Event()  # set by `ask` on this replica: look again at once
+        self._pollers.add(woken)
+        try:
+            while True:
+                woken.clear()  # before looking: a job written meanwhile wakes the next wait
+                jobs = await self.store.take(agent, utc(self.clock()))
+                if jobs or time.monotonic() >= deadline or self._closing:
+                    return web.json_response(
+                        {"jobs": [{"payload": j.payload, "signature": j.signature} for j in jobs]}
+                    )
+                left = max(0.0, deadline - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), timeout=min(DB_POLL, left))
+        finally:
+            self._pollers.discard(woken)
 
     async def result(self, request: web.Request) -> web.Response:
         agent, body = await self._verified(request, RESULT_LIMIT)
@@ -155,7 +160,7 @@ class Hub:
         self._answered.update(dict.fromkeys(ids, answered))
         try:
             await self.store.add_jobs(rows)
-            self._new_jobs.set()
+            self._wake_polls()
             answers = await self._answers(ids, answered, time.monotonic() + life)
         finally:
             for job_id in ids:
@@ -172,14 +177,14 @@ class Hub:
         """The answers in the database by the deadline: woken by this replica's result
         handler, and looking every DB_POLL seconds for answers another replica took."""
         answers: dict[str, str] = {}
-        while True:
+        while True:  # no answer can be there yet when the jobs were just written: wait first
+            left = deadline - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), timeout=max(0.0, min(DB_POLL, left)))
             answered.clear()
             answers = await self.store.results(ids)
-            left = deadline - time.monotonic()
-            if len(answers) == len(ids) or left <= 0:
+            if len(answers) == len(ids) or deadline - time.monotonic() <= 0:
                 return answers
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answered.wait(), timeout=min(DB_POLL, left))
 
     async def _saw(self, agent: str, version: str, place: str) -> None:
         """Write an agent's last contact, at most every SEEN_EVERY seconds (or on a change)."""
@@ -189,6 +194,10 @@ class Hub:
             return
         self._seen[agent] = (now, version, place)
         await self.store.seen(agent, version, place, utc(now))
+
+    def _wake_polls(self) -> None:
+        for woken in self._pollers:
+            woken.set()
 
     # --- silence ------------------------------------------------------------------
 
@@ -202,7 +211,7 @@ class Hub:
     async def stop(self) -> None:
         """End the held polls (before the HTTP server stops) and the watchdog."""
         self._closing = True
-        self._new_jobs.set()
+        self._wake_polls()
         if self._watchdog is not None:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)

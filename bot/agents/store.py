@@ -40,12 +40,30 @@ class AgentStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.session = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer: writes wait their turn here rather than fail "locked"
+        sqlite = engine.dialect.name == "sqlite"
         self._writing: contextlib.AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
         )
+        self._nonces: dict[tuple[str, str], datetime] | None = {} if sqlite else None
+
+    def _first_in_memory(self, agent: str, nonce: str, expires: datetime) -> bool:
+        assert self._nonces is not None
+        if len(self._nonces) > 100_000 or len(self._nonces) % 1000 == 999:
+            now = datetime.now(UTC)
+            self._nonces = {k: t for k, t in self._nonces.items() if t > now}
+        if (agent, nonce) in self._nonces:
+            return False
+        self._nonces[(agent, nonce)] = expires
+        return True
 
     async def first_nonce(self, agent: str, nonce: str, expires: datetime) -> bool:
-        """Record a request's nonce; False when this agent sent it before (a replay)."""
+        """Record a request's nonce; False when this agent sent it before (a replay).
+
+        With SQLite one process owns the database (bot/watch/fleet.py), so its memory is
+        the whole truth and saves a write per request; replicas share PostgreSQL's table.
+        """
+        if self._nonces is not None:
+            return self._first_in_memory(agent, nonce, expires)
         try:
             async with self._writing, self.session.begin() as session:
                 session.add(AgentNonceRow(agent=agent, nonce=nonce, expires_at=expires))
@@ -97,50 +115,42 @@ class AgentStore:
                     )
                 )
 
-    async def take(self, agent: str, now: datetime, limit: int = 20) -> list[StoredJob]:
-        """This agent's jobs not yet handed out and not expired, marked taken at once.
-
-        Looked for without writing (a held poll looks often); marked in a write only when
-        there is one, each row once (another replica may hand it out meanwhile).
-        """
-        async with self.session() as session:
-            rows = (
-                await session.execute(
-                    select(AgentJobRow.id, AgentJobRow.payload, AgentJobRow.signature)
-                    .where(
-                        AgentJobRow.agent == agent,
-                        AgentJobRow.taken_at.is_(None),
-                        AgentJobRow.expires_at > now,
-                    )
-                    .limit(limit)
-                )
-            ).all()
-        if not rows:
-            return []
-        taken = []
+    async def take(self, agent: str, now: datetime) -> list[StoredJob]:
+        """This agent's jobs not yet handed out and not expired, marked taken in the same
+        statement (UPDATE … RETURNING), so no two replicas hand out one job."""
         async with self._writing, self.session.begin() as session:
-            for job_id, payload, signature in rows:
-                result = await session.execute(
-                    update(AgentJobRow)
-                    .where(AgentJobRow.id == job_id, AgentJobRow.taken_at.is_(None))
-                    .values(taken_at=now)
+            rows = await session.execute(
+                update(AgentJobRow)
+                .where(
+                    AgentJobRow.agent == agent,
+                    AgentJobRow.taken_at.is_(None),
+                    AgentJobRow.expires_at > now,
                 )
-                if getattr(result, "rowcount", 0):
-                    taken.append(StoredJob(job_id, payload, signature))
-        return taken
+                .values(taken_at=now)
+                .returning(AgentJobRow.id, AgentJobRow.payload, AgentJobRow.signature)
+            )
+            return [StoredJob(job_id, payload, signature) for job_id, payload, signature in rows]
 
     async def finish(self, agent: str, job_id: str, result: str, now: datetime) -> str:
         """Store a result: "ok", or why not ("unknown", "done", "expired")."""
         async with self._writing, self.session.begin() as session:
-            row = await session.get(AgentJobRow, job_id)
-            if row is None or row.agent != agent or row.taken_at is None:
-                return "unknown"
-            if row.done_at is not None:
-                return "done"
-            if row.expires_at <= now:
-                return "expired"
-            row.result, row.done_at = result, now
-        return "ok"
+            stored = await session.execute(
+                update(AgentJobRow)
+                .where(
+                    AgentJobRow.id == job_id,
+                    AgentJobRow.agent == agent,
+                    AgentJobRow.taken_at.is_not(None),
+                    AgentJobRow.done_at.is_(None),
+                    AgentJobRow.expires_at > now,
+                )
+                .values(result=result, done_at=now)
+            )
+            if getattr(stored, "rowcount", 0):
+                return "ok"
+            row = await session.get(AgentJobRow, job_id)  # why not: the rare path
+        if row is None or row.agent != agent or row.taken_at is None:
+            return "unknown"
+        return "done" if row.done_at is not None else "expired"
 
     async def results(self, job_ids: list[str]) -> dict[str, str]:
         async with self.session() as session:
