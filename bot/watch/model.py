@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from bot.commands import MAX_INTERVAL
 from bot.spec import WatchSpec
+from bot.watch.records import WatchRecord
 from bot.watch.state import Memory, Rules
-from bot.watch.store import WatchRow
 from checks.expect import Expectations
 from checks.target import TargetError, parse_target
 
@@ -62,7 +62,7 @@ class WatchInfo:
         )
 
 
-def spec_of(row: WatchRow) -> WatchSpec:
+def spec_of(row: WatchRecord) -> WatchSpec:
     """The settings a row of the watches table holds (ValueError if it holds none)."""
     target = parse_target(row.url)
     return WatchSpec(
@@ -74,7 +74,7 @@ def spec_of(row: WatchRow) -> WatchSpec:
     )
 
 
-def watch_info(row: WatchRow) -> WatchInfo:
+def watch_info(row: WatchRecord) -> WatchInfo:
     """A WatchInfo from a row of the watches table."""
     return WatchInfo(
         id=row.id,
@@ -101,7 +101,7 @@ def future(moment: datetime | None, now: datetime) -> datetime | None:
     return moment if moment is not None and moment > now else None
 
 
-def unusable(row: WatchRow) -> str | None:
+def unusable(row: WatchRecord) -> str | None:
     """Why a stored watch cannot run (a value no command accepts today), or None.
 
     Such a row, written by an older version or by hand, is skipped at start-up and

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
@@ -38,6 +38,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bot.spec import WatchSpec
+from bot.watch.records import (
+    CheckRecord,
+    IncidentRecord,
+    IncidentUpdate,
+    NewIncident,
+    StoreError,
+    WatchRecord,
+    WatchUpdate,
+)
+
+__all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
 
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
@@ -133,20 +144,6 @@ class CheckRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
 
-class StoreError(ValueError):
-    """A request the store refuses (too many watches); the message is for the person."""
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    watch_id: int
-    at: datetime
-    status: str
-    cause: str
-    http_status: int | None
-    duration_ms: float
-
-
 def async_url(url: str) -> str:
     """`sqlite:///f.db` → `sqlite+aiosqlite:///f.db`, `postgresql://…` → `…+asyncpg`."""
     parsed = make_url(url)
@@ -166,8 +163,20 @@ def _sqlite_foreign_keys(connection, _record) -> None:
     cursor.close()
 
 
-class Store:
-    """Async access to the three tables; every method is one short transaction."""
+def _watch(row: WatchRow) -> WatchRecord:
+    return WatchRecord(**{name: getattr(row, name) for name in _WATCH_FIELDS})
+
+
+def _incident(row: IncidentRow) -> IncidentRecord:
+    return IncidentRecord(**{name: getattr(row, name) for name in _INCIDENT_FIELDS})
+
+
+_WATCH_FIELDS = tuple(f.name for f in fields(WatchRecord))
+_INCIDENT_FIELDS = tuple(f.name for f in fields(IncidentRecord))
+
+
+class SqlStore:
+    """The `Store` (bot/watch/records.py) on SQLAlchemy: SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
@@ -176,7 +185,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    async def open(self) -> Store:
+    async def open(self) -> SqlStore:
         """Connect. The schema is start-up's to bring up to date (`bot.migrations.opened`)."""
         if self.engine.dialect.name == "sqlite":
             async with self.engine.begin() as connection:
@@ -198,7 +207,7 @@ class Store:
         now: datetime,
         recover_after: int = 2,
         team_limit: int | None = None,
-    ) -> tuple[WatchRow, bool]:
+    ) -> tuple[WatchRecord, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created).
 
         A new watch is refused (StoreError) past 50 in the channel or `team_limit` in the
@@ -221,7 +230,7 @@ class Store:
                 if row.state not in ("healthy", "down"):
                     row.state = "healthy"
                 row.unusable_reported = None
-                return row, False
+                return _watch(row), False
             count = (
                 await session.execute(
                     select(func.count()).select_from(WatchRow).where(WatchRow.channel == channel)
@@ -261,33 +270,35 @@ class Store:
             )
             session.add(row)
             await session.flush()
-            return row, True
+            return _watch(row), True
 
-    async def watches(self, channel: str | None = None) -> list[WatchRow]:
+    async def watches(self, channel: str | None = None) -> list[WatchRecord]:
         async with self.session() as session:
             query = select(WatchRow).order_by(WatchRow.id)
             if channel is not None:
                 query = query.where(WatchRow.channel == channel)
-            return list((await session.execute(query)).scalars())
+            return [_watch(row) for row in (await session.execute(query)).scalars()]
 
-    async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
+    async def watch_keys(self) -> list[tuple[int, str, str, bool | None]]:
         """(id, channel, url, unusable_reported) of every watch: what any row can say."""
         query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.unusable_reported)
         async with self.session() as session:
             rows = await session.execute(query.order_by(WatchRow.id))
             return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    async def watch(self, watch_id: int) -> WatchRow | None:
+    async def watch(self, watch_id: int) -> WatchRecord | None:
         async with self.session() as session:
-            return await session.get(WatchRow, watch_id)
+            row = await session.get(WatchRow, watch_id)
+            return _watch(row) if row is not None else None
 
-    async def find_watch(self, channel: str, url: str) -> WatchRow | None:
+    async def find_watch(self, channel: str, url: str) -> WatchRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
                 )
             ).scalar_one_or_none()
+            return _watch(row) if row is not None else None
 
     async def delete_watch(self, watch_id: int) -> None:
         async with self.session.begin() as session:
@@ -295,15 +306,18 @@ class Store:
             await session.execute(delete(IncidentRow).where(IncidentRow.watch_id == watch_id))
             await session.execute(delete(WatchRow).where(WatchRow.id == watch_id))
 
-    async def save_watch_state(self, watch_id: int, **values) -> None:
+    async def update_watch(self, watch_id: int, change: WatchUpdate) -> None:
+        values = change.values()
+        if not values:
+            return
         async with self.session.begin() as session:
             await session.execute(update(WatchRow).where(WatchRow.id == watch_id).values(**values))
 
     # --- incidents ----------------------------------------------------------------------
 
-    async def open_incident(self, watch_id: int) -> IncidentRow | None:
+    async def open_incident(self, watch_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(IncidentRow)
                     .where(IncidentRow.watch_id == watch_id, IncidentRow.resolved_at.is_(None))
@@ -311,10 +325,11 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            return _incident(row) if row is not None else None
 
-    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
+    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRecord]:
         """The open incident of each of these watches that has one, in one query."""
-        found: dict[int, IncidentRow] = {}
+        found: dict[int, IncidentRecord] = {}
         async with self.session() as session:
             for start in range(0, len(watch_ids), 500):  # bound the IN list
                 rows = await session.execute(
@@ -326,18 +341,19 @@ class Store:
                     .order_by(IncidentRow.id)
                 )
                 for row in rows.scalars():
-                    found[row.watch_id] = row  # the newest, if a crash left two
+                    found[row.watch_id] = _incident(row)  # the newest, if a crash left two
         return found
 
-    async def open_incidents(self) -> list[IncidentRow]:
+    async def open_incidents(self) -> list[IncidentRecord]:
         """Every incident not resolved, newest last (what a start-up reconciles)."""
         async with self.session() as session:
             query = select(IncidentRow).where(IncidentRow.resolved_at.is_(None))
-            return list((await session.execute(query.order_by(IncidentRow.id))).scalars())
+            rows = (await session.execute(query.order_by(IncidentRow.id))).scalars()
+            return [_incident(row) for row in rows]
 
-    async def last_incident(self, watch_id: int) -> IncidentRow | None:
+    async def last_incident(self, watch_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(IncidentRow)
                     .where(IncidentRow.watch_id == watch_id)
@@ -345,19 +361,24 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            return _incident(row) if row is not None else None
 
-    async def incident(self, incident_id: int) -> IncidentRow | None:
+    async def incident(self, incident_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return await session.get(IncidentRow, incident_id)
+            row = await session.get(IncidentRow, incident_id)
+            return _incident(row) if row is not None else None
 
-    async def create_incident(self, **values) -> IncidentRow:
+    async def create_incident(self, new: NewIncident) -> IncidentRecord:
         async with self.session.begin() as session:
-            row = IncidentRow(**values)
+            row = IncidentRow(**{f.name: getattr(new, f.name) for f in fields(NewIncident)})
             session.add(row)
             await session.flush()
-            return row
+            return _incident(row)
 
-    async def save_incident(self, incident_id: int, **values) -> None:
+    async def update_incident(self, incident_id: int, change: IncidentUpdate) -> None:
+        values = change.values()
+        if not values:
+            return
         async with self.session.begin() as session:
             await session.execute(
                 update(IncidentRow).where(IncidentRow.id == incident_id).values(**values)
@@ -365,7 +386,9 @@ class Store:
 
     # --- history ------------------------------------------------------------------------
 
-    async def write_behind(self, records: list[CheckRecord], states: dict[int, dict]) -> None:
+    async def write_behind(
+        self, records: list[CheckRecord], states: dict[int, WatchUpdate]
+    ) -> None:
         """Write a batch of check results and watch counters in one transaction."""
         if not records and not states:
             return
@@ -388,7 +411,7 @@ class Store:
             if states:  # one executemany UPDATE by primary key
                 await session.execute(
                     update(WatchRow),
-                    [{"id": watch_id, **values} for watch_id, values in states.items()],
+                    [{"id": watch_id, **u.values()} for watch_id, u in states.items()],
                 )
 
     async def availability(self, watch_ids: list[int], since: datetime) -> dict[int, float]:
@@ -436,3 +459,6 @@ class Store:
         async with self.session.begin() as session:
             result = await session.execute(delete(CheckRow).where(CheckRow.at < now - HISTORY_KEEP))
             return result.rowcount or 0
+
+
+Store = SqlStore  # the name the bot and its tests construct: the SQL store
