@@ -30,9 +30,7 @@ from bot.watch.store import (
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
 from tests.specs import stored_spec
-from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident, slack
-
-__all__ = ["slack"]  # tests/test_watch.py's fixture, found by pytest here by its name
+from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident
 
 SERVER_ZONE = "Pacific/Chatham"  # UTC+12:45 / +13:45
 _databases = itertools.count(1)
