@@ -18,8 +18,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from bot.alerting import Escalations, SlackAlerts
+from bot.alerting import Escalations, SlackAlerts, Threaded
 from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
@@ -56,7 +57,7 @@ class Incidents:
         self.store = store
         self.chat = chat
         self.clock = clock
-        self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
+        self.slack: Threaded = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
         self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
@@ -337,7 +338,7 @@ def deliveries(incident: IncidentRecord) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:
+def _is_alert_of(message: dict[str, Any], watch_id: int, incident_id: int) -> bool:
     """Whether a message from the channel's history is this incident's alert (by its buttons)."""
     for block in message.get("blocks") or []:
         if not isinstance(block, dict) or block.get("type") != "actions":
