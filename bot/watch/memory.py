@@ -6,7 +6,6 @@ itself, and for trying the bot out. Lost at exit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
@@ -19,6 +18,7 @@ from bot.watch.records import (
     StoreError,
     WatchRecord,
     WatchUpdate,
+    expect_columns,
 )
 from bot.watch.store import HISTORY_KEEP, MAX_WATCHES_PER_CHANNEL
 
@@ -40,6 +40,13 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        return None
+
+    async def counts(self) -> tuple[int, int]:
+        open_incidents = sum(1 for i in self._incidents.values() if i.resolved_at is None)
+        return len(self._watches), open_incidents
+
     # --- watches ------------------------------------------------------------------------
 
     async def upsert_watch(
@@ -57,8 +64,8 @@ class MemoryStore:
             "interval_s": spec.interval_s,
             "fail_after": spec.fail_after,
             "notify": " ".join(spec.notify) or None,
-            "expectations": json.dumps(spec.expect.to_dict()) if spec.expect.any else None,
         }
+        settings["expectations"], settings["header_assertion"] = expect_columns(spec.expect)
         found = await self.find_watch(channel, spec.url)
         if found is not None:
             usable = type(found.recover_after) is int and 1 <= found.recover_after <= 100

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -69,7 +68,7 @@ def spec_of(row: WatchRecord) -> WatchSpec:
         target=replace(target, input=row.target_input or target.input),
         interval=row.interval_s,
         after=row.fail_after,
-        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
+        expect=row.expect,
         notify=tuple((row.notify or "").split()),
     )
 
@@ -123,8 +122,7 @@ def unusable(row: WatchRecord) -> str | None:
     except (TargetError, ValueError):
         return "its URL is not one I can check"
     try:
-        found = json.loads(row.expectations or "{}")
-        Expectations.from_dict(found if isinstance(found, dict) else None)
-    except (ValueError, TypeError, AttributeError):
+        row.expect  # noqa: B018 (read to see that it can be)
+    except (ValueError, TypeError, AttributeError, IndexError):
         return "its expectations are not readable"
     return None

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, Final, Protocol, TypeVar
 
 from bot.spec import WatchSpec
+from checks.expect import Expectations
 
 
 class _Unset(Enum):
@@ -56,6 +57,24 @@ class WatchRecord:
     expectations: str | None = None  # JSON (checks/expect.py)
     muted_by: str | None = None
     mute_reason: str | None = None
+    header_assertion: str | None = None  # `Name: value`
+
+    @property
+    def expect(self) -> Expectations:
+        """What the watch expects, from its two columns (ValueError if unreadable)."""
+        found = json.loads(self.expectations or "{}")
+        expect = Expectations.from_dict(found if isinstance(found, dict) else None)
+        if self.header_assertion:
+            name, _, value = self.header_assertion.partition(":")
+            expect = replace(expect, header=(name.strip(), value.strip()))
+        return expect
+
+
+def expect_columns(expect: Expectations) -> tuple[str | None, str | None]:
+    """(expectations JSON, header assertion) as the watches table stores them."""
+    rest = replace(expect, header=None)
+    header = f"{expect.header[0]}: {expect.header[1]}" if expect.header else None
+    return (json.dumps(rest.to_dict()) if rest.any else None), header
 
 
 @dataclass(frozen=True)
@@ -160,6 +179,12 @@ class Store(Protocol):
 
     async def open(self) -> Store: ...
     async def close(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise unless the database answers (the health check)."""
+
+    async def counts(self) -> tuple[int, int]:
+        """(watches stored, incidents open), for the metrics."""
+        ...
 
     async def upsert_watch(
         self,

@@ -10,9 +10,9 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -30,9 +30,10 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -46,6 +47,7 @@ from bot.watch.records import (
     StoreError,
     WatchRecord,
     WatchUpdate,
+    expect_columns,
 )
 
 __all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
@@ -54,17 +56,17 @@ HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value, dialect):
-        if value is None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -104,6 +106,8 @@ class WatchRow(Base):
     expectations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     muted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     mute_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # `header NAME: VALUE` (revision 0004), as `Name: value`
+    header_assertion: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class IncidentRow(Base):
@@ -157,7 +161,7 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_foreign_keys(connection, _record) -> None:
+def _sqlite_foreign_keys(connection: Any, _record: object) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -195,6 +199,20 @@ class SqlStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def counts(self) -> tuple[int, int]:
+        async with self.session() as session:
+            stored = await session.execute(select(func.count()).select_from(WatchRow))
+            open_incidents = await session.execute(
+                select(func.count())
+                .select_from(IncidentRow)
+                .where(IncidentRow.resolved_at.is_(None))
+            )
+            return stored.scalar_one(), open_incidents.scalar_one()
+
     # --- watches ------------------------------------------------------------------------
 
     async def upsert_watch(
@@ -215,7 +233,7 @@ class SqlStore:
         """
         url, interval_s, fail_after = spec.url, spec.interval_s, spec.fail_after
         notify = " ".join(spec.notify) or None
-        expectations = json.dumps(spec.expect.to_dict()) if spec.expect.any else None
+        expectations, header = expect_columns(spec.expect)
         async with self.session.begin() as session:
             row = (
                 await session.execute(
@@ -225,6 +243,7 @@ class SqlStore:
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
                 row.notify, row.expectations = notify, expectations
+                row.header_assertion = header
                 if type(row.recover_after) is not int or not 1 <= row.recover_after <= 100:
                     row.recover_after = recover_after  # a row skipped as unusable, set right
                 if row.state not in ("healthy", "down"):
@@ -264,6 +283,7 @@ class SqlStore:
                 created_at=now,
                 notify=notify,
                 expectations=expectations,
+                header_assertion=header,
                 state="healthy",
                 failures=0,
                 successes=0,
@@ -458,7 +478,7 @@ class SqlStore:
     async def prune_history(self, now: datetime) -> int:
         async with self.session.begin() as session:
             result = await session.execute(delete(CheckRow).where(CheckRow.at < now - HISTORY_KEEP))
-            return result.rowcount or 0
+            return int(getattr(result, "rowcount", 0) or 0)
 
 
 Store = SqlStore  # the name the bot and its tests construct: the SQL store

@@ -20,7 +20,6 @@ from bot.watch.model import future, unusable, watch_info
 from bot.watch.records import StoreError, WatchRecord
 from bot.watch.store import MAX_WATCHES_PER_CHANNEL
 from checks.dns import resolve
-from checks.expect import Expectations
 from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Target
 
@@ -209,17 +208,7 @@ def _announcement(stored: StoredWatch) -> str:
         f"{'s' if fail_after != 1 else ''}, and the recovery in its thread."
     )
     if spec.expect.any:
-        text += f" A failure also means: {alerts.escape(_failing_words(spec.expect))}."
+        text += f" A failure also means: {alerts.escape(alerts.failing_words(spec.expect))}."
     if spec.notify:
         text += f" Alerts notify {mentions(spec.notify)}."
     return text
-
-
-def _failing_words(expect: Expectations) -> str:
-    parts = []
-    if expect.statuses:
-        parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
-    parts += [f'no "{text}" on the page' for text in expect.contains]
-    parts += [f'"{text}" on the page' for text in expect.absent]
-    parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
-    return ", ".join(parts)
