@@ -135,9 +135,10 @@ class AlertButtons:
 
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
         incidents = self.core.incidents
-        await self.mutes.set(info, self.core.clock() + MUTE, user, None)
+        until = self.core.clock() + MUTE
+        await self.mutes.set(info, until, user, None)
         await incidents.edit(info, incident)
-        await incidents.reply(info, incident, alerts.muted_note(user, info.muted_until, None))
+        await incidents.reply(info, incident, alerts.muted_note(user, until, None))
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
         await self.core.incidents.reply(

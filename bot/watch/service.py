@@ -153,7 +153,7 @@ class WatchService:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
-            if self.leading and (clock() - self.adoption.resynced).total_seconds() > RESYNC:
+            if self.role.runs_any and (clock() - self.adoption.resynced).total_seconds() > RESYNC:
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.adoption.resync()
             if clock() - pruned_at > timedelta(hours=1):
