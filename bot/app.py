@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
@@ -26,7 +30,7 @@ from bot.agents.confirm import Confirmer
 from bot.agents.gate import AgentGate
 from bot.agents.hub import Hub
 from bot.agents.store import AgentStore
-from bot.chat import SlackChat
+from bot.chat import Chat, SlackChat
 from bot.health import Health
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
@@ -43,7 +47,7 @@ from bot.startup import (
 from bot.watch.fleet import TROUBLE as FLEET_TROUBLE
 from bot.watch.fleet import Owned, PostgresFleet, Solo, fleet_for, own_sqlite
 from bot.watch.service import WatchService
-from bot.watch.store import Store
+from bot.watch.store import SqlStore, Store
 
 log = logging.getLogger("gateway")
 
@@ -161,9 +165,10 @@ async def serve(settings: Settings) -> None:
 
 def start_agents(settings: Settings, gateway: Gateway, watches: WatchService) -> Hub | None:
     """The agents' hub on the watches' database, when agents are enrolled (bot/agents)."""
-    if not settings.agents.on:
+    store = watches.store
+    if not settings.agents.on or not isinstance(store, SqlStore):  # jobs need the database
         return None
-    hub = Hub(settings.agents, AgentStore(watches.store.engine))
+    hub = Hub(settings.agents, AgentStore(store.engine))
     gateway.work.agents = hub
     watches.runner.agents = AgentGate(Confirmer(hub, settings.agents.confirm_from))
     hub.start()
@@ -172,7 +177,7 @@ def start_agents(settings: Settings, gateway: Gateway, watches: WatchService) ->
 
 async def start_watches(
     settings: Settings,
-    chat,
+    chat: Chat,
     *,
     url: str | None = None,
     fleet: Solo | PostgresFleet | None = None,
@@ -218,12 +223,18 @@ async def _driver_threads_done(within: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _verify_tokens(settings: Settings, client) -> None:
+async def _verify_tokens(settings: Settings, client: AsyncWebClient) -> None:
     """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
-    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+    checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("SLACK_BOT_TOKEN", client.auth_test)
+    ]
     if settings.socket_mode:
+        app_token = settings.app_token or ""
         checks.append(
-            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=settings.app_token))
+            (
+                "SLACK_APP_TOKEN",
+                functools.partial(client.apps_connections_open, app_token=app_token),
+            )
         )
     for name, call in checks:
         try:
@@ -240,7 +251,7 @@ async def _verify_tokens(settings: Settings, client) -> None:
             return
 
 
-async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
+async def _serve(settings: Settings, gateway: Gateway, app: AsyncApp, health: Health) -> None:
     stop = _stop_event()
     own = None
     if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
@@ -273,14 +284,19 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
 
 
 async def _serve_slack(
-    settings: Settings, app, health: Health, stop: asyncio.Event, hub: Hub | None = None
+    settings: Settings,
+    app: AsyncApp,
+    health: Health,
+    stop: asyncio.Event,
+    hub: Hub | None = None,
 ) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, settings.app_token)
         # Connecting retries for as long as Slack is unreachable: stay stoppable meanwhile.
-        connecting = asyncio.get_running_loop().create_task(handler.connect_async())
+        connect = handler.connect_async()  # type: ignore[no-untyped-call]
+        connecting = asyncio.get_running_loop().create_task(connect)
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if connecting.done() and not connecting.cancelled() and connecting.exception():
@@ -293,7 +309,7 @@ async def _serve_slack(
             health.ready = False
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
     else:
         if not settings.signing_secret:
             raise StartError(
@@ -314,7 +330,7 @@ async def _serve_slack(
 
 
 async def start_http(
-    app, host: str, port: int, health: Health | None = None, hub: Hub | None = None
+    app: AsyncApp, host: str, port: int, health: Health | None = None, hub: Hub | None = None
 ) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
     /healthz, /readyz and /metrics beside /slack/events when `health` is given, and the

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from urllib.parse import urlsplit
 
@@ -64,7 +65,7 @@ def _config(args: argparse.Namespace, environ: dict[str, str]) -> AgentConfig:
         resolvers = tuple(ResolverAddress.parse(r) for r in args.resolver or ())
     except (keys.KeyFileError, ValueError) as exc:
         raise AgentUsageError(str(exc)) from None
-    place = (environ.get("GATEWAY_AGENT_PLACE") or "").strip()
+    place = (environ.get("GATEWAY_AGENT_PLACE") or "").strip() or socket.gethostname()
     return AgentConfig(
         bot_url=args.bot.rstrip("/"),
         bot_key=bot_key,
@@ -73,7 +74,7 @@ def _config(args: argparse.Namespace, environ: dict[str, str]) -> AgentConfig:
         resolvers=resolvers,
         allow_private=args.allow_private,
         ca_bundle=environ.get("GATEWAY_CA_BUNDLE") or None,
-        **({"place": place} if place else {}),
+        place=place,
     )
 
 

@@ -70,16 +70,16 @@ def from_answer(
         return Place(name, UNKNOWN, summary="an answer that is not an object")
     if isinstance(data.get("refused"), str):
         return Place(name, REFUSED, summary=_clip("refused: " + data["refused"]))
-    verdict = data.get("verdict") if isinstance(data.get("verdict"), dict) else {}
+    verdict = _dict(data.get("verdict"))
     status = verdict.get("status")
     if status not in STATUSES:
         return Place(name, UNKNOWN, summary="an answer without a verdict")
-    cause = verdict.get("cause") if verdict.get("cause") in set(causes) else None
-    http = data.get("http") if isinstance(data.get("http"), dict) else {}
+    cause = _known(verdict.get("cause"), causes)
+    http = _dict(data.get("http"))
     code = http.get("status")
-    gateway = data.get("gateway") if isinstance(data.get("gateway"), dict) else {}
-    product = gateway.get("product") if gateway.get("product") in set(products) else None
-    summary = verdict.get("summary") if isinstance(verdict.get("summary"), str) else ""
+    product = _known(_dict(data.get("gateway")).get("product"), products)
+    summary = verdict.get("summary")
+    summary = summary if isinstance(summary, str) else ""
     return Place(
         name=name,
         status=status,
@@ -89,6 +89,14 @@ def from_answer(
         product=product,
         pop=pop_of(_answer_headers(http)),
     )
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _known(value: object, vocabulary: Iterable[str]) -> str | None:
+    return value if isinstance(value, str) and value in set(vocabulary) else None
 
 
 def _answer_headers(http: dict[str, object]) -> list[tuple[str, str]]:

@@ -9,12 +9,14 @@ fields as `/gateway watch … ` (bot/modal.py reads it back).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.alert_syntax import mentions
 from bot.render.alerts import duration, mute_words, slack_date
 from bot.render.slack import escape
+from bot.spec import WatchSpec
 
 ACTION_HOME_NEW = "gateway_home_new"
 ACTION_HOME_RECHECK = "gateway_home_recheck"
@@ -31,9 +33,8 @@ _STATE_EMOJI = {"healthy": ":large_green_circle:", "down": ":red_circle:"}
 class HomeWatch:
     id: int
     channel: str
-    url: str
+    spec: WatchSpec
     state: str
-    interval_s: float
     last_checked_at: datetime | None
     availability: float | None
     strip: tuple[float | None, ...]  # share of healthy checks per hour, oldest first
@@ -42,8 +43,6 @@ class HomeWatch:
     mute_reason: str | None = None
     incident_summary: str | None = None
     incident_since: datetime | None = None
-    expect: str = ""
-    notify: tuple[str, ...] = ()
 
 
 def strip_text(strip: tuple[float | None, ...]) -> str:
@@ -61,8 +60,8 @@ def strip_text(strip: tuple[float | None, ...]) -> str:
     return "".join(squares)
 
 
-def home_view(watches: list[HomeWatch]) -> dict:
-    blocks: list[dict] = [
+def home_view(watches: list[HomeWatch]) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Watched sites"}},
         {
             "type": "section",
@@ -89,13 +88,13 @@ def home_view(watches: list[HomeWatch]) -> dict:
     return {"type": "home", "blocks": blocks}
 
 
-def _watch_blocks(watch: HomeWatch) -> list[dict]:
+def _watch_blocks(watch: HomeWatch) -> list[dict[str, Any]]:
     emoji = _STATE_EMOJI.get(watch.state, ":white_circle:")
     last = slack_date(watch.last_checked_at) if watch.last_checked_at else "not yet"
     share = f"{watch.availability:.2%}" if watch.availability is not None else "—"
     lines = [
-        f"{emoji} *{escape(watch.url)}* · {watch.state} · every "
-        f"{duration(timedelta(seconds=watch.interval_s))} · last check {last}",
+        f"{emoji} *{escape(watch.spec.url)}* · {watch.state} · every "
+        f"{duration(timedelta(seconds=watch.spec.interval_s))} · last check {last}",
         f"24 h {strip_text(watch.strip)} {share}",
     ]
     if watch.incident_summary and watch.incident_since:
@@ -106,10 +105,11 @@ def _watch_blocks(watch: HomeWatch) -> list[dict]:
     if watch.muted_until:
         lines.append(":mute: " + mute_words(watch.muted_until, watch.muted_by, watch.mute_reason))
     extras = []
-    if watch.expect:
-        extras.append(escape(watch.expect))
-    if watch.notify:
-        extras.append("notifies " + mentions(watch.notify))
+    expect = watch.spec.expect.describe()
+    if expect:
+        extras.append(escape(expect))
+    if watch.spec.notify:
+        extras.append("notifies " + mentions(watch.spec.notify))
     if extras:
         lines.append(" · ".join(extras))
     value = json.dumps({"w": watch.id})
@@ -137,25 +137,57 @@ class ModalValues:
     """What the modal shows first: a new watch's defaults, or an existing watch."""
 
     watch_id: int | None = None
-    url: str = ""
     channel: str | None = None
-    every: str = "5m"
-    after: int = 2
-    expect: str = ""
-    notify_people: tuple[str, ...] = ()
-    notify_groups: tuple[str, ...] = field(default_factory=tuple)
+    spec: WatchSpec | None = None  # None: a new watch, nothing known yet
+
+    @property
+    def url(self) -> str:
+        return self.spec.url if self.spec else ""
+
+    @property
+    def every(self) -> str:
+        interval = self.spec.interval if self.spec else None
+        return _every(interval) if interval else "5m"
+
+    @property
+    def after(self) -> int:
+        return (self.spec.after if self.spec else None) or 2
+
+    @property
+    def expect(self) -> str:
+        return self.spec.expect.describe() if self.spec else ""
+
+    @property
+    def notify_people(self) -> tuple[str, ...]:
+        return tuple(i for i in self.spec.notify if not i.startswith("S")) if self.spec else ()
+
+    @property
+    def notify_groups(self) -> tuple[str, ...]:
+        return tuple(i for i in self.spec.notify if i.startswith("S")) if self.spec else ()
 
 
-def watch_modal(values: ModalValues) -> dict:
+def _every(seconds: float) -> str:
+    """An interval as the modal's field shows it: `5m`, `1h`, `90s`."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def watch_modal(values: ModalValues) -> dict[str, Any]:
     editing = values.watch_id is not None
-    channel: dict = {
+    channel: dict[str, Any] = {
         "type": "conversations_select",
         "action_id": "value",
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     if values.channel:
         channel["initial_conversation"] = values.channel
-    people: dict = {"type": "multi_users_select", "action_id": "value", "max_selected_items": 10}
+    people: dict[str, Any] = {
+        "type": "multi_users_select",
+        "action_id": "value",
+        "max_selected_items": 10,
+    }
     if values.notify_people:
         people["initial_users"] = list(values.notify_people)
     blocks = [
@@ -205,11 +237,11 @@ def watch_modal(values: ModalValues) -> dict:
     }
 
 
-def _md(text: str) -> dict:
+def _md(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
     button = {
         "type": "button",
         "text": {"type": "plain_text", "text": text},
@@ -221,7 +253,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def _text_input(initial: str, placeholder: str) -> dict:
+def _text_input(initial: str, placeholder: str) -> dict[str, Any]:
     element = {
         "type": "plain_text_input",
         "action_id": "value",
@@ -233,8 +265,12 @@ def _text_input(initial: str, placeholder: str) -> dict:
 
 
 def _input(
-    block_id: str, label: str, element: dict, optional: bool = False, hint: str | None = None
-) -> dict:
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    optional: bool = False,
+    hint: str | None = None,
+) -> dict[str, Any]:
     block = {
         "type": "input",
         "block_id": block_id,
@@ -247,5 +283,5 @@ def _input(
     return block
 
 
-def _option(label: str, value: str) -> dict:
+def _option(label: str, value: str) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": label}, "value": value}
