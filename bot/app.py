@@ -32,6 +32,7 @@ from bot.agents.hub import Hub
 from bot.agents.store import AgentStore
 from bot.chat import Chat, SlackChat
 from bot.health import Health
+from bot.render import alerts
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
@@ -171,6 +172,17 @@ def start_agents(settings: Settings, gateway: Gateway, watches: WatchService) ->
     hub = Hub(settings.agents, AgentStore(store.engine))
     gateway.work.agents = hub
     watches.runner.agents = AgentGate(Confirmer(hub, settings.agents.confirm_from))
+
+    async def tell_silent(name: str, age: float) -> None:
+        """One notice in each channel that watches a site (their alerts wait on agents)."""
+        text = alerts.escape(
+            f"The agent {name} has not polled for {age / 60:.0f} min: until it does, its "
+            "answers are unknown (see `/gateway agents`)."
+        )
+        for channel in sorted({info.channel for info in watches.watches.values()}):
+            await watches.incidents.say(watches.core.chat, channel, alerts.note(text))
+
+    hub.on_silent = tell_silent
     hub.start()
     return hub
 

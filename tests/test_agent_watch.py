@@ -74,7 +74,9 @@ async def test_an_agent_that_misses_the_deadline_is_unknown_never_down(slack, tm
 
 async def test_a_silent_agent_is_told_once_and_measured(slack, tmp_path):
     lab = await AgentLab(slack, tmp_path, ("east", "west")).start()
+    site = serve(Behaviour.OK)
     try:
+        await lab.command(f"watch {site.url()} every 60s")  # a channel whose alerts wait on agents
         body = json.dumps({"version": "9", "place": "lab", "wait": 0}).encode()
         headers = protocol.sign_request(
             keys.load_private(lab.keys["east"][0]),
@@ -93,8 +95,11 @@ async def test_a_silent_agent_is_told_once_and_measured(slack, tmp_path):
         lab.hub.clock = lambda: real() + SILENT_AFTER + 5
         first, second = await lab.hub.check_silence(), await lab.hub.check_silence()
         late = REGISTRY.get_sample_value("gateway_agent_last_seen_seconds", {"agent": "east"})
+        notices = [m["text"] for m in lab.tops() if "has not polled" in m["text"]]
     finally:
         await lab.stop()
+        site.close()
     assert seen is not None and 0 <= seen < 5 and never == -1
     assert first == ["east"] and second == []
     assert late is not None and late > SILENT_AFTER
+    assert len(notices) == 1 and "The agent east has not polled" in notices[0]

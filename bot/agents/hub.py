@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -50,6 +50,8 @@ class Hub:
         self._answered: dict[str, asyncio.Event] = {}  # job id → its asker's wake-up
         self._seen: dict[str, tuple[float, str, str]] = {}  # agent → last write, version, place
         self._watchdog: asyncio.Task[None] | None = None
+        # told once (fleet-wide) of an agent gone silent: the app posts it where watches are
+        self.on_silent: Callable[[str, float], Awaitable[None]] | None = None
         self._closing = False  # held polls end at once: a stopping server waits for them
 
     @property
@@ -238,6 +240,8 @@ class Hub:
             if silent and await self.store.told_silent(name):
                 log.warning("agent %s has been silent for %.0f s", name, age)
                 told.append(name)
+                if self.on_silent is not None:
+                    await self.on_silent(name, age)
         return told
 
 
