@@ -115,12 +115,19 @@ async def run_shell(settings: Settings) -> None:
     watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)
     shell.gateway = Gateway(settings, watches=watches)
     hub = start_agents(settings, shell.gateway, watches)
-    runner = await hub.serve("0.0.0.0", settings.agents.port or settings.port) if hub else None
+    runner = None
     try:
+        if hub is not None:
+            port = settings.agents.port or settings.port
+            try:
+                runner = await hub.serve("0.0.0.0", port)
+            except OSError as exc:
+                raise port_error(port, exc) from None
         await shell.run()
     finally:
-        if hub is not None and runner is not None:
+        if hub is not None:
             await hub.stop()
+        if runner is not None:
             await runner.cleanup()
         await watches.stop()
 

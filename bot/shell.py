@@ -73,6 +73,10 @@ _EMOJI = {
     ":arrows_counterclockwise:": "🔄",
     ":bell:": "🔔",
     ":pager:": "📟",
+    ":earth_africa:": "🌍",
+    ":grey_question:": "❔",
+    ":link:": "🔗",
+    ":broken_heart:": "💔",
 }
 
 BANNER = """\
