@@ -27,7 +27,10 @@ _CERT_WORDS = {
     ErrorKind.TLS_EXPIRED: "has expired",
     ErrorKind.TLS_NOT_YET_VALID: "is not valid yet",
     ErrorKind.TLS_HOSTNAME: "does not cover the host name",
-    ErrorKind.TLS_UNTRUSTED: "is not trusted (self-signed, unknown CA or incomplete chain)",
+    ErrorKind.TLS_UNTRUSTED: (
+        "is not trusted here (self-signed, unknown CA or incomplete chain; fine only if the "
+        "edge trusts its issuer, as Cloudflare trusts its own Origin CA)"
+    ),
 }
 
 
