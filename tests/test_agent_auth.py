@@ -164,3 +164,24 @@ async def test_an_agent_without_allow_private_refuses_private_egress(slack, tmp_
             await lab.stop()
         assert site.requests == []
     assert places[0].status == "refused" and says in places[0].summary
+
+
+async def test_bodies_are_read_whole_and_capped(slack, tmp_path):
+    """A 300 KB answer arrives in many pieces and is verified whole; past the caps, 413."""
+    lab = await AgentLab(slack, tmp_path, ("east",)).start()
+    key = keys.load_private(lab.keys["east"][0])
+
+    async def post(path: str, data: dict) -> httpx.Response:
+        body = json.dumps(data).encode()
+        headers = protocol.sign_request(key, "east", "POST", path, body, time.time())
+        async with httpx.AsyncClient(base_url=lab.url) as client:
+            return await client.post(path, content=body, headers=headers)
+
+    try:
+        big = await post("/agent/v1/result", {"job": "nope", "result": {"pad": "x" * 300_000}})
+        huge = await post("/agent/v1/result", {"job": "nope", "result": {"pad": "x" * 600_000}})
+        long_poll = await post("/agent/v1/poll", {"wait": 0, "place": "x" * 5000})
+    finally:
+        await lab.stop()
+    assert big.status_code == 404  # signed, read whole, verified: only the job is unknown
+    assert huge.status_code == 413 and long_poll.status_code == 413

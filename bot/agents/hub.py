@@ -73,7 +73,12 @@ class Hub:
     # --- the agents' requests -------------------------------------------------------
 
     async def _verified(self, request: web.Request, limit: int) -> tuple[str, bytes]:
-        body = await request.content.read(limit + 1)
+        body = b""
+        while len(body) <= limit:  # read() gives what has arrived: up to EOF, within the cap
+            chunk = await request.content.read(limit + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
         now = self.clock()
