@@ -125,8 +125,12 @@ async def fetch(
     address_for: AddressFor,
     verify: ssl.SSLContext | None = None,
     on_connect: OnConnect | None = None,
+    connect_port: int | None = None,
 ) -> HttpSample:
     """GET `url` from `address`, following redirects; never raises for network trouble.
+
+    `connect_port` (an origin given as IP:PORT) is where the connection goes while the
+    URL's host and port stay the first hop's; the Host header and SNI never change.
 
     A redirect the check will not follow is evidence, not a crash: the sample keeps
     the redirect's status and says where it pointed and why it was not followed.
@@ -140,11 +144,14 @@ async def fetch(
     hops: list[Hop] = []
     seen = {url}
     current_url, current_address = url, address
-    current_host = _Url.parse(url).host
+    origin = _Url.parse(url)
+    current_host = origin.host
     first: tuple[TcpAttempt, TlsResult | None] | None = None
     while True:
         left = timeout - (time.perf_counter() - started)
         context = verify if first is None and verify is not None else inspecting_context()
+        here = _Url.parse(current_url)
+        same_place = (here.host, here.port) == (origin.host, origin.port)
         sample, wire = await _get_once(
             current_url,
             current_address,
@@ -152,6 +159,7 @@ async def fetch(
             connect_timeout,
             context,
             on_connect if first is None else None,
+            connect_port if same_place else None,
         )
         if first is None:
             first = _first_hop(sample, wire, verify is not None)
@@ -286,18 +294,18 @@ async def _get_once(
     connect_timeout: float,
     context: ssl.SSLContext,
     on_connect: OnConnect | None,
+    port: int | None = None,
 ) -> tuple[HttpSample, _Wire]:
     """One GET on a connection of its own, within `timeout` seconds in all."""
     wire = _Wire()
     parts = _Url.parse(url)
+    port = port or parts.port
     writer: asyncio.StreamWriter | None = None
     response: h11.Response | h11.InformationalResponse | None = None
     try:
-        reader, writer = await _connect(address, parts, min(connect_timeout, timeout), wire)
+        reader, writer = await _connect(address, port, min(connect_timeout, timeout), wire)
         if on_connect is not None:
-            on_connect(
-                TcpAttempt(address=address, port=parts.port, ms=wire.ms(wire.connected) or 0.0)
-            )
+            on_connect(TcpAttempt(address=address, port=port, ms=wire.ms(wire.connected) or 0.0))
         if parts.scheme == "https":
             left = timeout - (time.perf_counter() - wire.started)
             await _handshake(writer, parts.host, context, min(connect_timeout, left), wire)
@@ -331,11 +339,11 @@ async def _get_once(
 
 
 async def _connect(
-    address: str, parts: _Url, timeout: float, wire: _Wire
+    address: str, port: int, timeout: float, wire: _Wire
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, parts.port)
+            reader, writer = await asyncio.open_connection(address, port)
     except TimeoutError:
         raise _Failed(ErrorKind.TIMEOUT, "no answer to the connection attempt") from None
     except OSError as exc:

@@ -62,16 +62,19 @@ def _context() -> ssl.SSLContext:
     return context
 
 
-async def probe(target: Target, address: str, timeout: float) -> Http2Result:
-    """GET the target's URL from `address`, offering h2 and HTTP/1.1; never raises."""
-    return _remember(target, await _probe(target, address, timeout))
+async def probe(
+    target: Target, address: str, timeout: float, port: int | None = None
+) -> Http2Result:
+    """GET the target's URL from `address` (at `port`, else the target's), offering h2 and
+    HTTP/1.1; never raises."""
+    return _remember(target, await _probe(target, address, timeout, port or target.port))
 
 
-async def _probe(target: Target, address: str, timeout: float) -> Http2Result:
+async def _probe(target: Target, address: str, timeout: float, port: int) -> Http2Result:
     import httpx
 
     started = time.perf_counter()
-    url = build_url("https", address, target.port, target.path)
+    url = build_url("https", address, port, target.path)
     authority = build_url("https", target.host, target.port).split("://", 1)[1].rstrip("/")
     headers = {"host": authority, "user-agent": USER_AGENT, "accept": "*/*"}
     transport = httpx.AsyncHTTPTransport(verify=_context(), http1=True, http2=True, retries=0)

@@ -83,6 +83,17 @@ OnProgress = Callable[[Progress], None]
 CheckFunction = Callable[["str | Target", "CheckOptions", OnProgress], Awaitable[Diagnosis]]
 
 
+def split_via(text: str) -> tuple[str, int | None]:
+    """`203.0.113.10`, `203.0.113.10:8443`, `[2001:db8::1]:8443` → (address, port or None)."""
+    if text.startswith("["):
+        address, _, port = text[1:].partition("]:")
+        return address.rstrip("]"), int(port) if port else None
+    if text.count(":") == 1:
+        address, port = text.split(":")
+        return address, int(port)
+    return text, None
+
+
 def _ignore(_: Progress) -> None:
     return None
 
@@ -120,7 +131,9 @@ async def gather(
     checked_at = datetime.now(UTC)
     guard.vet_name(target.host, options.allow_private)
 
+    via_port = None
     if via is not None:
+        via, via_port = split_via(via)
         dns_result = DnsResult(
             name=target.host, skipped=True, answers=(DnsAnswer(resolver=VIA, addresses=(via,)),)
         )
@@ -151,8 +164,9 @@ async def gather(
     if not addresses:
         return finish()
     probes = _Probes(target, options, deadline, addresses, on_progress)
+    probes.connect_port = via_port
     h2_task = (
-        asyncio.create_task(http2.probe(target, addresses[0], deadline.left()))
+        asyncio.create_task(http2.probe(target, addresses[0], deadline.left(), via_port))
         if target.scheme == "https" and options.http2 and http2.worth_probing(target, addresses[0])
         else None
     )
@@ -180,6 +194,12 @@ class _Probes:
         self.options = options
         self.deadline = deadline
         self.addresses = addresses
+        self.connect_port: int | None = None  # an origin given as IP:PORT
+
+    @property
+    def port(self) -> int:
+        """Where connections go: the target's port, or the origin's own."""
+        return self.connect_port or self.target.port
 
     def connect_timeout(self) -> float:
         return self.deadline.share(0.5)
@@ -200,9 +220,7 @@ class _Probes:
         verify = await tls.ready_verifying_context(self.options.ca_bundle) if self._https else None
         tally = _TcpTally(self.addresses, self._tell)
         tcp_task = (
-            asyncio.create_task(
-                tcp.connect_all(unsampled, self.target.port, self.connect_timeout())
-            )
+            asyncio.create_task(tcp.connect_all(unsampled, self.port, self.connect_timeout()))
             if unsampled
             else None
         )
@@ -300,7 +318,7 @@ class _Probes:
     async def _tls(self, address: str) -> TlsResult:
         return await tls.handshake(
             address,
-            self.target.port,
+            self.port,
             self.target.host,
             self.connect_timeout(),
             self.options.ca_bundle,
@@ -313,15 +331,15 @@ class _Probes:
         verify: ssl.SSLContext | None = None,
         on_connect: http.OnConnect | None = None,
     ) -> HttpSample:
-        url = url or self.target.url
         return await http.fetch(
-            url,
+            url or self.target.url,
             address,
             timeout=self.deadline.left(),
             connect_timeout=self.connect_timeout(),
             address_for=self._address_for,
             verify=verify,
             on_connect=on_connect,
+            connect_port=self.connect_port if url is None else None,
         )
 
     async def _address_for(self, host: str) -> str:
@@ -361,7 +379,7 @@ class _Probes:
         return tuple(
             TcpAttempt(
                 address=a,
-                port=self.target.port,
+                port=self.port,
                 error=ErrorKind.TIMEOUT,
                 detail="no answer before the check's deadline",
             )

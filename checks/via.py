@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -19,7 +20,7 @@ from checks.blame import Link, Origin, Seen, decide
 from checks.diagnose import CERT_WARNING_DAYS, Diagnosis
 from checks.knowledge import load as load_knowledge
 from checks.models import ErrorKind, Target
-from checks.run import CheckOptions, OnProgress, check, check_at
+from checks.run import CheckOptions, OnProgress, check, check_at, split_via
 from checks.target import TargetError
 
 MAX_VIA = 5
@@ -48,18 +49,29 @@ class ViaCheck:
 
 
 def parse_via(text: str) -> str:
-    """An origin address as typed (`203.0.113.10`, `2001:db8::1`, `[2001:db8::1]`), canonical."""
+    """An origin as typed (`203.0.113.10`, `2001:db8::1`, `[2001:db8::1]`, and with a port
+    of its own: `203.0.113.10:8443`, `[2001:db8::1]:8443`), in canonical form."""
     raw = text.strip()
-    if raw.startswith("[") and raw.endswith("]"):
-        raw = raw[1:-1]
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    bracketed = re.match(r"^\[([^\]]*)\](?::([0-9]{1,5}))?$", raw)
+    if bracketed:
+        raw, port = bracketed.group(1), bracketed.group(2)
+    elif raw.count(":") == 1:
+        raw, port = raw.split(":")
+    else:
+        port = None
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
-        shown = text if len(text) <= 60 else text[:59] + "…"
         raise TargetError(f"via takes an origin's IP address, not {shown!r}") from None
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
         raise TargetError(f"zoned IPv6 addresses (%{address.scope_id}) cannot be checked")
-    return str(address)
+    if port is None:
+        return str(address)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise TargetError(f"the port in via {shown!r} is not a number from 1 to 65535")
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{host}:{int(port)}"
 
 
 def parse_vias(texts: Sequence[str]) -> tuple[str, ...]:
@@ -73,8 +85,9 @@ def parse_vias(texts: Sequence[str]) -> tuple[str, ...]:
 def vet_vias(vias: Sequence[str], allow_private: bool) -> None:
     """The guard, before anything is sent: a private origin needs --allow-private."""
     for via in vias:
+        address, _port = split_via(via)
         try:
-            guard.vet_addresses(via, (via,), allow_private)
+            guard.vet_addresses(address, (address,), allow_private)
         except guard.TargetRefused as exc:
             raise guard.TargetRefused(f"via {exc}") from None
 

@@ -214,3 +214,32 @@ def test_an_unusable_via_is_one_line_and_exit_2(vias, says):
     assert result.code == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and says in result.stderr
+
+
+def test_an_origin_on_a_port_of_its_own_keeps_the_sites_host_header(dns_server):
+    """`--via IP:PORT`: the connection goes there, the Host header stays the site's."""
+    dns_server.add_a("edge.test", "127.0.0.1")
+    with (
+        serve(Behaviour.STATUS, **_cloudflare(521, "Web server is down")) as edge,
+        serve(Behaviour.OK) as origin,
+    ):
+        result = check_json(
+            f"http://edge.test:{edge.port}/",
+            "--resolver",
+            dns_server.address,
+            "--via",
+            f"127.0.0.1:{origin.port}",
+        )
+        hosts = [r.header("host") for r in origin.requests]
+    data = result.json
+    assert data["blame"] == "edge_to_origin"
+    assert data["origins"][0]["via"] == f"127.0.0.1:{origin.port}"
+    assert data["origins"][0]["verdict"]["status"] == "healthy"
+    assert hosts and set(hosts) == {f"edge.test:{edge.port}"}
+    assert data["origins"][0]["http"]["attempts"][0]["url"] == f"http://edge.test:{edge.port}/"
+
+
+@pytest.mark.parametrize("via", ["127.0.0.1:0", "127.0.0.1:99999", "[::1]:x", "edge.test:80"])
+def test_an_unusable_origin_port_is_one_line(via):
+    result = run_cli("check", "http://edge.test/", "--allow-private", "--via", via)
+    assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1
