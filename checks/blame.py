@@ -39,6 +39,8 @@ _CANNOT_REACH = {
 }
 _EDGE_LAYERS = {"dns", "network", "tls"}  # the edge's own name, address or certificate
 _EDGE_POLICY = {"forbidden", "rate_limited"}  # refusals an edge makes on its own
+# What an origin says to a request that did not come through its edge: not a fault
+_ORIGIN_POLICY = {"forbidden", "not_found", "rate_limited", "redirect_loop", "healthy"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,15 @@ def _healthy_edge(edge: Seen, origins: Sequence[Origin]) -> Link:
         )
     silent = [o for o in origins if not o.seen.answered]
     failing = [o for o in origins if o.seen.status != "healthy" and o.seen.answered]
+    broken = [o for o in failing if o.seen.cause not in _ORIGIN_POLICY]
+    if broken:  # a 5xx behind an edge that still works: its cache, or another origin
+        return Link(
+            ORIGIN,
+            f"{edge.product or 'the edge'} still works (from its cache, or another origin), "
+            f"but the origin {_listed(broken)} fails when asked directly: "
+            f"{_lower(broken[0].seen.summary)}",
+            tuple(o.via for o in broken),
+        )
     if failing:
         return Link(
             None,

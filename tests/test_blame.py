@@ -17,6 +17,7 @@ SOON = Seen(
 )
 ORIGIN_503 = Seen("down", "service_unavailable", "service", True, "HTTP 503: maintenance")
 ORIGIN_500 = Seen("down", "server_error", "service", True, "HTTP 500: the application failed")
+ORIGIN_403 = Seen("down", "forbidden", "service", True, "HTTP 403: only the CDN may ask")
 
 
 def cdn(cause: str, layer: str = "gateway", status: str = "down") -> Seen:
@@ -47,7 +48,8 @@ CASES = [
     (EXPIRED, [HEALTHY], "edge", "has expired"),
     (HEALTHY, [HEALTHY], None, "straight from the origin"),
     (HEALTHY, [TIMED_OUT], None, "may admit only the edge's addresses"),
-    (HEALTHY, [ORIGIN_500], None, "answers otherwise"),
+    (HEALTHY, [ORIGIN_500], "origin", "still works (from its cache, or another origin)"),
+    (HEALTHY, [ORIGIN_403], None, "answers otherwise"),
     (HEALTHY, [EXPIRED], "origin", "origin's own certificate is wrong (127.0.0.3: has expired)"),
     (HEALTHY, [SOON], "origin", "expires in 3 days"),
     # one origin of two fails: it is the one named
