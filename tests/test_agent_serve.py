@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from bot.agents import keys
 from tests.conftest import ROOT
 from tests.servers.agents import AgentProcess, keypair
 from tests.servers.misbehave import Behaviour, serve
@@ -82,3 +83,76 @@ def test_serve_hosts_the_agents_on_its_port(tmp_path):
     assert "up from everywhere" in text
     assert "sleepy" in text and "unknown" in text  # enrolled, silent: unknown, never down
     assert "401" in agents[1].log()
+
+
+def _socket_mode_env(slack, tmp_path, **extra: str) -> dict[str, str]:
+    bot_key, _ = keypair(tmp_path, "bot")
+    _, west_public = keypair(tmp_path, "west")
+    return clean_env(
+        PYTHONPATH=str(ROOT),
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_APP_TOKEN="xapp-1-A1-test",
+        SLACK_API_URL=slack.api_url,
+        GATEWAY_ALLOW_PRIVATE="1",
+        GATEWAY_AGENTS=f"west={west_public}",
+        GATEWAY_AGENT_KEY=bot_key,
+        **extra,
+    )
+
+
+def test_socket_mode_hosts_the_agents_on_gateway_agent_port(tmp_path):
+    agent_port = free_port()
+    with SlackStandIn() as slack:
+        env = _socket_mode_env(slack, tmp_path, GATEWAY_AGENT_PORT=str(agent_port))
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        bot_public = keys.public_text(keys.load_private(tmp_path / "bot.key").public_key())
+        assert slack.wait_for_socket(timeout=20), bot.poll()  # the agents' port is up first
+        agent = AgentProcess(
+            f"http://127.0.0.1:{agent_port}",
+            bot_public,
+            "west",
+            str(tmp_path / "west.key"),
+            "--allow-private",
+            log_dir=tmp_path,
+            place="Dublin",
+        )
+        try:
+            listed = ""
+            for _ in range(10):
+                time.sleep(1.0)  # the agent's first poll
+                slack.send_slash_command("agents")
+                slack.wait_for(lambda s: bool(s.calls_to("chat.postEphemeral")), 5)
+                listed = str(slack.calls_to("chat.postEphemeral")[-1].args)
+                if "Dublin" in listed:
+                    break
+        finally:
+            agent.close()
+            bot.send_signal(signal.SIGTERM)
+            try:
+                output, _ = bot.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+                output, _ = bot.communicate()
+    assert "west" in listed and "Dublin" in listed, output[-3000:]
+    assert bot.returncode == 0, output[-3000:]
+
+
+def test_socket_mode_without_an_agent_port_is_one_line(tmp_path):
+    with SlackStandIn() as slack:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=tmp_path,
+            env=_socket_mode_env(slack, tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert "GATEWAY_AGENT_PORT is not set" in proc.stderr and "Traceback" not in proc.stderr
