@@ -122,3 +122,30 @@ def test_the_point_of_presence_a_cdn_names(headers, pop):
 def test_an_answer_that_is_not_a_verdict_is_unknown_never_down():
     for text in (None, "not json", "[]", '{"verdict": {"status": "on fire"}}'):
         assert from_answer("west", text, ["tcp_refused"], ["nginx"]).status == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"GATEWAY_AGENTS": "west"}, "write NAME=ed25519:PUBLICKEY"),
+        ({"GATEWAY_AGENTS": "west=ed25519:AAAA"}, "west: the public key is not 32 bytes"),
+        ({"GATEWAY_AGENTS": "West!=ed25519:AAAA"}, "lower-case letters"),
+        ({"GATEWAY_AGENT_PORT": "99999"}, "GATEWAY_AGENT_PORT takes a whole number"),
+        ({"GATEWAY_CONFIRM_FROM": "-1"}, "GATEWAY_CONFIRM_FROM takes a whole number"),
+        ({"GATEWAY_AGENT_KEY": "/nonexistent.key"}, "GATEWAY_AGENT_KEY: /nonexistent.key"),
+    ],
+)
+def test_an_unusable_agent_setting_is_one_line_naming_it(environ, says):
+    from bot.settings import SettingsError, from_environment
+
+    with pytest.raises(SettingsError) as problem:
+        from_environment(environ)
+    assert says in str(problem.value) and "\n" not in str(problem.value)
+
+
+def test_agents_without_the_bots_key_are_refused_at_start():
+    from bot.settings import SettingsError, from_environment
+
+    public = protocol.keys.public_text(AGENT.public_key())
+    with pytest.raises(SettingsError, match="GATEWAY_AGENT_KEY is not"):
+        from_environment({"GATEWAY_AGENTS": f"west={public}"})

@@ -164,3 +164,28 @@ async def test_an_agents_answer_is_hostile_input_escaped_and_bounded(slack, tmp_
     assert "<!channel>" not in text and "<!here>" not in text
     assert "<https://evil.example" not in text and "not_a_cause" not in text
     assert "x" * 400 not in text  # clipped
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["agent"], "agent takes keygen PATH or run"),
+        (["agent", "run", "--bot", "http://x"], "required"),
+        (
+            ["agent", "run", "--bot", "ftp://x", "--bot-key", "k", "--name", "w", "--key", "k"],
+            "--bot takes the bot's http(s) URL",
+        ),
+        (
+            ["agent", "run", "--bot", "http://x", "--bot-key", "nope", "--name", "w", "--key", "k"],
+            "ed25519:BASE64",
+        ),
+        (
+            ["agent", "run", "--bot", "http://x", "--bot-key", "k", "--name", "W!", "--key", "k"],
+            "--name",
+        ),
+    ],
+)
+def test_an_unusable_agent_command_is_one_line(args, says):
+    result = run_cli(*args)
+    assert result.code == 2 and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
