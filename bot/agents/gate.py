@@ -42,9 +42,9 @@ class AgentGate:
             return False
         return watch_id in self.held
 
-    def note_once(self, watch_id: int, url: str) -> str | None:
-        """The quiet note for a held failure, the first time only."""
+    def note_once(self, watch_id: int) -> str | None:
+        """The headline of a held failure for its quiet note, the first time only."""
         if watch_id not in self.held or watch_id in self.told:
             return None
         self.told.add(watch_id)
-        return f"{url}: {self.held[watch_id]}; not confirmed by the agents, so nobody is paged."
+        return self.held[watch_id]

@@ -55,6 +55,12 @@ def places_messages(title: str, places: Sequence[Place]) -> list[Message]:
     return to_messages(clip(f"{title}: {plain}", 2000), blocks)
 
 
+def held_note(url: str, headline: str) -> Message:
+    """A watch's failure the agents did not confirm: one quiet note, no page."""
+    text = f"{url}: {headline}; not confirmed by the agents, so nobody is paged."
+    return Message(text=escape(text), blocks=[SectionBlock(text=mrkdwn(escape(text))).to_dict()])
+
+
 def _http(status: int | None) -> str:
     return f"HTTP {status}" if status is not None else ""
 

@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
 from bot.agents.gate import AgentGate
-from bot.render import alerts
+from bot.agents.ui import held_note
+from bot.render import watch_notes as notes
 from bot.watch.core import Watched, ignore
 from bot.watch.model import WatchInfo
 from bot.watch.records import IncidentRecord
@@ -100,13 +101,7 @@ class CheckRunner:
                 if self.agents is not None:
                     diagnosis = await self.agents.confirm(info.id, diagnosis, full)
         except (TargetRefused, TargetError) as exc:
-            await core.incidents.say(
-                core.chat,
-                info.channel,
-                alerts.note(
-                    f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"
-                ),
-            )
+            await core.incidents.say(core.chat, info.channel, notes.dropped(info.url, str(exc)))
             await core.remove(info.id)
             return None
         return diagnosis
@@ -128,10 +123,10 @@ class CheckRunner:
         now: datetime,
     ) -> None:
         if event is Event.HELD and self.agents is not None and info.id in self.agents.held:
-            note = self.agents.note_once(info.id, info.url)
-            if note:
+            headline = self.agents.note_once(info.id)
+            if headline:
                 await self.core.incidents.say(
-                    self.core.chat, info.channel, alerts.note(alerts.escape(note))
+                    self.core.chat, info.channel, held_note(info.url, headline)
                 )
             return
         if event is Event.HELD:
