@@ -2,6 +2,8 @@
 
 Every replica shares them: a job written by one is handed out by whichever
 replica an agent polls, and its result is read back by the one that asked.
+SQLAlchemy Core on the engine's connections (no ORM unit of work): each call is
+one or two statements, on the path of every job.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.agents.rows import AgentContactRow, AgentJobRow, AgentNonceRow
 
 KEEP_JOBS = timedelta(hours=1)
+JOBS = cast(Table, AgentJobRow.__table__)
+CONTACTS = cast(Table, AgentContactRow.__table__)
+NONCES = cast(Table, AgentNonceRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class StoredJob:
 
 class AgentStore:
     def __init__(self, engine: AsyncEngine) -> None:
-        self.session = async_sessionmaker(engine, expire_on_commit=False)
+        self.engine = engine
         # SQLite has one writer: writes wait their turn here rather than fail "locked"
         sqlite = engine.dialect.name == "sqlite"
         self._writing: contextlib.AbstractAsyncContextManager[object] = (
@@ -65,108 +71,118 @@ class AgentStore:
         if self._nonces is not None:
             return self._first_in_memory(agent, nonce, expires)
         try:
-            async with self._writing, self.session.begin() as session:
-                session.add(AgentNonceRow(agent=agent, nonce=nonce, expires_at=expires))
+            async with self._writing, self.engine.begin() as db:
+                await db.execute(
+                    insert(NONCES).values(agent=agent, nonce=nonce, expires_at=expires)
+                )
         except IntegrityError:
             return False
         return True
 
     async def seen(self, agent: str, version: str, place: str, at: datetime) -> None:
-        async with self._writing, self.session.begin() as session:
-            row = await session.get(AgentContactRow, agent)
-            if row is None:
-                session.add(
-                    AgentContactRow(
-                        agent=agent, version=version, place=place, last_seen=at, silent_told=False
-                    )
-                )
-            else:
-                row.version, row.place, row.last_seen, row.silent_told = version, place, at, False
+        values = {"version": version, "place": place, "last_seen": at, "silent_told": False}
+        async with self._writing, self.engine.begin() as db:
+            changed = await db.execute(
+                update(CONTACTS).where(CONTACTS.c.agent == agent).values(**values)
+            )
+            if not changed.rowcount:
+                await db.execute(insert(CONTACTS).values(agent=agent, **values))
 
     async def contacts(self) -> list[Contact]:
-        async with self.session() as session:
-            rows = (await session.scalars(select(AgentContactRow))).all()
-        return [
-            Contact(r.agent, r.version, r.place, r.last_seen, bool(r.silent_told)) for r in rows
-        ]
+        async with self.engine.connect() as db:
+            rows = await db.execute(
+                select(
+                    CONTACTS.c.agent,
+                    CONTACTS.c.version,
+                    CONTACTS.c.place,
+                    CONTACTS.c.last_seen,
+                    CONTACTS.c.silent_told,
+                )
+            )
+            return [Contact(a, v, p, seen, bool(told)) for a, v, p, seen, told in rows]
 
     async def told_silent(self, agent: str) -> bool:
         """Mark an agent's silence as told; False when another replica told it already."""
-        async with self._writing, self.session.begin() as session:
-            result = await session.execute(
-                update(AgentContactRow)
-                .where(AgentContactRow.agent == agent, AgentContactRow.silent_told.is_(False))
+        async with self._writing, self.engine.begin() as db:
+            result = await db.execute(
+                update(CONTACTS)
+                .where(CONTACTS.c.agent == agent, CONTACTS.c.silent_told.is_(False))
                 .values(silent_told=True)
             )
-        return bool(getattr(result, "rowcount", 0))
+        return bool(result.rowcount)
 
     async def add_jobs(self, jobs: list[tuple[str, str, str, str, datetime, datetime]]) -> None:
         """(id, agent, payload, signature, created, expires) each."""
-        async with self._writing, self.session.begin() as session:
-            for job_id, agent, payload, signature, created, expires in jobs:
-                session.add(
-                    AgentJobRow(
-                        id=job_id,
-                        agent=agent,
-                        payload=payload,
-                        signature=signature,
-                        created_at=created,
-                        expires_at=expires,
-                    )
-                )
+        if not jobs:
+            return
+        rows = [
+            {
+                "id": job_id,
+                "agent": agent,
+                "payload": payload,
+                "signature": signature,
+                "created_at": created,
+                "expires_at": expires,
+            }
+            for job_id, agent, payload, signature, created, expires in jobs
+        ]
+        async with self._writing, self.engine.begin() as db:
+            await db.execute(insert(JOBS), rows)
 
     async def take(self, agent: str, now: datetime) -> list[StoredJob]:
         """This agent's jobs not yet handed out and not expired, marked taken in the same
         statement (UPDATE … RETURNING), so no two replicas hand out one job."""
-        async with self._writing, self.session.begin() as session:
-            rows = await session.execute(
-                update(AgentJobRow)
+        async with self._writing, self.engine.begin() as db:
+            rows = await db.execute(
+                update(JOBS)
                 .where(
-                    AgentJobRow.agent == agent,
-                    AgentJobRow.taken_at.is_(None),
-                    AgentJobRow.expires_at > now,
+                    JOBS.c.agent == agent,
+                    JOBS.c.taken_at.is_(None),
+                    JOBS.c.expires_at > now,
                 )
                 .values(taken_at=now)
-                .returning(AgentJobRow.id, AgentJobRow.payload, AgentJobRow.signature)
+                .returning(JOBS.c.id, JOBS.c.payload, JOBS.c.signature)
             )
             return [StoredJob(job_id, payload, signature) for job_id, payload, signature in rows]
 
     async def finish(self, agent: str, job_id: str, result: str, now: datetime) -> str:
         """Store a result: "ok", or why not ("unknown", "done", "expired")."""
-        async with self._writing, self.session.begin() as session:
-            stored = await session.execute(
-                update(AgentJobRow)
+        async with self._writing, self.engine.begin() as db:
+            stored = await db.execute(
+                update(JOBS)
                 .where(
-                    AgentJobRow.id == job_id,
-                    AgentJobRow.agent == agent,
-                    AgentJobRow.taken_at.is_not(None),
-                    AgentJobRow.done_at.is_(None),
-                    AgentJobRow.expires_at > now,
+                    JOBS.c.id == job_id,
+                    JOBS.c.agent == agent,
+                    JOBS.c.taken_at.is_not(None),
+                    JOBS.c.done_at.is_(None),
+                    JOBS.c.expires_at > now,
                 )
                 .values(result=result, done_at=now)
             )
-            if getattr(stored, "rowcount", 0):
+            if stored.rowcount:
                 return "ok"
-            row = await session.get(AgentJobRow, job_id)  # why not: the rare path
+            row = (  # why not: the rare path
+                await db.execute(
+                    select(JOBS.c.agent, JOBS.c.taken_at, JOBS.c.done_at).where(JOBS.c.id == job_id)
+                )
+            ).first()
         if row is None or row.agent != agent or row.taken_at is None:
             return "unknown"
         return "done" if row.done_at is not None else "expired"
 
     async def results(self, job_ids: list[str]) -> dict[str, str]:
-        async with self.session() as session:
-            rows = await session.execute(
-                select(AgentJobRow.id, AgentJobRow.result).where(
-                    AgentJobRow.id.in_(job_ids), AgentJobRow.result.is_not(None)
+        async with self.engine.connect() as db:
+            rows = await db.execute(
+                select(JOBS.c.id, JOBS.c.result).where(
+                    JOBS.c.id.in_(job_ids), JOBS.c.result.is_not(None)
                 )
             )
             return {job_id: result for job_id, result in rows if result is not None}
 
     async def prune(self, now: datetime) -> None:
-        async with self._writing, self.session.begin() as session:
-            await session.execute(delete(AgentNonceRow).where(AgentNonceRow.expires_at < now))
-            await session.execute(
-                delete(AgentJobRow).where(AgentJobRow.created_at < now - KEEP_JOBS)
-            )
+        async with self._writing, self.engine.begin() as db:
+            await db.execute(delete(NONCES).where(NONCES.c.expires_at < now))
+            await db.execute(delete(JOBS).where(JOBS.c.created_at < now - KEEP_JOBS))
 
 
 def utc(seconds: float) -> datetime:
