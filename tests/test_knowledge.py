@@ -30,7 +30,12 @@ def build(change: Callable[[dict, dict, dict], None]) -> None:
 
 
 def test_the_shipped_knowledge_loads():
-    assert len(load().causes) == 29
+    knowledge = load()
+    assert len(knowledge.causes) == 33
+    for code in ("upstream_dns", "upstream_overloaded", "upstream_header_too_big", "client_closed"):
+        assert knowledge.causes[code].owner, code
+    for product in ("trafficserver", "lighttpd", "h2o", "nghttpx", "kong", "php-fpm"):
+        assert product in knowledge.products
 
 
 def _set(table: str, path: tuple, value: object) -> Callable[[dict, dict, dict], None]:

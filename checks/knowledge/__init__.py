@@ -42,6 +42,9 @@ CAUSE_LAYERS = {
     "upstream_bad_response": "gateway",
     "upstream_tls": "gateway",
     "no_healthy_upstream": "gateway",
+    "upstream_dns": "gateway",
+    "upstream_overloaded": "gateway",
+    "upstream_header_too_big": "gateway",
     "service_unavailable": "service",
     "rate_limited": "service",
     "partial_outage": "service",
@@ -51,12 +54,13 @@ CAUSE_LAYERS = {
     "not_found": "service",
     "redirect_loop": "http",
     "slow_response": "service",
+    "client_closed": "client",
     "healthy": "client",
 }
 CAUSE_CODES = tuple(CAUSE_LAYERS)
 LAYERS = ("dns", "network", "tls", "http", "gateway", "service", "client")
 VERDICTS = ("healthy", "degraded", "down")
-KINDS = ("proxy", "cdn", "lb", "platform", "unknown")
+KINDS = ("proxy", "cdn", "lb", "platform", "app", "unknown")
 # The placeholders knowledge text may use (filled by checks.diagnose.fill).
 PLACEHOLDERS = frozenset({"gateway", "status", "host", "port"})
 PRODUCTS = (
@@ -69,7 +73,14 @@ PRODUCTS = (
     "traefik",
     "squid",
     "iis",
+    "trafficserver",
+    "lighttpd",
+    "h2o",
+    "nghttpx",
+    "openresty",
+    "kong",
     "cloudflare",
+    "cloudflared",
     "cloudfront",
     "aws_elb",
     "gcp_lb",
@@ -80,6 +91,9 @@ PRODUCTS = (
     "vercel",
     "netlify",
     "fly",
+    "gunicorn",
+    "uwsgi",
+    "php-fpm",
     "unknown",
 )
 
