@@ -32,6 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
+    parser.add_argument("--version", action="version", version=f"gateway {version()}")
     commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell,db}")
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ca-bundle", metavar="PATH", help="extra trusted CA certificates (PEM)")
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
+    run.add_argument(
+        "--full", action="store_true", help="every section (without it the report fits a screen)"
+    )
     explain = commands.add_parser("explain", help="explain pasted gateway log lines")
     explain.add_argument("file", nargs="?", help="a log file (default: standard input)")
     explain.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -59,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the bot's database: `db upgrade` to the newest schema")
     db.add_argument("action", choices=["upgrade"])
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" from a bare tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("gateway")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOptions:
@@ -124,7 +139,7 @@ def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     else:
         from bot.render.terminal import print_diagnosis
 
-        print_diagnosis(diagnosis)
+        print_diagnosis(diagnosis, full=args.full)
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
 
 

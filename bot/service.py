@@ -45,6 +45,7 @@ from bot.render.home import (
     ACTION_HOME_UNMUTE,
 )
 from bot.settings import Settings
+from bot.threads import Threads
 from bot.watch.service import Press, StoredWatch, WatchService
 from checks.diagnose import fill
 from checks.explain import ExplainInputError, explain, from_slack, read_text
@@ -78,6 +79,7 @@ class Request:
     text: str = ""
     response_url: str | None = None
     trigger_id: str | None = None  # a click's: lets the answer be a modal
+    message_ts: str | None = None  # a click's: the message the button is on
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Gateway:
         self.watch_enabled = watches is not None
         self._tasks: set[asyncio.Task] = set()
         self._ack_first = AckFirst()
+        self.threads = Threads()
 
     # --- admission (fast, before the ack) -----------------------------------------
 
@@ -427,9 +430,7 @@ class Gateway:
     async def _run_check(self, chat: Chat, request: Request, target: Target) -> None:
         events: list[Progress] = []
         try:
-            ts = await chat.post(
-                request.channel, render.progress_message(target, request.user, events)
-            )
+            ts = await self._progress_at(chat, request, target)
         except NotInChannel:
             ts = None
             if not request.response_url:
@@ -450,8 +451,14 @@ class Gateway:
             return
         if not await chat.update(request.channel, ts, verdict):
             ts = await chat.post(request.channel, verdict) or ts
-        for message in thread:
-            await chat.post(request.channel, message, thread_ts=ts)
+        await self.threads.write(chat, request.channel, ts, thread)
+
+    async def _progress_at(self, chat: Chat, request: Request, target: Target) -> str | None:
+        """The message the check reports in: a Re-run's own verdict message, else a new one."""
+        progress = render.progress_message(target, request.user, [])
+        if request.message_ts and await chat.update(request.channel, request.message_ts, progress):
+            return request.message_ts
+        return await chat.post(request.channel, progress)
 
     async def _refused(self, chat: Chat, request: Request, ts: str | None, reason: str) -> None:
         message = render.notice(f":no_entry: {render.escape(reason)}")

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from bot.chat import CannotLook
 from bot.render.slack import Message
+from bot.render.wrap import Hanging, hanging
 from bot.service import Gateway, Request
 from checks.text import printable
 
@@ -146,9 +147,9 @@ class ShellChat:
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
     ) -> None:
-        printed = [Text(indent + heading, style="bold cyan")]
-        for line in render_lines(message):
-            printed.append(Text(indent + "  ").append_text(line))
+        printed: list[Text | Hanging] = [Text(indent + heading, style="bold cyan")]
+        for line in render_lines(message):  # a wrapped line keeps the thread's margin
+            printed.append(hanging(line, indent + "  "))
         slots = self._slots.setdefault(ts, []) if ts else []
         found = message_buttons(message)
         for i, (action, label, value) in enumerate(found):
@@ -158,14 +159,17 @@ class ShellChat:
                 self.buttons.append((action, value, ts or ""))
                 slots.append(len(self.buttons) - 1)
             number = slots[i] + 1 if ts else len(self.buttons)
-            printed.append(Text(f"{indent}  [{number}] {label}", style="bold"))
+            printed.append(hanging(Text(f"[{number}] {label}", style="bold"), indent + "  "))
         for gone in slots[len(found) :]:
             self.buttons[gone] = ("", "", ts or "")  # the edit took this button away
         printed.append(Text(""))
         for text in printed:
             self.console.print(text)
         width = max(1, self.console.width)
-        height = sum(len(text.wrap(self.console, width)) or 1 for text in printed)
+        height = sum(
+            text.height(width) if isinstance(text, Hanging) else len(text.wrap(self.console, width))
+            for text in printed
+        )
         self._last = (ts, height) if ts else None
 
 
@@ -294,10 +298,11 @@ class Shell:
                 )
             )
             return
-        action, value, _ts = self.chat.buttons[int(number) - 1]
+        action, value, ts = self.chat.buttons[int(number) - 1]
         if not action:
             self.console.print(Text(f"Button {number} is gone: its message was edited.", "dim"))
             return
+        request = Request(TEAM, CHANNEL, USER, message_ts=ts or None)
         answer = await self.gateway.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))

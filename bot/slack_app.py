@@ -193,4 +193,6 @@ def _request_from_action(body: dict) -> Request:
         user=(body.get("user") or {}).get("id", ""),
         response_url=body.get("response_url"),
         trigger_id=body.get("trigger_id"),
+        message_ts=(body.get("container") or {}).get("message_ts")
+        or (body.get("message") or {}).get("ts"),
     )

@@ -1,5 +1,10 @@
 """The diagnosis on a terminal, with rich: verdict first, then the evidence and the fixes.
 
+By default the report fits one screen: the verdict, the hop where it breaks, the
+top causes and the first steps (`render_short`); `--full` prints every section
+(`render`). Wrapped lines keep their hanging indent, so a long step still reads
+as one item.
+
 Remote text (headers, page excerpts) is added as plain `Text`, never parsed as
 rich markup, so a page cannot restyle or hide parts of the report; and every
 string passes `printable` on its way in, so no control character (an `ESC[2J`
@@ -12,6 +17,7 @@ from __future__ import annotations
 from rich.console import Console, Group
 from rich.text import Text
 
+from bot.render.wrap import Hanging, hanging
 from checks.diagnose import Diagnosis
 from checks.text import printable as _safe
 
@@ -21,40 +27,117 @@ _STATUS_STYLE = {
     "down": ("✖ DOWN", "bold red"),
 }
 _STEP_MARK = {True: ("✔", "green"), False: ("✖", "red"), None: ("·", "dim")}
+SHORT_CAUSES = 3  # causes named in the short report
+SHORT_LINES = 25  # the short report's budget, in lines at the console's width
+SHORT_STEPS = 3  # at most this many owner steps, fewer when the budget is spent
 
 
 def render(diagnosis: Diagnosis) -> Group:
-    """Everything a person needs, most important first."""
-    parts: list[Text] = [_headline(diagnosis), _facts(diagnosis), Text()]
+    """Everything a person needs, most important first (`--full`)."""
+    parts: list[Text | Hanging] = [hanging(_headline(diagnosis), "", "  "), _facts(diagnosis)]
+    parts.append(Text())
     parts += _section("What was checked")
     for step in diagnosis.steps:
-        mark, style = _STEP_MARK[step.ok]
-        parts.append(Text.assemble("  ", (mark, style), " ", _safe(step.headline)))
-        parts += [Text("      " + _safe(line), style="dim") for line in step.lines]
+        parts.append(_step(step))
+        parts += [hanging(Text(_safe(line), style="dim"), "      ") for line in step.lines]
     parts += [Text(), *_section("Likely causes")]
     for number, cause in enumerate(diagnosis.causes, 1):
-        parts.append(
-            Text.assemble(
-                f"  {number}. ",
-                (_safe(cause.title), "bold"),
-                (f"  {cause.confidence:.0%} · {_safe(cause.code)}", "dim"),
-            )
-        )
-        parts.append(Text("     " + _safe(cause.explanation)))
-        parts += [Text("     • " + _safe(line), style="cyan") for line in cause.evidence]
+        parts.append(_cause_line(number, cause))
+        parts.append(hanging(Text(_safe(cause.explanation)), "     "))
+        parts += [
+            hanging(Text(_safe(line), style="cyan"), "     • ", "       ")
+            for line in cause.evidence
+        ]
     top = diagnosis.cause
     if top.owner:
         parts += [Text(), *_section("What the site owner should do")]
-        parts += [Text(f"  {n}. {_safe(step)}") for n, step in enumerate(top.owner, 1)]
+        parts += [_numbered(n, step) for n, step in enumerate(top.owner, 1)]
     if top.visitor:
         parts += [Text(), *_section("What a visitor can try")]
-        parts += [Text(f"  • {_safe(step)}") for step in top.visitor]
+        parts += [hanging(Text(_safe(step)), "  • ", "    ") for step in top.visitor]
     for note in diagnosis.notes:
         parts += [Text(), *_section(_safe(note.title))]
-        parts += [Text("  " + _safe(line)) for line in note.text.splitlines()]
+        parts += [hanging(Text(_safe(line)), "  ") for line in note.text.splitlines()]
     for warning in diagnosis.warnings:
-        parts += [Text(), Text.assemble(("  ! ", "bold yellow"), _safe(warning))]
+        parts += [Text(), hanging(Text(_safe(warning)), "  ! ", "    ")]
     return Group(*parts)
+
+
+def render_short(diagnosis: Diagnosis, width: int = 80) -> Group:
+    """One screen: the verdict, the hop, the top causes, the first steps, and what
+    `--full` adds. Owner steps are dropped from the end until it fits SHORT_LINES."""
+    head: list[Text | Hanging] = [hanging(_headline(diagnosis), "", "  "), _facts(diagnosis)]
+    if diagnosis.healthy:
+        return Group(*head, Text(), Text("  (--full shows every check, step and note)", "dim"))
+    head += [Text(), *_section("Where it breaks"), *_hop(diagnosis)]
+    head += [Text(), *_section("Likely causes")]
+    for number, cause in enumerate(diagnosis.causes[:SHORT_CAUSES], 1):
+        head.append(_cause_line(number, cause, short=True))
+    more = len(diagnosis.causes) - SHORT_CAUSES
+    steps = [_numbered(n, step) for n, step in enumerate(diagnosis.cause.owner, 1)]
+    budget = SHORT_LINES - _height(head, width) - 3  # blank, section title, the footer
+    shown: list[Hanging] = []
+    for step in steps[:SHORT_STEPS]:
+        if _height([*shown, step], width) > budget and shown:
+            break
+        shown.append(step)
+    footer = _footer(len(steps) - len(shown), max(more, 0), diagnosis)
+    if shown:
+        head += [Text(), *_section("First steps for the site owner"), *shown]
+    return Group(*head, Text(footer, style="dim"))
+
+
+def _footer(steps_left: int, causes_left: int, diagnosis: Diagnosis) -> str:
+    left = []
+    if steps_left:
+        left.append(f"{steps_left} more step(s)")
+    if causes_left:
+        left.append(f"{causes_left} more cause(s)")
+    left.append("the evidence")
+    if diagnosis.cause.visitor:
+        left.append("what a visitor can try")
+    if diagnosis.notes:
+        left.append("notes")
+    return "  --full shows " + ", ".join(left)
+
+
+def _hop(diagnosis: Diagnosis) -> list[Text | Hanging]:
+    """The layers that were tried, one line each, and the link that failed."""
+    lines: list[Text | Hanging] = [_step(step) for step in diagnosis.steps if step.ok is not None]
+    if diagnosis.product_name and diagnosis.http_status and diagnosis.http_status >= 500:
+        name = _safe(diagnosis.product_name)
+        lines.append(
+            hanging(
+                Text.assemble(
+                    ("✖", "red"),
+                    f" {name} → the server behind it ({name} answered {diagnosis.http_status})",
+                ),
+                "  ",
+                "    ",
+            )
+        )
+    return lines
+
+
+def _step(step) -> Hanging:
+    mark, style = _STEP_MARK[step.ok]
+    return hanging(Text.assemble((mark, style), " ", _safe(step.headline)), "  ", "    ")
+
+
+def _cause_line(number: int, cause, short: bool = False) -> Hanging:
+    meta = f"  {cause.confidence:.0%}" + ("" if short else f" · {_safe(cause.code)}")
+    text = Text.assemble((_safe(cause.title), "bold"), (meta, "dim"))
+    prefix = f"  {number}. "
+    return hanging(text, prefix, " " * len(prefix))
+
+
+def _numbered(number: int, step: str) -> Hanging:
+    prefix = f"  {number}. "
+    return hanging(Text(_safe(step)), prefix, " " * len(prefix))
+
+
+def _height(parts: list, width: int) -> int:
+    return sum(part.height(width) if isinstance(part, Hanging) else 1 for part in parts)
 
 
 def _headline(diagnosis: Diagnosis) -> Text:
@@ -68,7 +151,7 @@ def _headline(diagnosis: Diagnosis) -> Text:
     )
 
 
-def _facts(diagnosis: Diagnosis) -> Text:
+def _facts(diagnosis: Diagnosis) -> Hanging:
     facts = [f"cause {diagnosis.cause.code} ({diagnosis.cause.confidence:.0%})"]
     if diagnosis.product_name:
         gateway = diagnosis.product_name
@@ -79,12 +162,18 @@ def _facts(diagnosis: Diagnosis) -> Text:
     if statuses:
         facts.append("HTTP " + " ".join(statuses))
     facts.append(f"{diagnosis.evidence.duration_ms:.0f} ms")
-    return Text("  " + _safe(" · ".join(facts)), style="dim")
+    return hanging(Text(_safe(" · ".join(facts)), style="dim"), "  ")
 
 
 def _section(title: str) -> list[Text]:
     return [Text(title, style="bold underline")]
 
 
-def print_diagnosis(diagnosis: Diagnosis, console: Console | None = None) -> None:
-    (console or Console(highlight=False)).print(render(diagnosis))
+def print_diagnosis(
+    diagnosis: Diagnosis, console: Console | None = None, full: bool = False
+) -> None:
+    console = console or Console(highlight=False)
+    if full:
+        console.print(render(diagnosis))
+    else:
+        console.print(render_short(diagnosis, max(20, console.width)))
