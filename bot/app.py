@@ -18,21 +18,19 @@ from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
 from bot.chat import SlackChat
 from bot.health import Health
+from bot.preflight import preflight
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
+from bot.slack_ready import SlackReady
 from bot.startup import (
     StartError,
-    check_port,
     database_error,
-    is_memory_database,
-    memory_database_refused,
     port_error,
     sqlite_path_problem,
 )
@@ -63,8 +61,7 @@ def main(mode: str, environ: dict[str, str]) -> int:
         logs.configure(
             settings.log_format, [settings.bot_token, settings.app_token, settings.signing_secret]
         )
-        for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job: noise
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        quiet_libraries()
         if mode == "shell":
             loop.run(run_shell(settings))
         else:
@@ -75,6 +72,13 @@ def main(mode: str, environ: dict[str, str]) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def quiet_libraries() -> None:
+    """No line per request, job or retry from the libraries; their known conditions are
+    said once, in our own words (bot/slack_ready.py, bot/logs.py)."""
+    for noisy in ("httpx", "apscheduler", "alembic", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def db_upgrade(environ: dict[str, str]) -> int:
@@ -112,19 +116,12 @@ async def run_shell(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    if not settings.bot_token:
-        raise StartError(
-            "SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
-            "`gateway shell` runs the bot without Slack"
-        )
-    if is_memory_database(settings.database_url) and not settings.allow_memory_database:
-        raise memory_database_refused(settings.database_url)
-    if not settings.socket_mode and settings.signing_secret:
-        check_port(settings.port)  # before the database and Slack: one line, nothing started
+    preflight(settings)  # every local setting, before Slack or the database: one line
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
+    ready = SlackReady(settings.api_url)
     try:
-        await _verify_tokens(settings, client)
+        await _verify_tokens(settings, client, ready)
     except StartError:
         await session.close()
         raise
@@ -136,11 +133,12 @@ async def serve(settings: Settings) -> None:
         await session.close()
         raise
     gateway = Gateway(settings, watches=watches)
-    health = Health(watches)
+    health = Health(watches, slack=ready)
     health.start()
     try:
         await _serve(settings, gateway, build_app(settings, gateway, client), health)
     finally:
+        await ready.stop()
         await health.stop()
         await gateway.drain(timeout=15)
         await watches.stop()
@@ -195,26 +193,22 @@ async def _driver_threads_done(within: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _verify_tokens(settings: Settings, client) -> None:
-    """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
-    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+async def _verify_tokens(settings: Settings, client, ready: SlackReady) -> None:
+    """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever);
+    when Slack cannot be reached, keep asking in the background (bot/slack_ready.py)."""
+    if not await ready.first("SLACK_BOT_TOKEN", client.auth_test):
+        ready.keep_asking(client.auth_test)
+        return
     if settings.socket_mode:
-        checks.append(
-            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=settings.app_token))
-        )
-    for name, call in checks:
-        try:
-            await call()
-        except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else "refused"
-            raise StartError(f"Slack refused {name}: {error}") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning(
-                "cannot reach Slack at %s yet (%s); will keep trying",
-                settings.api_url,
-                type(exc).__name__,
-            )
+        app_token = settings.app_token
+
+        async def connections_open():
+            return await client.apps_connections_open(app_token=app_token)
+
+        if not await ready.first("SLACK_APP_TOKEN", connections_open):
+            ready.keep_asking(client.auth_test)
             return
+    ready.answered.set()
 
 
 async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
@@ -242,8 +236,9 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, settings.app_token)
-        # Connecting retries for as long as Slack is unreachable: stay stoppable meanwhile.
-        connecting = asyncio.get_running_loop().create_task(handler.connect_async())
+        # Connect once Slack answers (bot/slack_ready.py backs off meanwhile, one line per
+        # attempt), and stay stoppable while waiting.
+        connecting = asyncio.get_running_loop().create_task(_connect_when_answered(handler, health))
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if connecting.done() and not connecting.cancelled() and connecting.exception():
@@ -258,11 +253,6 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         await asyncio.gather(connecting, return_exceptions=True)
         await handler.close_async()
     else:
-        if not settings.signing_secret:
-            raise StartError(
-                "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
-                "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
-            )
         try:
             runner = await start_http(app, "0.0.0.0", settings.port, health)
         except OSError as exc:
@@ -272,6 +262,12 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         await stop.wait()
         health.ready = False
         await runner.cleanup()
+
+
+async def _connect_when_answered(handler, health: Health) -> None:
+    if health.slack is not None:
+        await health.slack.answered.wait()
+    await handler.connect_async()
 
 
 async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:

@@ -178,6 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args, environ)
         if args.command == "explain":
             return run_explain(args)
+        if args.command == "serve":  # local settings first, before the heavy imports
+            from bot.preflight import preflight_environment
+
+            problem = preflight_environment(environ)
+            if problem is not None:
+                print(f"gateway: {problem}", file=sys.stderr)
+                return EXIT_UNUSABLE
         if args.command in ("serve", "shell"):
             from bot.app import main as app_main
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -29,8 +30,8 @@ def shown(url: str) -> str:
     """The URL as it may appear in a log line: never its password."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return repr(url[:200])
+    except (ArgumentError, ValueError):  # not even a URL: still hide what looks like a password
+        return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url[:200]))
     return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
@@ -55,7 +56,7 @@ def is_memory_database(url: str) -> bool:
     """`sqlite://`, `sqlite:///:memory:` and the like: gone when the process ends."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return False
     if not parsed.drivername.startswith("sqlite"):
         return False
@@ -150,7 +151,7 @@ def port_error(port: int, exc: OSError) -> StartError:
 def _is_sqlite(url: str) -> bool:
     try:
         return make_url(url).drivername.startswith("sqlite")
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return False
 
 

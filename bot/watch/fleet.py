@@ -230,7 +230,7 @@ def fleet_for(url: str) -> Solo | PostgresFleet:
     """The fleet a database URL implies: PostgreSQL shares, anything else is solo."""
     try:
         postgres = make_url(url).get_backend_name() == "postgresql"
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return Solo()  # not a URL: opening the database says so, in one line
     return PostgresFleet(url) if postgres else Solo()
 
@@ -245,7 +245,7 @@ def own_sqlite(url: str) -> int | None:
     database is not a SQLite file. Raises Owned when another process holds it."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return None  # not a URL: opening the database says so, in one line
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
