@@ -62,7 +62,8 @@ def main(mode: str, environ: dict[str, str]) -> int:
             settings.log_format, [settings.bot_token, settings.app_token, settings.signing_secret]
         )
         quiet_libraries()
-        if mode == "shell":
+        if mode == "shell":  # the chat is the terminal: only warnings and errors beside it
+            logging.getLogger().setLevel(logging.WARNING)
             loop.run(run_shell(settings))
         else:
             loop.run(serve(settings))
@@ -100,11 +101,23 @@ def db_upgrade(environ: dict[str, str]) -> int:
     return 0
 
 
+def shell_settings(settings: Settings) -> Settings:
+    """One person on their own machine: no SSRF to fear (unless GATEWAY_ALLOW_PRIVATE is
+    set), and no per-person limit apart from the workspace's, since they are the only one."""
+    limits = settings.limits
+    limits = replace(
+        limits, user_in_flight=limits.team_in_flight, user_per_minute=limits.team_per_minute
+    )
+    settings = replace(settings, shell=True, limits=limits)
+    if not settings.allow_private_set:
+        settings = replace(settings, check=replace(settings.check, allow_private=True))
+    return settings
+
+
 async def run_shell(settings: Settings) -> None:
     from bot.shell import Shell
 
-    if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
-        settings = replace(settings, check=replace(settings.check, allow_private=True))
+    settings = shell_settings(settings)
     shell = Shell(None)
     # its own database: a watch made here is never picked up by a `serve`
     watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)

@@ -77,6 +77,7 @@ class Settings:
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
     log_format: str = "text"
+    shell: bool = False  # `gateway shell`: one local person, words for a terminal chat
 
     @property
     def socket_mode(self) -> bool:

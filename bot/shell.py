@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from rich.console import Console
+from rich.emoji import Emoji, NoEmoji
 from rich.text import Text
 
 from bot.chat import CannotLook
+from bot.paste import Paste, starts_paste
 from bot.render.slack import Message
 from bot.render.wrap import Hanging, hanging
 from bot.service import Gateway, Request
@@ -74,6 +76,16 @@ _EMOJI = {
     ":bell:": "🔔",
     ":pager:": "📟",
 }
+
+_SHORTCODE = re.compile(r":([a-z0-9_+-]{1,40}):")
+
+
+def _emoji(match: re.Match[str]) -> str:
+    try:
+        return str(Emoji(match.group(1)))
+    except NoEmoji:
+        return match.group(0)
+
 
 BANNER = """\
 gateway shell: the bot as it answers in Slack, here in the terminal.
@@ -234,6 +246,7 @@ def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
+    text = _SHORTCODE.sub(_emoji, text)  # the rest of Slack's :names: rich knows
     # Remote text was cleaned at the probe's edge; entities must not bring controls back.
     return printable(html.unescape(text), lines=True)
 
@@ -255,13 +268,27 @@ class Shell:
             line = await asyncio.to_thread(self._read)
             if line is None or line.strip() in ("/quit", "/exit"):
                 break
+            if starts_paste(line):  # the log lines pasted after it are one command
+                line = await self._paste(line)
             await self.handle(line.strip())
         await self.gateway.drain()
 
-    def _read(self) -> str | None:
+    async def _paste(self, first: str) -> str:
+        paste = Paste(first)
+        if not paste.done and self.stdin.isatty():
+            ending = "the closing ```" if paste.fenced else "an empty line"
+            self.console.print(Text(f"Paste the log lines, then {ending}.", style="dim"))
+        while not paste.done:
+            line = await asyncio.to_thread(self._read, "...> ")
+            if line is None:
+                break
+            paste.feed(line)
+        return paste.text
+
+    def _read(self, prompt: str = "you> ") -> str | None:
         if self.stdin.isatty():
             try:
-                return input("you> ")
+                return input(prompt)
             except EOFError:
                 return None
         line = self.stdin.readline()

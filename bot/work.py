@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.chat import Chat, NotInChannel
 from bot.dispatch import Request
+from bot.refusals import chat_refusal
 from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.settings import Settings
@@ -110,7 +111,10 @@ class Work:
                 diagnosis = await self.check_function(target, self.settings.check, progress.add)
         except (TargetRefused, TargetError) as exc:
             await progress.stop()
-            await self._refused(chat, request, ts, str(exc))
+            reason = str(exc)
+            if isinstance(exc, TargetRefused):
+                reason = chat_refusal(exc, shell=self.settings.shell)
+            await self._refused(chat, request, ts, reason)
             return
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)

@@ -300,6 +300,11 @@ class WatchLine:
     notify: tuple[str, ...] = ()
 
 
+def shown_state(state: str, last_checked_at: datetime | None) -> str:
+    """A watch that was never checked is not "healthy" yet: it is "not checked yet"."""
+    return "not checked yet" if last_checked_at is None and state == "healthy" else state
+
+
 def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
     if not lines:
         return note(
@@ -307,8 +312,9 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
         )
     rows = [f"*This channel's watches* ({len(lines)} of at most {channel_watches_max})"]
     for line in lines:
+        state = shown_state(line.state, line.last_checked_at)
         emoji = {"healthy": ":large_green_circle:", "down": ":red_circle:"}.get(
-            line.state, ":white_circle:"
+            state, ":white_circle:"
         )
         last = _hhmm(line.last_checked_at) if line.last_checked_at else "not yet"
         availability = f"{line.availability:.2%}" if line.availability is not None else "—"
@@ -318,7 +324,7 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
             else ""
         )
         rows.append(
-            f"{emoji} {code(line.url)} · {line.state} · every "
+            f"{emoji} {code(line.url)} · {state} · every "
             f"{duration(timedelta(seconds=line.interval_s))} · alert after "
             f"{line.fail_after} · last check {last} · 24 h availability "
             f"{availability}{muted}"

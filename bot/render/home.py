@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.alert_syntax import mentions
-from bot.render.alerts import duration, mute_words, slack_date
+from bot.render.alerts import duration, mute_words, shown_state, slack_date
 from bot.render.slack import escape
 
 ACTION_HOME_NEW = "gateway_home_new"
@@ -90,11 +90,12 @@ def home_view(watches: list[HomeWatch]) -> dict:
 
 
 def _watch_blocks(watch: HomeWatch) -> list[dict]:
-    emoji = _STATE_EMOJI.get(watch.state, ":white_circle:")
+    state = shown_state(watch.state, watch.last_checked_at)
+    emoji = _STATE_EMOJI.get(state, ":white_circle:")
     last = slack_date(watch.last_checked_at) if watch.last_checked_at else "not yet"
     share = f"{watch.availability:.2%}" if watch.availability is not None else "—"
     lines = [
-        f"{emoji} *{escape(watch.url)}* · {watch.state} · every "
+        f"{emoji} *{escape(watch.url)}* · {state} · every "
         f"{duration(timedelta(seconds=watch.interval_s))} · last check {last}",
         f"24 h {strip_text(watch.strip)} {share}",
     ]

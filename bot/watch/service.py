@@ -28,6 +28,7 @@ from bot import logs, metrics
 from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
 from bot.commands import Mute, Watch
+from bot.refusals import chat_refusal
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
@@ -463,7 +464,7 @@ class WatchService:
                 addresses = (await resolve(target.host, options.resolvers, lifetime)).addresses
             vet_addresses(target.host, addresses, False)
         except TargetRefused as exc:
-            return str(exc)
+            return chat_refusal(exc, shell=self.settings.shell)
         return None
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:
@@ -802,7 +803,8 @@ class WatchService:
             raise
         if event not in (Event.NOTHING, Event.HELD):
             self._save_memory(info, now=True)  # a transition is written at once, after its incident
-        if event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
+        first = before.last_checked_at is None  # Home said "not checked yet" until now
+        if first or event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
             self.home.changed(info.team)
         self._record(info, diagnosis, now)
         await self._maybe_warn_certificate(info, diagnosis)
