@@ -73,7 +73,7 @@ class Settings:
     allow_private_set: bool = False
     escalation: Escalation = field(default_factory=Escalation)
     allow_memory_database: bool = False
-    # the service (README, Run it in production)
+    # the service (docs/operations.md)
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
     log_format: str = "text"

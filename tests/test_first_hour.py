@@ -138,3 +138,23 @@ def _wait_for(condition, within: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+# --- the README a new user opens ------------------------------------------------------------
+
+
+def test_the_readme_starts_with_the_two_commands_the_cli_and_a_table_of_contents():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme[: readme.index("## What a check says")]
+    assert "| `make run` |" in start and "| `make test` |" in start
+    assert ".venv/bin/gateway check" in start and "pipx install ." in start
+    assert "## Contents" in start
+    for page in ("docs/operations.md", "docs/benchmarks.md", "docs/reference.md"):
+        assert page in start and (ROOT / page).is_file()
+    assert len(readme.splitlines()) < 600
+    for text in (readme, *(p.read_text() for p in (ROOT / "docs").glob("*.md"))):
+        assert "this machine" not in text.lower()
+    assert "gateway[postgres]" not in readme  # one install form: `.[postgres]`
+    assert "## Run it in production" not in readme and "## Benchmarks" not in readme

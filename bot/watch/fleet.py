@@ -15,7 +15,7 @@ Why one leader and not rows claimed with `SELECT … FOR UPDATE SKIP LOCKED`: a
 watch's state machine keeps its memory (failures in a row, the open incident)
 in the process that checks it and writes it behind once a second; one checker
 per watch keeps that memory whole, and one process runs 10,000 watches a minute
-at about half a core (README, Benchmarks), so sharing the checks would buy
+at about half a core (docs/benchmarks.md), so sharing the checks would buy
 little and cost a claim round-trip per check. With SQLite there is one process
 (`Solo`): it always leads.
 
@@ -261,7 +261,7 @@ def own_sqlite(url: str) -> int | None:
         os.close(descriptor)
         raise Owned(
             f"another gateway (pid {holder}) already runs on {path}: one process owns a "
-            "SQLite database (several replicas need PostgreSQL, see README)"
+            "SQLite database (several replicas need PostgreSQL, see docs/operations.md)"
         ) from None
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"{os.getpid()}\n".encode())
