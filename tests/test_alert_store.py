@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.watch.store import CheckRecord, Store
+from bot.migrations import open_migrated
+from bot.watch.store import CheckRecord
 from tests.servers.postgres import PostgresServer
 
 
@@ -26,7 +27,7 @@ def database_url(request, tmp_path) -> str:
 
 async def test_hourly_availability_and_open_incidents_in_one_query_each(database_url):
     now = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         ids = []
         for i in range(3):

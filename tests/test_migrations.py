@@ -15,8 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.migrations import head
-from bot.watch.store import Base, Store, async_url
+from bot.migrations import head, open_migrated
+from bot.watch.store import Base, async_url
 from tests.conftest import run_cli
 from tests.servers.postgres import PostgresServer
 
@@ -103,7 +103,7 @@ async def _revision(url: str) -> str | None:
 
 async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(database_url):
     await _make_old_database(database_url)
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         (watch,) = await store.watches()
         assert (watch.id, watch.channel, watch.url, watch.state, watch.failures) == (
@@ -143,14 +143,14 @@ async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(data
 
 async def test_opening_again_changes_nothing_and_a_new_database_starts_at_head(database_url):
     for _ in range(2):
-        store = await Store(database_url).open()
+        store = await open_migrated(database_url)
         await store.close()
     assert await _revision(database_url) == head()
 
 
 async def test_the_revisions_build_exactly_the_schema_the_models_describe(database_url):
     """A model change without its revision (docs/operations.md, "Changing the schema") fails."""
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         async with store.engine.connect() as connection:
             differences = await connection.run_sync(

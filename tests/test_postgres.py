@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from bot.migrations import open_migrated
 from bot.watch.store import (
     HISTORY_KEEP,
     MAX_WATCHES_PER_CHANNEL,
@@ -75,7 +76,7 @@ async def _watch(
 
 async def test_the_store_works_on_postgresql(database_url: str):
     assert database_url.startswith("postgresql://")
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         assert (store.engine.dialect.name, store.engine.dialect.driver) == ("postgresql", "asyncpg")
         async with store.engine.connect() as connection:  # the far-off zone is in force
@@ -203,7 +204,7 @@ async def test_the_store_works_on_postgresql(database_url: str):
     finally:
         await store.close()
 
-    reopened = await Store(database_url).open()  # the tables exist already: opening is fine
+    reopened = await open_migrated(database_url)  # the tables exist already: opening is fine
     try:
         assert await reopened.find_watch("C2", "https://a.test/") is not None
     finally:
@@ -226,7 +227,7 @@ async def test_a_restart_mid_incident_on_postgresql_repeats_nothing_and_loses_no
             slack, lambda: PostgresWatcher(slack, tmp_path, database_url), site
         )
 
-    store = await Store(database_url).open()  # what PostgreSQL kept
+    store = await open_migrated(database_url)  # what PostgreSQL kept
     try:
         (watch,) = await store.watches()
         assert watch.url == site.url() and watch.state == "healthy"

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.watch.store import Store
+from bot.migrations import open_migrated
 from tests.conftest import ROOT
 from tests.servers.misbehave import Behaviour, closed_port, serve
 from tests.servers.postgres import PostgresServer
@@ -220,7 +220,7 @@ def test_an_in_memory_database_serves_when_explicitly_allowed(slack, tmp_path):
 
 
 async def _store_watches(url: str, rows: list[tuple[str, float]]) -> None:
-    store = await Store(url).open()
+    store = await open_migrated(url)
     try:
         for target, interval in rows:
             await store.upsert_watch(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from bot.watch.store import Store
+from bot.migrations import open_migrated
 from tests.servers.misbehave import Behaviour, closed_port, serve
 from tests.slack.stand_in import SlackStandIn
 from tests.test_watch import Watcher
 
 
 async def _seed(url: str, rows: list[tuple[str, float, int]]) -> None:
-    store = await Store(url).open()
+    store = await open_migrated(url)
     try:
         for target, interval, after in rows:
             await store.upsert_watch(

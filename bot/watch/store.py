@@ -174,13 +174,10 @@ class Store:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> Store:
-        """Connect and bring the schema to the newest revision (bot/migrations)."""
-        from bot.migrations import upgrade
-
+        """Connect. The schema is start-up's to bring up to date (`bot.migrations.opened`)."""
         if self.engine.dialect.name == "sqlite":
             async with self.engine.begin() as connection:
                 await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        await upgrade(self.engine)
         return self
 
     async def close(self) -> None:
