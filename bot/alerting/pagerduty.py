@@ -17,7 +17,8 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 def dedup_key(alert: AlertView) -> str:
-    return f"gateway-incident-{alert.incident_id}"
+    """The incident's random key (never reused), or its id for one made before keys."""
+    return f"gateway-incident-{alert.incident_key or alert.incident_id}"
 
 
 class PagerDuty:

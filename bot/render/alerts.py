@@ -69,6 +69,7 @@ class AlertView:
     muted_by: str | None = None
     mute_reason: str | None = None
     escalated_to: tuple[str, ...] = ()  # provider names, once escalated
+    incident_key: str = ""  # random, never reused: the dedup key outside Slack
 
 
 def duration(delta: timedelta) -> str:

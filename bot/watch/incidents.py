@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.alerting import Escalations, SlackAlerts
+from bot.alerting.outbox import Outbox
 from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
@@ -56,7 +57,9 @@ class Incidents:
         self.chat = chat
         self.clock = clock
         self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
-        self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
+        self.escalations = Escalations(
+            escalation or Escalation(), self._escalation_failed, Outbox(store, clock)
+        )
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
     async def act(
@@ -199,7 +202,7 @@ class Incidents:
         await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
         view = self.view(info, incident, None)
         if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
-            self.escalations.resolve(view, deliveries(incident))
+            await self.escalations.resolve(view, deliveries(incident))
         if not incident.alert_ts:
             if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
                 await self.say(self.chat, info.channel, alerts.recovery_reply(view))
@@ -239,10 +242,9 @@ class Incidents:
         view = self.view(info, incident, None)
         refs = {**deliveries(incident), **self.escalations.refs(view)}
         incident.escalated_at, incident.deliveries = now, json.dumps(refs)
-        await self.store.save_incident(
-            incident.id, escalated_at=now, deliveries=incident.deliveries
-        )
-        self.escalations.open(view)
+        # the incident's change and the events to send, in one transaction (the outbox)
+        change = {"escalated_at": now, "deliveries": incident.deliveries}
+        await self.escalations.open(view, (incident.id, change))
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
@@ -250,12 +252,12 @@ class Incidents:
     async def acknowledged(self, info: WatchInfo, incident: IncidentRow) -> None:
         """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
         if incident.escalated_at:
-            self.escalations.update(self.view(info, incident, None), deliveries(incident))
+            await self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
     async def withdrawn(self, info: WatchInfo, incident: IncidentRow) -> None:
         """The watch is going away mid-incident: what was escalated is resolved there."""
         if incident.escalated_at:
-            self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
+            await self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
 
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
@@ -299,6 +301,7 @@ class Incidents:
             notify=info.notify,
             muted_by=info.muted_by,
             mute_reason=info.mute_reason,
+            incident_key=incident.key or "",
             escalated_to=tuple(
                 provider.name
                 for key, provider in self.escalations.providers.items()

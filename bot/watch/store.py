@@ -10,6 +10,7 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -115,6 +116,26 @@ class IncidentRow(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deliveries: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the incident's identity outside the database (PagerDuty's dedup key, the webhook's):
+    # random, so never reused, although SQLite reuses the ids of deleted rows (0006)
+    key: Mapped[str | None] = mapped_column(
+        String(32), nullable=True, default=lambda: uuid.uuid4().hex
+    )
+
+
+class OutboxRow(Base):
+    """An escalation event written before it is sent, deleted once delivered (or given
+    up on): a kill -9 loses no page, whoever leads next sends what is left (0006)."""
+
+    __tablename__ = "escalation_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(Integer)  # no foreign key: outlives a deletion
+    provider: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # open | update | resolve
+    ref: Mapped[str] = mapped_column(String(200), default="")
+    alert: Mapped[str] = mapped_column(Text)  # the AlertView, as JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CheckRow(Base):
