@@ -7,12 +7,12 @@ it with the usage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot import durations
 from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason
-from checks.expect import Expectations
+from bot.spec import WatchSpec
 from checks.models import Target
 from checks.target import TargetError, parse_target
 
@@ -29,13 +29,7 @@ class Check:
     target: Target
 
 
-@dataclass(frozen=True)
-class Watch:
-    target: Target
-    interval: float | None = None
-    after: int | None = None
-    expect: Expectations = field(default_factory=Expectations)
-    notify: tuple[str, ...] = ()  # Slack IDs: S… user groups, U…/W… people
+Watch = WatchSpec  # `/gateway watch …` asks for exactly a watch's settings
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from bot.migrations import open_migrated
 from bot.watch.store import CheckRecord
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,7 @@ async def test_hourly_availability_and_open_incidents_in_one_query_each(database
             row, _ = await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=f"https://{i}.test/",
-                target_input=f"{i}.test",
-                interval_s=60,
-                fail_after=2,
+                spec=stored_spec(f"https://{i}.test/", f"{i}.test", 60, 2),
                 created_by="U1",
                 now=now,
             )

@@ -13,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bot.alerting.pagerduty import dedup_key
 from bot.migrations import open_migrated
+from bot.spec import WatchSpec
 from bot.watch.incidents import Incidents
 from bot.watch.model import watch_info
+from checks.target import parse_target
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.proxies import free_port
 from tests.slack.stand_in import SlackStandIn
@@ -32,10 +34,7 @@ async def test_an_incident_after_a_deleted_watch_gets_a_dedup_key_never_seen(tmp
             row, _ = await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=f"https://{site}/",
-                target_input=site,
-                interval_s=60,
-                fail_after=2,
+                spec=WatchSpec(parse_target(site), interval=60, after=2),
                 created_by="U1",
                 now=NOW,
             )

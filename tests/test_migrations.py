@@ -19,6 +19,7 @@ from bot.migrations import head, open_migrated
 from bot.watch.store import Base, async_url
 from tests.conftest import run_cli
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 
 DATA = Path(__file__).parent / "data"
 _databases = itertools.count(1)
@@ -128,10 +129,7 @@ async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(data
         row, created = await store.upsert_watch(
             team="T1",
             channel="C1",
-            url="https://other.example/",
-            target_input="other.example",
-            interval_s=60,
-            fail_after=2,
+            spec=stored_spec("https://other.example/", "other.example", 60, 2),
             created_by="U1",
             now=NOW,
         )

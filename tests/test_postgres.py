@@ -28,6 +28,7 @@ from bot.watch.store import (
 )
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident, slack
 
 __all__ = ["slack"]  # tests/test_watch.py's fixture, found by pytest here by its name
@@ -65,10 +66,7 @@ async def _watch(
     return await store.upsert_watch(
         team="T1",
         channel=channel,
-        url=url,
-        target_input=url,
-        interval_s=interval_s,
-        fail_after=fail_after,
+        spec=stored_spec(url, url, interval_s, fail_after),
         created_by="U1",
         now=now,
     )

@@ -27,6 +27,7 @@ from tests.servers.postgres import PostgresServer
 from tests.servers.proxies import free_port
 from tests.slack.signing import SIGNING_SECRET, signed_headers, slash_command_body
 from tests.slack.stand_in import SlackStandIn
+from tests.specs import stored_spec
 from tests.test_run_modes import clean_env
 
 
@@ -226,10 +227,7 @@ async def _store_watches(url: str, rows: list[tuple[str, float]]) -> None:
             await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=target,
-                target_input=target,
-                interval_s=interval,
-                fail_after=2,
+                spec=stored_spec(target, target, interval, 2),
                 created_by="U1",
                 now=datetime.now(UTC),
             )

@@ -17,7 +17,9 @@ from bot.refusals import chat_refusal
 from bot.render.alerts import WatchLine, watches_message
 from bot.settings import from_environment
 from bot.shell import mrkdwn
+from bot.spec import WatchSpec
 from checks.guard import TargetRefused, vet_addresses
+from checks.target import parse_target
 from tests.conftest import ROOT
 from tests.test_run_modes import clean_env
 
@@ -109,8 +111,11 @@ def test_the_one_local_person_is_not_held_to_the_per_person_limit():
 
 
 def test_a_watch_never_checked_is_not_checked_yet_not_healthy():
-    never = WatchLine("https://a.example/", "healthy", 300, 2, None, None)
-    checked = WatchLine("https://b.example/", "healthy", 300, 2, datetime.now(UTC), 1.0)
+    def spec(url: str) -> WatchSpec:
+        return WatchSpec(parse_target(url), interval=300, after=2)
+
+    never = WatchLine("https://a.example/", "healthy", spec("a.example"), None, None)
+    checked = WatchLine("https://b.example/", "healthy", spec("b.example"), datetime.now(UTC), 1.0)
     text = watches_message([never, checked], 50).text
     first, second = text.splitlines()[1:3]
     assert "not checked yet" in first and "healthy" not in first

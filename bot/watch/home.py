@@ -15,6 +15,7 @@ from bot.chat import Chat
 from bot.commands import Mute
 from bot.modal import Submission
 from bot.render.home import HomeWatch, ModalValues, home_view, watch_modal
+from bot.spec import WatchSpec
 from bot.watch.mutes import Mutes
 from bot.watch.query import WatchQuery
 from bot.watch.runner import CheckRunner
@@ -82,22 +83,13 @@ class Home:
         trigger_id: str,
         team: str,
         watch_id: int | None = None,
-        url: str = "",
+        target: Target | None = None,
         channel: str | None = None,
     ) -> None:
-        values = ModalValues(url=url, channel=channel)
+        values = ModalValues(channel=channel, spec=WatchSpec(target) if target else None)
         info = await self.query.info(watch_id) if watch_id is not None else None
         if info is not None and info.team == team:
-            values = ModalValues(
-                watch_id=info.id,
-                url=info.url,
-                channel=info.channel,
-                every=_every(info.interval_s),
-                after=info.fail_after,
-                expect=info.expect.describe(),
-                notify_people=tuple(i for i in info.notify if not i.startswith("S")),
-                notify_groups=tuple(i for i in info.notify if i.startswith("S")),
-            )
+            values = ModalValues(watch_id=info.id, channel=info.channel, spec=info.spec)
         await chat.open_modal(trigger_id, watch_modal(values))
 
     async def submitted(self, chat: Chat, team: str, user: str, submission: Submission) -> None:
@@ -135,10 +127,3 @@ class Home:
 
 def _target(url: str) -> Target:
     return parse_target(url)
-
-
-def _every(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -41,9 +41,8 @@ class WatchQuery:
                 HomeWatch(
                     id=row.id,
                     channel=row.channel,
-                    url=row.url,
+                    spec=info.spec,
                     state=info.memory.state,
-                    interval_s=info.interval_s,
                     last_checked_at=info.memory.last_checked_at,
                     availability=availability.get(row.id),
                     strip=strips.get(row.id, ()),
@@ -52,8 +51,6 @@ class WatchQuery:
                     mute_reason=info.mute_reason,
                     incident_summary=incident.last_summary if incident else None,
                     incident_since=incident.failing_since if incident else None,
-                    expect=info.expect.describe(),
-                    notify=info.notify,
                 )
             )
         return found

@@ -6,9 +6,8 @@ network), then vetted, announced and scheduled after it (`confirm`).
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.alert_syntax import mentions
@@ -16,6 +15,7 @@ from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
 from bot.refusals import chat_refusal
 from bot.render import alerts
+from bot.spec import WatchSpec
 from bot.watch.core import Watched, say_not_watched
 from bot.watch.model import future, unusable, watch_info
 from bot.watch.store import MAX_WATCHES_PER_CHANNEL, StoreError, WatchRow
@@ -39,11 +39,11 @@ class StoredWatch:
     row: WatchRow
     created: bool
     user: str
-    target: Target
-    interval: float
-    fail_after: int
-    notify: tuple[str, ...] = ()
-    expect: Expectations = field(default_factory=Expectations)
+    spec: WatchSpec  # its defaults filled in
+
+    @property
+    def target(self) -> Target:
+        return self.spec.target
 
 
 class Subscriptions:
@@ -71,30 +71,22 @@ class Subscriptions:
                 f"the shortest interval here is "
                 f"{alerts.duration(timedelta(seconds=settings.min_interval))}."
             )
-        fail_after = command.after or DEFAULT_FAIL_AFTER
-        target = command.target
-        if len(target.url) > MAX_URL:
+        if len(command.url) > MAX_URL:
             return f"URLs longer than {MAX_URL} characters cannot be watched."
+        spec = command.filled(interval, DEFAULT_FAIL_AFTER)
         try:
             row, created = await self.core.store.upsert_watch(
                 team=team,
                 channel=channel,
-                url=target.url,
-                target_input=target.input,
-                interval_s=interval,
-                fail_after=fail_after,
+                spec=spec,
                 created_by=user,
                 now=self.core.clock(),
                 recover_after=settings.recover_after,
                 team_limit=settings.limits.team_max_watches,
-                notify=" ".join(command.notify) or None,
-                expectations=json.dumps(command.expect.to_dict()) if command.expect.any else None,
             )
         except StoreError as exc:
             return f":no_entry: {exc}"
-        return StoredWatch(
-            row, created, user, target, interval, fail_after, command.notify, command.expect
-        )
+        return StoredWatch(row, created, user, spec)
 
     async def confirm(self, chat: Chat, stored: StoredWatch) -> None:
         """After the ack: vet the target, then announce the watch and schedule it."""
@@ -124,10 +116,9 @@ class Subscriptions:
             await core.role.tell("new" if stored.created else "watch", row.id)
             return
         info = core.watches.get(row.id) or watch_info(row)
-        info.interval_s, info.fail_after = stored.interval, stored.fail_after
-        info.notify, info.expect = stored.notify, stored.expect
+        info.spec = stored.spec
         core.watches[row.id] = info
-        core.scheduler.add(row.id, stored.interval, first_in=0.5 if stored.created else None)
+        core.scheduler.add(row.id, info.interval_s, first_in=0.5 if stored.created else None)
         core.changed(row.team)
 
     async def _vet(self, target: Target) -> str | None:
@@ -187,31 +178,20 @@ class Subscriptions:
         for row in rows:
             runs_here = core.role.runs(row.id)
             if (row.id not in core.watches or not runs_here) and unusable(row):
-                lines.append(
-                    alerts.WatchLine(
-                        url=row.url,
-                        state="not running (unusable settings)",
-                        interval_s=0.0,
-                        fail_after=row.fail_after if type(row.fail_after) is int else 0,
-                        last_checked_at=None,
-                        availability=None,
-                    )
-                )
+                after = row.fail_after if type(row.fail_after) is int else 0
+                lines.append(alerts.WatchLine.unusable(row.url, after))
                 continue
             info = (core.watches.get(row.id) if runs_here else None) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
                     url=row.url,
                     state=info.memory.state,
-                    interval_s=info.interval_s,
-                    fail_after=info.fail_after,
+                    spec=info.spec,
                     last_checked_at=info.memory.last_checked_at,
                     availability=availability.get(row.id),
                     muted_until=future(info.muted_until, core.clock()),
                     muted_by=info.muted_by,
                     mute_reason=info.mute_reason,
-                    expect=info.expect.describe(),
-                    notify=info.notify,
                 )
             )
         await chat.ephemeral(channel, user, alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
@@ -219,18 +199,19 @@ class Subscriptions:
 
 def _announcement(stored: StoredWatch) -> str:
     """What the channel is told of a new or changed watch."""
-    every = alerts.duration(timedelta(seconds=stored.interval))
+    spec = stored.spec
+    every = alerts.duration(timedelta(seconds=spec.interval_s))
     verb = "is now watching" if stored.created else "changed the watch of"
-    fail_after = stored.fail_after
+    fail_after = spec.fail_after
     text = (
-        f":eyes: <@{stored.user}> {verb} {alerts.escape(stored.target.url)}: a check every "
+        f":eyes: <@{stored.user}> {verb} {alerts.escape(spec.url)}: a check every "
         f"{every}; an alert here after {fail_after} failed check"
         f"{'s' if fail_after != 1 else ''}, and the recovery in its thread."
     )
-    if stored.expect.any:
-        text += f" A failure also means: {alerts.escape(_failing_words(stored.expect))}."
-    if stored.notify:
-        text += f" Alerts notify {mentions(stored.notify)}."
+    if spec.expect.any:
+        text += f" A failure also means: {alerts.escape(_failing_words(spec.expect))}."
+    if spec.notify:
+        text += f" Alerts notify {mentions(spec.notify)}."
     return text
 
 
