@@ -139,10 +139,9 @@ def parse_span(text: str) -> timedelta:
     seconds = durations.seconds(text, bare=None, units="smhd")
     if seconds is None:
         raise SyntaxProblem(f"`{_short(text)}` is not a duration: use e.g. `30m`, `2h` or `1d`")
-    span = timedelta(seconds=seconds)
-    if not timedelta(0) < span <= MAX_MUTE:
+    if not 0 < seconds <= MAX_MUTE.total_seconds():  # before timedelta, which overflows
         raise SyntaxProblem("a mute lasts up to 7 days")
-    return span
+    return timedelta(seconds=seconds)
 
 
 def _number(word: str) -> bool:
@@ -151,6 +150,8 @@ def _number(word: str) -> bool:
 
 
 def _status(text: str) -> int:
+    if len(text) > 3:  # int() of 5,000 digits raises; no status has more than three
+        raise SyntaxProblem(f"`{_short(text)}` is not an HTTP status (100 to 599)")
     status = int(text)
     if not 100 <= status <= 599:
         raise SyntaxProblem(f"`{_short(text)}` is not an HTTP status (100 to 599)")
