@@ -79,6 +79,10 @@ def _database_reason(url: str, exc: BaseException) -> str:
     kind = type(exc).__name__
     original = getattr(exc, "orig", None)
     original_kind = type(original).__name__ if original is not None else ""
+    from bot.migrations import UnknownRevision  # only on this path: alembic is slow to load
+
+    if isinstance(exc, UnknownRevision):  # its message says what to do
+        return str(exc)
     if isinstance(exc, ImportError):
         return f"its driver is not installed ({text}); {USE_INSTEAD}"
     if kind in ("NoSuchModuleError", "ArgumentError") or "async driver" in lowered:
