@@ -24,6 +24,7 @@ from bot import logs, loop
 from bot.chat import SlackChat
 from bot.health import Health
 from bot.preflight import preflight
+from bot.request_guard import RequestGuard
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
@@ -78,7 +79,9 @@ def main(mode: str, environ: dict[str, str]) -> int:
 def quiet_libraries() -> None:
     """No line per request, job or retry from the libraries; their known conditions are
     said once, in our own words (bot/slack_ready.py, bot/logs.py)."""
-    for noisy in ("httpx", "apscheduler", "alembic", "slack_sdk"):
+    # slack_bolt.RequestVerification logs a refused request's whole body at INFO; the
+    # guard in front of it (bot/request_guard.py) says it in one short line instead
+    for noisy in ("httpx", "apscheduler", "alembic", "slack_sdk", "slack_bolt.RequestVerification"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -267,7 +270,9 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         await handler.close_async()
     else:
         try:
-            runner = await start_http(app, "0.0.0.0", settings.port, health)
+            runner = await start_http(
+                app, "0.0.0.0", settings.port, health, settings.signing_secret
+            )
         except OSError as exc:
             raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
@@ -283,10 +288,15 @@ async def _connect_when_answered(handler, health: Health) -> None:
     await handler.connect_async()
 
 
-async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:
+async def start_http(
+    app, host: str, port: int, health: Health | None = None, signing_secret: str | None = None
+) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
-    /healthz, /readyz and /metrics beside /slack/events when `health` is given."""
+    /healthz, /readyz and /metrics beside /slack/events when `health` is given; with the
+    signing secret, only requests Slack signed reach Bolt (bot/request_guard.py)."""
     web_app = app.web_app(path="/slack/events", port=port)
+    if signing_secret:
+        web_app.middlewares.append(RequestGuard(signing_secret).handle)
     if health is not None:
         health.add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None)
