@@ -18,10 +18,13 @@ from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
-from bot.chat import SlackChat
+from bot.chat import Chat, SlackChat
 from bot.health import Health
 from bot.preflight import preflight
 from bot.request_guard import RequestGuard
@@ -163,7 +166,7 @@ async def serve(settings: Settings) -> None:
 
 async def start_watches(
     settings: Settings,
-    chat,
+    chat: Chat,
     *,
     url: str | None = None,
     fleet: Solo | PostgresFleet | None = None,
@@ -209,16 +212,16 @@ async def _driver_threads_done(within: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _verify_tokens(settings: Settings, client, ready: SlackReady) -> None:
+async def _verify_tokens(settings: Settings, client: AsyncWebClient, ready: SlackReady) -> None:
     """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever);
     when Slack cannot be reached, keep asking in the background (bot/slack_ready.py)."""
     if not await ready.first("SLACK_BOT_TOKEN", client.auth_test):
         ready.keep_asking(client.auth_test)
         return
     if settings.socket_mode:
-        app_token = settings.app_token
+        app_token = settings.app_token or ""
 
-        async def connections_open():
+        async def connections_open() -> object:
             return await client.apps_connections_open(app_token=app_token)
 
         if not await ready.first("SLACK_APP_TOKEN", connections_open):
@@ -227,7 +230,7 @@ async def _verify_tokens(settings: Settings, client, ready: SlackReady) -> None:
     ready.answered.set()
 
 
-async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
+async def _serve(settings: Settings, gateway: Gateway, app: AsyncApp, health: Health) -> None:
     stop = _stop_event()
     own = None
     if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
@@ -247,7 +250,9 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
             await own.cleanup()
 
 
-async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Event) -> None:
+async def _serve_slack(
+    settings: Settings, app: AsyncApp, health: Health, stop: asyncio.Event
+) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -267,7 +272,7 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
             health.ready = False
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
     else:
         try:
             runner = await start_http(
@@ -282,14 +287,18 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         await runner.cleanup()
 
 
-async def _connect_when_answered(handler, health: Health) -> None:
+async def _connect_when_answered(handler: AsyncSocketModeHandler, health: Health) -> None:
     if health.slack is not None:
         await health.slack.answered.wait()
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]
 
 
 async def start_http(
-    app, host: str, port: int, health: Health | None = None, signing_secret: str | None = None
+    app: AsyncApp,
+    host: str,
+    port: int,
+    health: Health | None = None,
+    signing_secret: str | None = None,
 ) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
     /healthz, /readyz and /metrics beside /slack/events when `health` is given; with the

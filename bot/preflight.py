@@ -73,9 +73,8 @@ def database_url_problem(url: str, allow_memory: bool = False) -> None:
             f"{DATABASE}={shown(url)}: not a database I can use (not a URL); {USE_INSTEAD}"
         ) from None
     try:
-        dialect = parsed.set(drivername=ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
-        dialect = dialect.get_dialect()
-        dialect.import_dbapi()
+        driver = parsed.set(drivername=ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
+        driver.get_dialect().import_dbapi()
     except NoSuchModuleError as exc:
         reason = f"not a database I can use ({str(exc)[:120]})"
         raise StartError(f"{DATABASE}={shown(url)}: {reason}; {USE_INSTEAD}") from None

@@ -15,8 +15,10 @@ import hmac
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 log = logging.getLogger("gateway.requests")
 
@@ -29,7 +31,12 @@ _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 class RequestGuard:
     """An aiohttp middleware for the Slack route: Slack's signature, or 401."""
 
-    def __init__(self, signing_secret: str, path: str = "/slack/events", clock=time.time) -> None:
+    def __init__(
+        self,
+        signing_secret: str,
+        path: str = "/slack/events",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.secret = signing_secret.encode()
         self.path = path
         self.clock = clock
@@ -37,7 +44,7 @@ class RequestGuard:
         self._unlogged = 0
 
     @web.middleware
-    async def handle(self, request: web.Request, handler):
+    async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != self.path or request.method != "POST":
             return await handler(request)
         reason = await self.refusal(request)

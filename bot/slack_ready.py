@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -23,6 +24,7 @@ log = logging.getLogger("gateway")
 FIRST_PAUSE = 1.0  # seconds before the second attempt; doubles up to MAX_PAUSE
 MAX_PAUSE = 60.0
 UNREACHABLE = (aiohttp.ClientError, TimeoutError, OSError)
+Call = Callable[[], Awaitable[object]]
 
 
 class SlackReady:
@@ -32,9 +34,9 @@ class SlackReady:
         self.api_url = api_url
         self.answered = asyncio.Event()
         self.reason = f"Slack at {api_url} has not answered auth.test yet"
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def first(self, name: str, call) -> bool:
+    async def first(self, name: str, call: Call) -> bool:
         """One attempt: True when Slack answered; StartError when it refused; False when
         it could not be reached (logged in one line)."""
         try:
@@ -46,11 +48,11 @@ class SlackReady:
             return False
         return True
 
-    def keep_asking(self, call, pause: float = FIRST_PAUSE) -> None:
+    def keep_asking(self, call: Call, pause: float = FIRST_PAUSE) -> None:
         """Ask again in the background, backing off, until Slack answers."""
         self._task = asyncio.get_running_loop().create_task(self._forever(call, pause))
 
-    async def _forever(self, call, pause: float) -> None:
+    async def _forever(self, call: Call, pause: float) -> None:
         while True:
             log.warning("%s; trying again in %.0f s", self.reason, pause)
             await asyncio.sleep(pause)

@@ -16,6 +16,7 @@ from bot.migrations import open_migrated
 from bot.spec import WatchSpec
 from bot.watch.incidents import Incidents
 from bot.watch.model import watch_info
+from bot.watch.records import NewIncident
 from checks.target import parse_target
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.proxies import free_port
@@ -39,7 +40,13 @@ async def test_an_incident_after_a_deleted_watch_gets_a_dedup_key_never_seen(tmp
                 now=NOW,
             )
             incident = await store.create_incident(
-                watch_id=row.id, channel="C1", failing_since=NOW, diagnosis_key="502|x|nginx"
+                NewIncident(
+                    watch_id=row.id,
+                    channel="C1",
+                    failing_since=NOW,
+                    diagnosis_key="502|x|nginx",
+                    last_summary="nginx answered 502",
+                )
             )
             ids.append(incident.id)
             keys.append(dedup_key(incidents.view(watch_info(row), incident, None)))

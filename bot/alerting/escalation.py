@@ -18,10 +18,11 @@ import aiohttp
 
 from bot.alerting.base import DeliveryError, Provider, with_retries
 from bot.alerting.outbox import Outbox
-from bot.alerting.pagerduty import PagerDuty, dedup_key
+from bot.alerting.pagerduty import PagerDuty
+from bot.alerting.view import AlertView, dedup_key
 from bot.alerting.webhook import Webhook
-from bot.render.alerts import AlertView
 from bot.settings import Escalation
+from bot.watch.records import IncidentUpdate
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class Escalations:
         self.outbox = outbox
         self.providers: dict[str, Provider] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._chains: dict[tuple[int, str], asyncio.Task] = {}
+        self._chains: dict[tuple[int, str], asyncio.Task[None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -81,7 +82,9 @@ class Escalations:
         so they are written before anything is sent."""
         return {key: dedup_key(alert) for key in self.providers}
 
-    async def open(self, alert: AlertView, incident: tuple[int, dict] | None = None) -> None:
+    async def open(
+        self, alert: AlertView, incident: tuple[int, IncidentUpdate] | None = None
+    ) -> None:
         """Escalate to every provider, in the background; with an outbox, the events are
         written first, together with the incident's change (`incident`: id, values)."""
         events = [(key, "open", dedup_key(alert)) for key in self.providers]
@@ -113,7 +116,7 @@ class Escalations:
         self,
         alert: AlertView,
         events: list[tuple[str, str, str]],
-        incident: tuple[int, dict] | None = None,
+        incident: tuple[int, IncidentUpdate] | None = None,
     ) -> None:
         if self.outbox is not None and (events or incident):
             ids: list[int | None] = list(await self.outbox.add(alert, events, incident))
@@ -158,6 +161,6 @@ class Escalations:
         self._chains[chain] = task
         task.add_done_callback(lambda t: self._forget(chain, t))
 
-    def _forget(self, chain: tuple[int, str], task: asyncio.Task) -> None:
+    def _forget(self, chain: tuple[int, str], task: asyncio.Task[None]) -> None:
         if self._chains.get(chain) is task:
             del self._chains[chain]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from bot.render.alerts import AlertView
+from bot.alerting.view import AlertView
+from bot.watch.records import IncidentUpdate
 from bot.watch.store import IncidentRow, OutboxRow, Store
 
 _DATETIMES = {"failing_since", "last_check_at", "muted_until", "resolved_at"}
@@ -59,7 +61,7 @@ def from_json(text: str) -> AlertView:
 class Outbox:
     """The outbox table, one short transaction per call."""
 
-    def __init__(self, store: Store, clock) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
 
@@ -67,15 +69,16 @@ class Outbox:
         self,
         alert: AlertView,
         events: list[tuple[str, str, str]],
-        incident: tuple[int, dict] | None = None,
+        incident: tuple[int, IncidentUpdate] | None = None,
     ) -> list[int]:
         """Write (provider, action, ref) events for `alert`, with the incident's own
         change when given, in one transaction; their row ids in order."""
         body = to_json(alert)
         ids = []
         async with self.store.session.begin() as session:
-            if incident is not None:
-                incident_id, values = incident
+            values = incident[1].values() if incident is not None else {}
+            if incident is not None and values:
+                incident_id = incident[0]
                 await session.execute(
                     update(IncidentRow).where(IncidentRow.id == incident_id).values(**values)
                 )

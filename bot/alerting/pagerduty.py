@@ -6,19 +6,16 @@ is the same PagerDuty incident, never a second page.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from bot.alerting.base import DeliveryError
-from bot.render.alerts import AlertView
+from bot.alerting.view import AlertView, dedup_key
 from checks.text import printable
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 MAX_ERROR_BODY = 64 * 1024
-
-
-def dedup_key(alert: AlertView) -> str:
-    """The incident's random key (never reused), or its id for one made before keys."""
-    return f"gateway-incident-{alert.incident_key or alert.incident_id}"
 
 
 class PagerDuty:
@@ -70,7 +67,7 @@ class PagerDuty:
             {"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": ref}
         )
 
-    async def _send(self, event: dict) -> None:
+    async def _send(self, event: dict[str, Any]) -> None:
         try:
             async with self.session.post(
                 self.url, json=event, timeout=TIMEOUT, allow_redirects=False

@@ -14,11 +14,14 @@ let through.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console, Group
 from rich.text import Text
 
 from bot.render.wrap import Hanging, hanging
-from checks.diagnose import Diagnosis
+from checks.diagnose import Cause, Diagnosis
+from checks.steps import Step
 from checks.text import printable as _safe
 
 _STATUS_STYLE = {
@@ -119,12 +122,12 @@ def _hop(diagnosis: Diagnosis) -> list[Text | Hanging]:
     return lines
 
 
-def _step(step) -> Hanging:
+def _step(step: Step) -> Hanging:
     mark, style = _STEP_MARK[step.ok]
     return hanging(Text.assemble((mark, style), " ", _safe(step.headline)), "  ", "    ")
 
 
-def _cause_line(number: int, cause, short: bool = False) -> Hanging:
+def _cause_line(number: int, cause: Cause, short: bool = False) -> Hanging:
     meta = f"  {cause.confidence:.0%}" + ("" if short else f" · {_safe(cause.code)}")
     text = Text.assemble((_safe(cause.title), "bold"), (meta, "dim"))
     prefix = f"  {number}. "
@@ -136,7 +139,7 @@ def _numbered(number: int, step: str) -> Hanging:
     return hanging(Text(_safe(step)), prefix, " " * len(prefix))
 
 
-def _height(parts: list, width: int) -> int:
+def _height(parts: Sequence[Text | Hanging], width: int) -> int:
     return sum(part.height(width) if isinstance(part, Hanging) else 1 for part in parts)
 
 

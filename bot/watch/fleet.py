@@ -34,7 +34,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -120,10 +120,10 @@ class PostgresFleet:
         self.connected = False
         self.takeover_grace = TAKEOVER_GRACE
         self._members: Members | None = None
-        self._connection = None
+        self._connection: Any = None  # an asyncpg connection (asyncpg is untyped)
         self._use = asyncio.Lock()  # one query at a time on the one connection
-        self._task: asyncio.Task | None = None
-        self._handling: set[asyncio.Task] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
 
     async def start(self, members: Members) -> None:
         self._members = members
@@ -214,7 +214,7 @@ class PostgresFleet:
             with contextlib.suppress(Exception):  # forgetting is in memory; never fails twice
                 await self._members.follow()
 
-    def _heard(self, _connection, _pid, _channel, payload: str) -> None:
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         replica, _, rest = payload.partition("|")
         what, _, watch_id = rest.partition("|")
         if replica == self.replica or not watch_id.isdigit() or self._members is None:

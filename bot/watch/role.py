@@ -27,15 +27,29 @@ class Role:
         """This replica runs watches now (alone, or the fleet's leader)."""
         return self.fleet.leading
 
+    @property
+    def _shared(self) -> bool:
+        """The fleet shares the watches out (it says which it owns), or one replica runs all."""
+        return callable(getattr(self.fleet, "owns", None))
+
     def runs(self, watch_id: int) -> bool:
         """This replica checks that watch and holds its memory (else the database does)."""
-        owns = getattr(self.fleet, "owns", None)
-        return bool(owns(watch_id)) if callable(owns) else self.fleet.leading
+        if self._shared:
+            return bool(self.fleet.owns(watch_id))  # type: ignore[attr-defined]
+        return self.fleet.leading
+
+    @property
+    def runs_any(self) -> bool:
+        """This replica runs some watches (so it re-reads the table now and then)."""
+        if self._shared:
+            return bool(getattr(self.fleet, "shards", True))
+        return self.fleet.leading
 
     @property
     def alarms(self) -> bool:
-        """This replica's clock reminds and escalates (exactly one does)."""
-        return self.fleet.leading
+        """This replica's clock reminds and escalates: each watch's alarms are done once, by
+        the replica that runs it (its clock only looks at the watches it holds)."""
+        return True if self._shared else self.fleet.leading
 
     async def tell(self, what: str, watch_id: int) -> None:
         """Tell the replica that runs the watch that it changed (NOTIFY; alone: nothing)."""

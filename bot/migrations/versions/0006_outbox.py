@@ -6,7 +6,7 @@ decided until it is delivered; `incidents.key` is a random key for the dedup key
 key of their own; what they already escalated keeps its recorded reference.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004 (chained after seams's revision when that branch was merged in)
 Create Date: 2026-12-03
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
