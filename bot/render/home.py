@@ -79,7 +79,10 @@ def home_view(watches: list[HomeWatch]) -> dict[str, Any]:
     shown = 0
     budget = MAX_BLOCKS - 1  # one left for the line that says how many more there are
     for channel, group in by_channel.items():
-        heading = [{"type": "divider"}, {"type": "section", "text": _md(f"*<#{channel}>*")}]
+        heading: list[dict[str, Any]] = [
+            {"type": "divider"},
+            {"type": "section", "text": _md(f"*<#{channel}>*")},
+        ]
         for watch in group:
             more = _watch_blocks(watch)
             if len(blocks) + len(heading) + len(more) > budget:
