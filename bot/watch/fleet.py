@@ -265,4 +265,29 @@ def own_sqlite(url: str) -> int | None:
         ) from None
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"{os.getpid()}\n".encode())
+    _own_inode(path, descriptor)
     return descriptor
+
+
+_HELD: list[int] = []  # the database files this process holds (open for its life)
+
+
+def _own_inode(path: Path, lock_descriptor: int) -> None:
+    """Lock the database file itself too: a lock file is found by name, so a hard link (or
+    a bind mount) to the same file under another name would get a second owner. flock
+    locks the inode, whatever name opened it, and is apart from SQLite's own fcntl locks."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return  # opening the database says why, in one line
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        os.close(lock_descriptor)
+        raise Owned(
+            f"another gateway already runs on {path} under another name (a hard link or "
+            "a bind mount of the same file): one process owns a SQLite database (several "
+            "replicas need PostgreSQL, see docs/operations.md)"
+        ) from None
+    _HELD.append(descriptor)

@@ -1,6 +1,7 @@
-"""A database at a schema revision this version does not know (a newer release, then a
-rollback; two rows in alembic_version): one line naming what to do, exit 2, so systemd
-stops restarting (deploy/gateway.service: RestartPreventExitStatus=2)."""
+"""The database as a crash or a careless hand leaves it: a schema revision this version
+does not know (a newer release, then a rollback; two rows in alembic_version) is one line
+naming what to do, exit 2, so systemd stops restarting (RestartPreventExitStatus=2); a
+hard link to the SQLite file gives it no second owner."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 import pytest
 
+from bot.migrations import head
 from tests.conftest import ROOT
 from tests.servers.proxies import free_port
 from tests.slack.stand_in import SlackStandIn
@@ -62,3 +64,26 @@ def test_serve_says_it_in_one_line_with_exit_2(tmp_path, versions, says):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and says in lines[0], done.stderr
+
+
+def test_a_hard_link_to_the_sqlite_file_gets_no_second_owner(tmp_path):
+    import os
+
+    from tests.test_serve_resilience import Serving
+
+    url = _database(tmp_path, head())
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    os.link(tmp_path / "g.sqlite3", other / "same.sqlite3")
+    with SlackStandIn() as slack:
+        first = Serving(tmp_path, serve_env(slack, free_port(), url))
+        try:
+            assert first.command("help", slack).status_code == 200
+            second = run_serve(
+                other, serve_env(slack, free_port(), f"sqlite:///{other}/same.sqlite3")
+            )
+        finally:
+            first.stop()
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 2 and len(lines) == 1, second.stderr
+    assert "another gateway already runs" in lines[0] and "hard link" in lines[0]
