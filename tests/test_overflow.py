@@ -71,3 +71,11 @@ def test_any_number_with_any_unit_is_a_command_or_one_line(number, unit):
     ):
         with contextlib.suppress(CommandError):  # a command, or one line: never another error
             parse_command(text)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("reason", ["<" * 300_000, "<a" * 150_000, "<@U1|" * 60_000])
+def test_a_mute_reason_built_to_backtrack_is_read_in_one_pass(reason):
+    """The reason is parsed before the ack: a quadratic regex there held every ack."""
+    command = parse_command(f"mute x.example for 1h {reason}")
+    assert len(command.reason) <= 200
