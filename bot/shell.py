@@ -154,6 +154,9 @@ class ShellChat:
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         return False
 
+    async def can_see(self, user: str, channel: str) -> bool:
+        return True  # one person, one channel: the terminal
+
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
     ) -> str | None:
