@@ -53,6 +53,7 @@ from bot.watch.records import (
 
 __all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
 
+SQLITE_BUSY_TIMEOUT = 1.0  # seconds
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
 
@@ -205,7 +206,11 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url)
+        # SQLite waits this long for a lock another program holds (a backup, a hand in
+        # `sqlite3`), not pysqlite's 5 s: a write before an ack must fail inside Slack's 3 s
+        sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT} if sqlite else {}
+        self.engine: AsyncEngine = create_async_engine(self.url, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":  # enforce foreign keys as PostgreSQL does
             event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
