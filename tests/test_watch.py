@@ -13,12 +13,12 @@ import pytest
 
 from bot.chat import SlackChat
 from bot.service import Gateway, Request
-from bot.settings import from_environment
 from bot.slack_app import web_client
 from bot.verbs import parse_command
 from bot.watch.memory import MemoryStore
 from bot.watch.service import WatchService
 from bot.watch.store import Store
+from tests.harness import bot_settings
 from tests.servers.dns_server import DnsServer
 from tests.servers.misbehave import Behaviour, serve
 from tests.slack.stand_in import SlackStandIn
@@ -39,18 +39,7 @@ class Watcher:
     def __init__(self, slack: SlackStandIn, tmp_path, memory: bool = False, **env: str) -> None:
         self.slack = slack
         self.memory = memory  # the store in memory (bot/watch/memory.py): no database at all
-        self.db = f"sqlite:///{tmp_path}/gateway.sqlite3"
-        self.settings = from_environment(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_API_URL": slack.api_url,
-                "GATEWAY_ALLOW_PRIVATE": "1",
-                "GATEWAY_TIMEOUT": "2",
-                "GATEWAY_MIN_INTERVAL": "0.2",
-                "GATEWAY_DATABASE_URL": self.db,
-                **env,
-            }
-        )
+        self.settings = bot_settings(slack, f"sqlite:///{tmp_path}/gateway.sqlite3", **env)
         self.db = self.settings.database_url  # the store opens what a user would set
         self.service: WatchService | None = None
 
@@ -453,11 +442,14 @@ async def test_the_watch_service_runs_on_the_memory_store_as_on_the_database(sla
         async with Watcher(slack, tmp_path, memory=True) as bot:
             alert = await bot.watch_until_alert(site)
             assert "nginx answered 502" in text_of(alert)
-            (incident,) = await bot.service.store.open_incidents()
-            assert incident.alert_ts == alert["ts"]
             site.switch(Behaviour.OK)
             await bot.until(
                 lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
             )
-            assert await bot.service.store.open_incidents() == []
+            store = bot.service.store
+            assert await store.open_incidents() == []
+            (watch,) = await store.watches()
+            incident = await store.last_incident(watch.id)
+            assert incident is not None and incident.alert_ts == alert["ts"]
+            assert incident.resolved_at is not None
     assert not (tmp_path / "gateway.sqlite3").exists(), "no database file was made"
