@@ -201,16 +201,18 @@ _WATCH_FIELDS = tuple(f.name for f in fields(WatchRecord))
 _INCIDENT_FIELDS = tuple(f.name for f in fields(IncidentRecord))
 
 
+def _connect_args(url: str) -> dict[str, float]:
+    """SQLite waits SQLITE_BUSY_TIMEOUT for a lock another program holds (a backup, a hand
+    in `sqlite3`), not pysqlite's 5 s: a write before an ack must fail inside Slack's 3 s."""
+    return {"timeout": SQLITE_BUSY_TIMEOUT} if make_url(url).get_backend_name() == "sqlite" else {}
+
+
 class SqlStore:
     """The `Store` (bot/watch/records.py) on SQLAlchemy: SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        # SQLite waits this long for a lock another program holds (a backup, a hand in
-        # `sqlite3`), not pysqlite's 5 s: a write before an ack must fail inside Slack's 3 s
-        sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT} if sqlite else {}
-        self.engine: AsyncEngine = create_async_engine(self.url, connect_args=connect_args)
+        self.engine: AsyncEngine = create_async_engine(self.url, connect_args=_connect_args(url))
         if self.engine.dialect.name == "sqlite":  # enforce foreign keys as PostgreSQL does
             event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
