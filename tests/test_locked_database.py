@@ -8,9 +8,9 @@ import sqlite3
 import time
 
 from bot.service import DATABASE_TROUBLE
+from tests.harness import Watcher
 from tests.servers.misbehave import Behaviour, serve
 from tests.slack.stand_in import SlackStandIn
-from tests.test_watch import Watcher
 
 SLACK_ACK_DEADLINE = 3.0
 
