@@ -12,7 +12,7 @@ comparable on a noisy machine:
   reads its own `probe_duration_seconds`;
 - times the whole `gateway check --json` command, process start included.
 
-Prints a Markdown table of medians; the README quotes it. Loopback only.
+Prints a Markdown table of medians; docs/benchmarks.md quotes it. Loopback only.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{1,20})(?:\|[^>]*)?>$")
 _PERSON = re.compile(r"^<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>$")
-_LABELLED = re.compile(r"<[^|>]*\|([^>]*)>")
+# linear: neither part can run over another `<`, so a reason of 100,000 `<` is one pass
+_LABELLED = re.compile(r"<[^|<>]*\|([^<>]*)>")
 
 
 class SyntaxProblem(ValueError):
@@ -139,7 +140,7 @@ def plain_reason(text: str, limit: int = 200) -> str:
 
     It is escaped again wherever it is shown, so it can never notify anyone.
     """
-    text = _LABELLED.sub(lambda m: m.group(1), text)
+    text = _LABELLED.sub(lambda m: m.group(1), text[: limit * 20])  # bounded before any regex
     text = html.unescape(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -149,10 +150,9 @@ def parse_span(text: str) -> timedelta:
     seconds = durations.seconds(text, bare=None, units="smhd")
     if seconds is None:
         raise SyntaxProblem(f"`{_short(text)}` is not a duration: use e.g. `30m`, `2h` or `1d`")
-    span = timedelta(seconds=seconds)
-    if not timedelta(0) < span <= MAX_MUTE:
+    if not 0 < seconds <= MAX_MUTE.total_seconds():  # before timedelta, which overflows
         raise SyntaxProblem("a mute lasts up to 7 days")
-    return span
+    return timedelta(seconds=seconds)
 
 
 def _number(word: str) -> bool:
@@ -161,6 +161,8 @@ def _number(word: str) -> bool:
 
 
 def _status(text: str) -> int:
+    if len(text) > 3:  # int() of 5,000 digits raises; no status has more than three
+        raise SyntaxProblem(f"`{_short(text)}` is not an HTTP status (100 to 599)")
     status = int(text)
     if not 100 <= status <= 599:
         raise SyntaxProblem(f"`{_short(text)}` is not an HTTP status (100 to 599)")

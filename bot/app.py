@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,16 +30,16 @@ from bot.agents.hub import Hub
 from bot.agents.store import AgentStore
 from bot.chat import Chat, SlackChat
 from bot.health import Health
+from bot.preflight import preflight
+from bot.request_guard import RequestGuard
 from bot.render import alerts
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client
+from bot.slack_ready import SlackReady
 from bot.startup import (
     StartError,
-    check_port,
     database_error,
-    is_memory_database,
-    memory_database_refused,
     port_error,
     sqlite_path_problem,
 )
@@ -72,9 +70,9 @@ def main(mode: str, environ: dict[str, str]) -> int:
         logs.configure(
             settings.log_format, [settings.bot_token, settings.app_token, settings.signing_secret]
         )
-        for noisy in ("httpx", "apscheduler", "alembic"):  # a line per request or job: noise
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-        if mode == "shell":
+        quiet_libraries()
+        if mode == "shell":  # the chat is the terminal: only warnings and errors beside it
+            logging.getLogger().setLevel(logging.WARNING)
             loop.run(run_shell(settings))
         else:
             loop.run(serve(settings))
@@ -84,6 +82,15 @@ def main(mode: str, environ: dict[str, str]) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def quiet_libraries() -> None:
+    """No line per request, job or retry from the libraries; their known conditions are
+    said once, in our own words (bot/slack_ready.py, bot/logs.py)."""
+    # slack_bolt.RequestVerification logs a refused request's whole body at INFO; the
+    # guard in front of it (bot/request_guard.py) says it in one short line instead
+    for noisy in ("httpx", "apscheduler", "alembic", "slack_sdk", "slack_bolt.RequestVerification"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def db_upgrade(environ: dict[str, str]) -> int:
@@ -105,11 +112,23 @@ def db_upgrade(environ: dict[str, str]) -> int:
     return 0
 
 
+def shell_settings(settings: Settings) -> Settings:
+    """One person on their own machine: no SSRF to fear (unless GATEWAY_ALLOW_PRIVATE is
+    set), and no per-person limit apart from the workspace's, since they are the only one."""
+    limits = settings.limits
+    limits = replace(
+        limits, user_in_flight=limits.team_in_flight, user_per_minute=limits.team_per_minute
+    )
+    settings = replace(settings, shell=True, limits=limits)
+    if not settings.allow_private_set:
+        settings = replace(settings, check=replace(settings.check, allow_private=True))
+    return settings
+
+
 async def run_shell(settings: Settings) -> None:
     from bot.shell import Shell
 
-    if not settings.allow_private_set:  # one person on their own machine: no SSRF to fear
-        settings = replace(settings, check=replace(settings.check, allow_private=True))
+    settings = shell_settings(settings)
     shell = Shell(None)
     # its own database: a watch made here is never picked up by a `serve`
     watches = await start_watches(settings, shell.chat, url=settings.shell_database_url)
@@ -133,19 +152,12 @@ async def run_shell(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    if not settings.bot_token:
-        raise StartError(
-            "SLACK_BOT_TOKEN is not set (see README, Install in Slack); "
-            "`gateway shell` runs the bot without Slack"
-        )
-    if is_memory_database(settings.database_url) and not settings.allow_memory_database:
-        raise memory_database_refused(settings.database_url)
-    if not settings.socket_mode and settings.signing_secret:
-        check_port(settings.port)  # before the database and Slack: one line, nothing started
+    preflight(settings)  # every local setting, before Slack or the database: one line
     session = aiohttp.ClientSession()
     client = web_client(settings, session)
+    ready = SlackReady(settings.api_url)
     try:
-        await _verify_tokens(settings, client)
+        await _verify_tokens(settings, client, ready)
     except StartError:
         await session.close()
         raise
@@ -158,11 +170,12 @@ async def serve(settings: Settings) -> None:
         raise
     gateway = Gateway(settings, watches=watches)
     hub = start_agents(settings, gateway, watches)
-    health = Health(watches)
+    health = Health(watches, slack=ready)
     health.start()
     try:
         await _serve(settings, gateway, build_app(settings, gateway, client), health)
     finally:
+        await ready.stop()
         if hub is not None:
             await hub.stop()
         await health.stop()
@@ -242,32 +255,22 @@ async def _driver_threads_done(within: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _verify_tokens(settings: Settings, client: AsyncWebClient) -> None:
-    """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
-    checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-        ("SLACK_BOT_TOKEN", client.auth_test)
-    ]
+async def _verify_tokens(settings: Settings, client: AsyncWebClient, ready: SlackReady) -> None:
+    """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever);
+    when Slack cannot be reached, keep asking in the background (bot/slack_ready.py)."""
+    if not await ready.first("SLACK_BOT_TOKEN", client.auth_test):
+        ready.keep_asking(client.auth_test)
+        return
     if settings.socket_mode:
         app_token = settings.app_token or ""
-        checks.append(
-            (
-                "SLACK_APP_TOKEN",
-                functools.partial(client.apps_connections_open, app_token=app_token),
-            )
-        )
-    for name, call in checks:
-        try:
-            await call()
-        except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else "refused"
-            raise StartError(f"Slack refused {name}: {error}") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning(
-                "cannot reach Slack at %s yet (%s); will keep trying",
-                settings.api_url,
-                type(exc).__name__,
-            )
+
+        async def connections_open() -> object:
+            return await client.apps_connections_open(app_token=app_token)
+
+        if not await ready.first("SLACK_APP_TOKEN", connections_open):
+            ready.keep_asking(client.auth_test)
             return
+    ready.answered.set()
 
 
 async def _serve(settings: Settings, gateway: Gateway, app: AsyncApp, health: Health) -> None:
@@ -313,9 +316,9 @@ async def _serve_slack(
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, settings.app_token)
-        # Connecting retries for as long as Slack is unreachable: stay stoppable meanwhile.
-        connect = handler.connect_async()  # type: ignore[no-untyped-call]
-        connecting = asyncio.get_running_loop().create_task(connect)
+        # Connect once Slack answers (bot/slack_ready.py backs off meanwhile, one line per
+        # attempt), and stay stoppable while waiting.
+        connecting = asyncio.get_running_loop().create_task(_connect_when_answered(handler, health))
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if connecting.done() and not connecting.cancelled() and connecting.exception():
@@ -330,13 +333,10 @@ async def _serve_slack(
         await asyncio.gather(connecting, return_exceptions=True)
         await handler.close_async()  # type: ignore[no-untyped-call]
     else:
-        if not settings.signing_secret:
-            raise StartError(
-                "SLACK_SIGNING_SECRET is not set: HTTP mode must verify "
-                "Slack's signatures (or set SLACK_APP_TOKEN for Socket Mode)"
-            )
         try:
-            runner = await start_http(app, "0.0.0.0", settings.port, health, hub)
+            runner = await start_http(
+                app, "0.0.0.0", settings.port, health, settings.signing_secret, hub
+            )
         except OSError as exc:
             raise port_error(settings.port, exc) from None
         log.info("listening for Slack on port %s at /slack/events", settings.port)
@@ -348,13 +348,27 @@ async def _serve_slack(
         await runner.cleanup()
 
 
+async def _connect_when_answered(handler: AsyncSocketModeHandler, health: Health) -> None:
+    if health.slack is not None:
+        await health.slack.answered.wait()
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+
+
 async def start_http(
-    app: AsyncApp, host: str, port: int, health: Health | None = None, hub: Hub | None = None
+    app: AsyncApp,
+    host: str,
+    port: int,
+    health: Health | None = None,
+    signing_secret: str | None = None,
+    hub: Hub | None = None,
 ) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
-    /healthz, /readyz and /metrics beside /slack/events when `health` is given, and the
+    /healthz, /readyz and /metrics beside /slack/events when `health` is given; with the
+    signing secret, only requests Slack signed reach Bolt (bot/request_guard.py); and the
     agents' /agent/v1/… when `hub` is."""
     web_app = app.web_app(path="/slack/events", port=port)
+    if signing_secret:
+        web_app.middlewares.append(RequestGuard(signing_secret).handle)
     if health is not None:
         health.add_routes(web_app)
     if hub is not None:

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.render.slack import Message
+from bot.visibility import slack_can_see
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class Chat(Protocol):
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         """Open a modal in answer to a click (the trigger lasts 3 seconds)."""
+
+    async def can_see(self, user: str, channel: str) -> bool:
+        """Whether `user` may see `channel` (bot/visibility.py): a watch's own people."""
 
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
@@ -124,6 +128,9 @@ class SlackChat:
             log.warning("views.open failed: %s", exc.response.get("error"))
             return False
         return True
+
+    async def can_see(self, user: str, channel: str) -> bool:
+        return await slack_can_see(self.client, user, channel)
 
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]

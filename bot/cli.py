@@ -36,7 +36,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
-    commands = parser.add_subparsers(dest="command", metavar="{check,explain,serve,shell,db,agent}")
+    parser.add_argument("--version", action="version", version=f"gateway {version()}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{check,explain,serve,shell,db,agent}"
+    )
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
     run.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -56,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", metavar="SECONDS", help="the whole check's deadline (default 10)")
     run.add_argument("--samples", metavar="N", help="HTTP attempts (default 3)")
     run.add_argument(
+        "--full", action="store_true", help="every section (without it the report fits a screen)"
+    )
+    run.add_argument(
         "--via",
         action="append",
         metavar="IP",
@@ -72,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agent_parser(commands)
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" from a bare tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("gateway")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOptions:
@@ -127,7 +144,7 @@ def run_check(args: argparse.Namespace, environ: dict[str, str]) -> int:
     else:
         from bot.render.terminal import print_diagnosis
 
-        print_diagnosis(diagnosis)
+        print_diagnosis(diagnosis, full=args.full)
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
 
 
@@ -146,7 +163,7 @@ def _run_via(args: argparse.Namespace, options: CheckOptions) -> int:
     else:
         from bot.render.terminal import print_via
 
-        print_via(result)
+        print_via(result, full=args.full)
     return EXIT_HEALTHY if result.healthy else EXIT_PROBLEM
 
 
@@ -185,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args, environ)
         if args.command == "explain":
             return run_explain(args)
+        if args.command == "serve":  # local settings first, before the heavy imports
+            from bot.preflight import preflight_environment
+
+            problem = preflight_environment(environ)
+            if problem is not None:
+                print(f"gateway: {problem}", file=sys.stderr)
+                return EXIT_UNUSABLE
         if args.command in ("serve", "shell"):
             from bot.app import main as app_main
 

@@ -37,6 +37,7 @@ class Request:
     text: str = ""
     response_url: str | None = None
     trigger_id: str | None = None  # a click's: lets the answer be a modal
+    message_ts: str | None = None  # a click's: the message the button is on
 
 
 @dataclass(frozen=True)

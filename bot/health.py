@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
+from bot.slack_ready import SlackReady
 from bot.watch.service import WatchService
 
 DATABASE_TIMEOUT = 3.0
@@ -26,8 +27,9 @@ STALL = 5.0  # a tick this late means something blocked the event loop
 
 
 class Health:
-    def __init__(self, watches: WatchService) -> None:
+    def __init__(self, watches: WatchService, slack: SlackReady | None = None) -> None:
         self.watches = watches
+        self.slack = slack  # None: no Slack to wait for (tests of the health routes)
         self.ready = False
         self.stall = 0.0  # the worst lateness of a tick in the last minute, seconds
         self._stall_at = 0.0
@@ -77,9 +79,26 @@ class Health:
         return web.Response(text="ok\n")
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        if not self.ready:
-            return web.Response(status=503, text="not ready: starting or stopping\n")
+        reason = await self.not_ready()
+        if reason:
+            return web.Response(status=503, text=f"not ready: {reason}\n")
         return web.Response(text="ready\n")
+
+    async def not_ready(self) -> str | None:
+        """Why commands cannot be taken yet: starting or stopping, Slack never answered
+        auth.test, or the database does not answer."""
+        if self.slack is not None and not self.slack.answered.is_set():
+            return self.slack.reason
+        if not self.ready:
+            return "starting or stopping"
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT):
+                await self.watches.store.ping()
+        except TimeoutError:
+            return f"the database did not answer within {DATABASE_TIMEOUT:g} s"
+        except (SQLAlchemyError, OSError) as exc:
+            return f"the database did not answer: {type(exc).__name__}"
+        return None
 
     async def metrics(self, _request: web.Request) -> web.Response:
         await self._refresh()

@@ -85,8 +85,33 @@ def configure(log_format: str = "text", secrets: list[str | None] | None = None)
     scrub = _Scrub([s for s in secrets or [] if s])
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(scrub) if log_format == "json" else TextFormatter(scrub))
+    handler.addFilter(_KnownConditions())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+# Connection failures the Slack SDK logs with a traceback while it retries; the bot
+# says them in one line (bot/slack_ready.py), so the traceback is dropped here.
+_KNOWN_NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+with contextlib.suppress(ImportError):
+    import aiohttp
+
+    _KNOWN_NETWORK_ERRORS += (aiohttp.ClientError,)
+_UNUSED_TOKEN = "`token` will be unused"  # Bolt: we pass our own client, on purpose
+
+
+class _KnownConditions(logging.Filter):
+    """No traceback for a network error, no warning about the client we chose to give."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("slack_"):
+            return True
+        if _UNUSED_TOKEN in str(record.msg):
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, _KNOWN_NETWORK_ERRORS):
+            record.exc_info, record.exc_text = None, None
+        return True

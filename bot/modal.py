@@ -45,7 +45,8 @@ def read_submission(view: dict[str, Any]) -> Submission | dict[str, str]:
     except CommandError as exc:
         errors["every"] = str(exc)
     after_text = (field.get("after", {}).get("value") or "2").strip()
-    if not (after_text.isascii() and after_text.isdigit()) or not 1 <= int(after_text) <= 20:
+    digits = after_text.isascii() and after_text.isdigit() and len(after_text) < 4
+    if not digits or not 1 <= int(after_text) <= 20:
         errors["after"] = "a number of failed checks from 1 to 20"
     else:
         after = int(after_text)

@@ -123,11 +123,17 @@ class Gateway:
         """The answer to ack with, once its `prepare` step (if any) is done."""
         if answer.prepare is None:
             return answer
-        try:
-            return await asyncio.wait_for(answer.prepare, PREPARE_TIMEOUT)
-        except TimeoutError:
+        task = asyncio.ensure_future(answer.prepare)
+        # asyncio.wait, not wait_for: a write stuck in the driver's thread is let go (and
+        # cancelled) without waiting for it, so the ack still goes out in time
+        done, _ = await asyncio.wait({task}, timeout=PREPARE_TIMEOUT)
+        if not done:
+            task.cancel()
+            task.add_done_callback(_quietly)
             log.error("the database took over %s s to store a request", PREPARE_TIMEOUT)
             return Answer(text=DATABASE_TROUBLE)
+        try:
+            return task.result()
         except Exception:  # the database is down: say so, never a 500
             log.exception("storing a request failed")
             return Answer(text=DATABASE_TROUBLE)
@@ -188,3 +194,9 @@ class Gateway:
         """Wait for background work (tests and shutdown)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+def _quietly(task: asyncio.Task[Answer]) -> None:
+    """A write given up on: its end (cancelled, or failed) is not news."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a write given up on failed too: %s", type(task.exception()).__name__)

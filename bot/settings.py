@@ -77,10 +77,11 @@ class Settings:
     allow_private_set: bool = False
     escalation: Escalation = field(default_factory=Escalation)
     allow_memory_database: bool = False
-    # the service (README, Run it in production)
+    # the service (docs/operations.md)
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
     log_format: str = "text"
+    shell: bool = False  # `gateway shell`: one local person, words for a terminal chat
     agents: AgentSettings = field(default_factory=AgentSettings)  # bot/agents/settings.py
 
     @property

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.emoji import Emoji, NoEmoji
 from rich.text import Text
 
 from bot.chat import CannotLook
+from bot.paste import Paste, starts_paste
 from bot.render.slack import Message
+from bot.render.wrap import Hanging, hanging
 from bot.service import Gateway, Request
 from checks.text import printable
 
@@ -78,6 +81,16 @@ _EMOJI = {
     ":link:": "🔗",
     ":broken_heart:": "💔",
 }
+
+_SHORTCODE = re.compile(r":([a-z0-9_+-]{1,40}):")
+
+
+def _emoji(match: re.Match[str]) -> str:
+    try:
+        return str(Emoji(match.group(1)))
+    except NoEmoji:
+        return match.group(0)
+
 
 BANNER = """\
 gateway shell: the bot as it answers in Slack, here in the terminal.
@@ -145,6 +158,9 @@ class ShellChat:
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         return False
 
+    async def can_see(self, user: str, channel: str) -> bool:
+        return True  # one person, one channel: the terminal
+
     async def find_posted(
         self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
     ) -> str | None:
@@ -153,9 +169,9 @@ class ShellChat:
     def _show(
         self, heading: str, message: Message, indent: str = "", ts: str | None = None
     ) -> None:
-        printed = [Text(indent + heading, style="bold cyan")]
-        for line in render_lines(message):
-            printed.append(Text(indent + "  ").append_text(line))
+        printed: list[Text | Hanging] = [Text(indent + heading, style="bold cyan")]
+        for line in render_lines(message):  # a wrapped line keeps the thread's margin
+            printed.append(hanging(line, indent + "  "))
         slots = self._slots.setdefault(ts, []) if ts else []
         found = message_buttons(message)
         for i, (action, label, value) in enumerate(found):
@@ -165,14 +181,17 @@ class ShellChat:
                 self.buttons.append((action, value, ts or ""))
                 slots.append(len(self.buttons) - 1)
             number = slots[i] + 1 if ts else len(self.buttons)
-            printed.append(Text(f"{indent}  [{number}] {label}", style="bold"))
+            printed.append(hanging(Text(f"[{number}] {label}", style="bold"), indent + "  "))
         for gone in slots[len(found) :]:
             self.buttons[gone] = ("", "", ts or "")  # the edit took this button away
         printed.append(Text(""))
         for text in printed:
             self.console.print(text)
         width = max(1, self.console.width)
-        height = sum(len(text.wrap(self.console, width)) or 1 for text in printed)
+        height = sum(
+            text.height(width) if isinstance(text, Hanging) else len(text.wrap(self.console, width))
+            for text in printed
+        )
         self._last = (ts, height) if ts else None
 
 
@@ -237,6 +256,7 @@ def _plain(text: str) -> str:
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     for code, emoji in _EMOJI.items():
         text = text.replace(code, emoji)
+    text = _SHORTCODE.sub(_emoji, text)  # the rest of Slack's :names: rich knows
     # Remote text was cleaned at the probe's edge; entities must not bring controls back.
     return printable(html.unescape(text), lines=True)
 
@@ -264,13 +284,27 @@ class Shell:
             line = await asyncio.to_thread(self._read)
             if line is None or line.strip() in ("/quit", "/exit"):
                 break
+            if starts_paste(line):  # the log lines pasted after it are one command
+                line = await self._paste(line)
             await self.handle(line.strip())
         await self.running.drain()
 
-    def _read(self) -> str | None:
+    async def _paste(self, first: str) -> str:
+        paste = Paste(first)
+        if not paste.done and self.stdin.isatty():
+            ending = "the closing ```" if paste.fenced else "an empty line"
+            self.console.print(Text(f"Paste the log lines, then {ending}.", style="dim"))
+        while not paste.done:
+            line = await asyncio.to_thread(self._read, "...> ")
+            if line is None:
+                break
+            paste.feed(line)
+        return paste.text
+
+    def _read(self, prompt: str = "you> ") -> str | None:
         if self.stdin.isatty():
             try:
-                return input("you> ")
+                return input(prompt)
             except EOFError:
                 return None
         line = self.stdin.readline()
@@ -307,10 +341,11 @@ class Shell:
                 )
             )
             return
-        action, value, _ts = self.chat.buttons[int(number) - 1]
+        action, value, ts = self.chat.buttons[int(number) - 1]
         if not action:
             self.console.print(Text(f"Button {number} is gone: its message was edited.", "dim"))
             return
+        request = Request(TEAM, CHANNEL, USER, message_ts=ts or None)
         answer = await self.running.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))

@@ -33,6 +33,7 @@ from bot.render.slack import notice
 from bot.service import Gateway, Request
 from bot.settings import Settings
 from bot.verbs import VERBS
+from bot.visibility import modal_channel_refused
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,10 @@ def _home_listeners(app: AsyncApp, gateway: Gateway) -> None:
     async def on_modal(ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
         user = body.get("user") or {}
         team = (body.get("team") or {}).get("id") or user.get("team_id", "")
+        refused = await modal_channel_refused(SlackChat(client).can_see, user.get("id", ""), view)
+        if refused:  # another workspace's channel, or a private one the person is not in
+            await ack(response_action="errors", errors={"channel": refused})
+            return
         errors, answer = gateway.on_modal(SlackChat(client), team, user.get("id", ""), view)
         if errors:
             await ack(response_action="errors", errors=errors)
@@ -204,4 +209,6 @@ def _request_from_action(body: dict[str, Any]) -> Request:
         user=(body.get("user") or {}).get("id", ""),
         response_url=body.get("response_url"),
         trigger_id=body.get("trigger_id"),
+        message_ts=(body.get("container") or {}).get("message_ts")
+        or (body.get("message") or {}).get("ts"),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -29,8 +30,8 @@ def shown(url: str) -> str:
     """The URL as it may appear in a log line: never its password."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return repr(url[:200])
+    except (ArgumentError, ValueError):  # not even a URL: still hide what looks like a password
+        return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url[:200]))
     return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
@@ -55,7 +56,7 @@ def is_memory_database(url: str) -> bool:
     """`sqlite://`, `sqlite:///:memory:` and the like: gone when the process ends."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return False
     if not parsed.drivername.startswith("sqlite"):
         return False
@@ -78,6 +79,10 @@ def _database_reason(url: str, exc: BaseException) -> str:
     kind = type(exc).__name__
     original = getattr(exc, "orig", None)
     original_kind = type(original).__name__ if original is not None else ""
+    from bot.migrations import UnknownRevision  # only on this path: alembic is slow to load
+
+    if isinstance(exc, UnknownRevision):  # its message says what to do
+        return str(exc)
     if isinstance(exc, ImportError):
         return f"its driver is not installed ({text}); {USE_INSTEAD}"
     if kind in ("NoSuchModuleError", "ArgumentError") or "async driver" in lowered:
@@ -150,7 +155,7 @@ def port_error(port: int, exc: OSError) -> StartError:
 def _is_sqlite(url: str) -> bool:
     try:
         return make_url(url).drivername.startswith("sqlite")
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return False
 
 

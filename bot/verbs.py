@@ -268,7 +268,11 @@ def home_edit(desk: Desk, chat: Chat, request: Request, value: str) -> Answer:
     if watch_id is None or not request.trigger_id:
         return Answer()
     home = _watching(desk).home
-    return Answer(work=home.open_modal(chat, request.trigger_id, request.team, watch_id=watch_id))
+    return Answer(
+        work=home.open_modal(
+            chat, request.trigger_id, request.team, watch_id=watch_id, user=request.user
+        )
+    )
 
 
 @VERBS.action(ACTION_HOME_RECHECK, database=True, limit=CHECKS)  # out on the network
@@ -276,7 +280,7 @@ def home_recheck(desk: Desk, chat: Chat, request: Request, value: str) -> Answer
     watch_id = _home_watch(value)
     if watch_id is None:
         return Answer()
-    return Answer(work=_watching(desk).home.recheck(request.team, watch_id))
+    return Answer(work=_watching(desk).home.recheck(chat, request.team, request.user, watch_id))
 
 
 @VERBS.action(ACTION_HOME_MUTE, database=True)

@@ -13,10 +13,12 @@ from bot.agents import conversation as agents
 from bot.agents.hub import Hub
 from bot.chat import Chat, NotInChannel
 from bot.dispatch import Request
+from bot.refusals import chat_refusal
 from bot.render import explain as render_explain
 from bot.render import slack as render
 from bot.render import via as render_via
 from bot.settings import Settings
+from bot.threads import Threads
 from checks.diagnose import fill
 from checks.explain import explain
 from checks.guard import TargetRefused
@@ -45,6 +47,7 @@ class Work:
         self.check_function = check_function
         self.watch_enabled = watch_enabled
         self.checks_in_flight = asyncio.Semaphore(settings.limits.checks_in_flight)
+        self.threads = Threads()  # a Re-run edits its verdict's thread (bot/threads.py)
         self.agents: Hub | None = None  # bot/agents: `check … from`, `agents`
 
     # --- an explanation -----------------------------------------------------------------
@@ -116,9 +119,7 @@ class Work:
     ) -> None:
         events: list[Progress] = []
         try:
-            ts = await chat.post(
-                request.channel, render.progress_message(target, request.user, events)
-            )
+            ts = await self._progress_at(chat, request, target)
         except NotInChannel:
             ts = None
             if not request.response_url:
@@ -140,7 +141,10 @@ class Work:
                     diagnosis = await self.check_function(target, self.settings.check, progress.add)
         except (TargetRefused, TargetError) as exc:
             await progress.stop()
-            await self._refused(chat, request, ts, str(exc))
+            reason = str(exc)
+            if isinstance(exc, TargetRefused):
+                reason = chat_refusal(exc, shell=self.settings.shell)
+            await self._refused(chat, request, ts, reason)
             return
         await progress.stop()
         verdict = render.verdict_message(diagnosis, request.user, self.watch_enabled)
@@ -155,8 +159,14 @@ class Work:
             return
         if not await chat.update(request.channel, ts, verdict):
             ts = await chat.post(request.channel, verdict) or ts
-        for message in thread:
-            await chat.post(request.channel, message, thread_ts=ts)
+        await self.threads.write(chat, request.channel, ts, thread)
+
+    async def _progress_at(self, chat: Chat, request: Request, target: Target) -> str | None:
+        """The message the check reports in: a Re-run's own verdict message, else a new one."""
+        progress = render.progress_message(target, request.user, [])
+        if request.message_ts and await chat.update(request.channel, request.message_ts, progress):
+            return request.message_ts
+        return await chat.post(request.channel, progress)
 
     async def _refused(self, chat: Chat, request: Request, ts: str | None, reason: str) -> None:
         message = render.notice(f":no_entry: {render.escape(reason)}")

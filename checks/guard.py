@@ -20,7 +20,15 @@ _METADATA_NAMES = ("metadata.google.internal", "metadata", "instance-data", "met
 
 
 class TargetRefused(ValueError):
-    """The target points somewhere a check must not go; the message says where."""
+    """The target points somewhere a check must not go; the message says where.
+
+    `where` and `kind` ("loopback", "private", "cloud metadata"…) let a chat word it for
+    its own readers; str() is the command line's wording, with its flag.
+    """
+
+    def __init__(self, message: str, where: str = "", kind: str = "") -> None:
+        super().__init__(message)
+        self.where, self.kind = where, kind
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
@@ -112,7 +120,9 @@ def vet_name(host: str, allow_private: bool) -> None:
     if host.lower() in _METADATA_NAMES or host.lower().endswith(".internal"):
         raise TargetRefused(
             f"refusing {host}: it names a cloud metadata or internal service "
-            "(pass --allow-private for internal targets)"
+            "(pass --allow-private for internal targets)",
+            where=host,
+            kind="internal",
         )
 
 
@@ -132,5 +142,7 @@ def vet_addresses(host: str, addresses: tuple[str, ...], allow_private: bool) ->
             how = f", {how}" if how else ""
             raise TargetRefused(
                 f"refusing {where}: {address} is a {reason} address{how} "
-                "(pass --allow-private, or set GATEWAY_ALLOW_PRIVATE=1, for internal targets)"
+                "(pass --allow-private, or set GATEWAY_ALLOW_PRIVATE=1, for internal targets)",
+                where=where,
+                kind=reason,
             )

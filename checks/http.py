@@ -358,8 +358,10 @@ async def _handshake(
     try:
         async with asyncio.timeout(max(timeout, 0.001)):
             await writer.start_tls(context, server_hostname=host)
-    except TimeoutError:
-        raise _Failed(ErrorKind.TIMEOUT, "no answer to the TLS handshake") from None
+    except TimeoutError:  # TCP connected: a stalled handshake is no firewall DROP
+        raise _Failed(
+            ErrorKind.TLS_HANDSHAKE, "connected, but no answer to the TLS handshake in time"
+        ) from None
     except (OSError, EOFError):  # ssl.SSLError is an OSError
         raise _Failed(ErrorKind.TLS_HANDSHAKE, "the TLS handshake failed") from None
     wire.tls_done = time.perf_counter()

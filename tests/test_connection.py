@@ -164,6 +164,6 @@ def test_the_terminal_report_shows_remote_text_literally():
     )
     headers = (("Server", "[blink]nginx[/blink]"),)
     with serve(Behaviour.STATUS, status=500, body=body, headers=headers) as site:
-        result = run_cli("check", site.url(), "--allow-private")
+        result = run_cli("check", site.url(), "--allow-private", "--full")
     assert "[bold red]FAKE: all good[/bold red]" in result.stdout  # shown, not obeyed
     assert "[blink]nginx[/blink]" in result.stdout

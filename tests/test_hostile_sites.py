@@ -208,7 +208,7 @@ def test_no_control_character_from_a_site_reaches_the_terminal():
     # HTTP/1.1 header values are latin-1: C1 controls (CSI) travel in them.
     headers = [("Server", "evil\x9b2J"), ("X-Cache", "MISS\x85\x9d")]
     with serve(Behaviour.STATUS, status=502, body=body, headers=headers) as site:
-        shown = run_cli("check", site.url(), "--allow-private", "--timeout", "4")
+        shown = run_cli("check", site.url(), "--allow-private", "--timeout", "4", "--full")
         as_json = run_cli("check", site.url(), "--allow-private", "--timeout", "4", "--json")
     assert shown.code == 1 and "evil" in shown.stdout
     for output in (shown.stdout, as_json.stdout):
@@ -256,7 +256,7 @@ def test_a_certificate_s_escape_sequences_never_reach_the_terminal():
     context = _certificate_with("clear\x1b[2J\x1b]0;owned\x07\u009b31m", "evil\x1b[2J.test")
     with serve(Behaviour.OK, ssl_context=context) as site:
         url = f"https://127.0.0.1:{site.port}/"
-        shown = run_cli("check", url, "--allow-private", "--timeout", "4")
+        shown = run_cli("check", url, "--allow-private", "--timeout", "4", "--full")
         as_json = run_cli("check", url, "--allow-private", "--timeout", "4", "--json")
     assert shown.code == 1 and "clear" in shown.stdout  # self-signed: named, not obeyed
     for output in (shown.stdout, as_json.stdout):

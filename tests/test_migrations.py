@@ -148,7 +148,7 @@ async def test_opening_again_changes_nothing_and_a_new_database_starts_at_head(d
 
 
 async def test_the_revisions_build_exactly_the_schema_the_models_describe(database_url):
-    """A model change without its revision (README, "Changing the schema") fails here."""
+    """A model change without its revision (docs/operations.md, "Changing the schema") fails."""
     store = await open_migrated(database_url)
     try:
         async with store.engine.connect() as connection:

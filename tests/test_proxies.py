@@ -165,7 +165,8 @@ def test_nginx_owner_steps_name_the_error_log_line(lab):
 def test_the_terminal_report_of_a_real_nginx_502(lab):
     from tests.conftest import run_cli
 
-    result = run_cli("check", lab.proxy("nginx").route_url("refused", "x"), "--allow-private")
+    url = lab.proxy("nginx").route_url("refused", "x")
+    result = run_cli("check", url, "--allow-private", "--full")
     assert result.code == 1
     out = result.stdout
     assert "DOWN" in out and "nginx answered 502" in out
@@ -178,3 +179,26 @@ def test_the_terminal_report_of_a_real_nginx_502(lab):
         "search ranking",
     ):
         assert section in out, section
+
+
+def test_the_default_report_of_a_nginx_502_fits_one_screen(lab):
+    """The verdict, the hop, the top causes and the first steps in 25 lines at 80 columns;
+    wrapped lines keep their hanging indent; --full has the rest."""
+    from tests.conftest import run_cli
+
+    result = run_cli("check", lab.proxy("nginx").route_url("refused", "x"), "--allow-private")
+    lines = result.stdout.splitlines()
+    assert result.code == 1
+    assert len(lines) <= 25, result.stdout
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    out = result.stdout
+    assert "DOWN" in out and "nginx answered 502" in out
+    assert "Where it breaks" in out and "nginx → the server behind it" in out
+    assert "Likely causes" in out and "First steps for the site owner" in out
+    assert "  1. Confirm the cause in" in out
+    assert "--full shows" in out
+    assert "hacked" not in out and "search ranking" not in out
+    first_step = lines.index(next(line for line in lines if line.startswith("  1. Confirm")))
+    assert lines[first_step + 1].startswith("     ") and lines[first_step + 1].strip()
+    for line in lines[1:]:  # nothing wraps back to the first column but section titles
+        assert not line or line.startswith(" ") or line[0].isupper(), line

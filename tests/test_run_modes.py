@@ -129,10 +129,12 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
     assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is False
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
         "channels:history",  # to find an alert a crash posted without its ts (README)
+        "channels:read",  # Home and the modal: whether a channel is public
         "chat:write",
         "chat:write.public",
         "commands",
         "groups:history",
+        "groups:read",  # who is in a private channel (a watch's own people)
     ]
     settings = manifest["settings"]
     assert settings["socket_mode_enabled"] is True

@@ -86,3 +86,17 @@ async def test_an_edit_of_an_older_message_is_printed_again_with_its_numbers(tmp
     shell.chat = chat
     await shell.handle("/click 2")
     assert "Button 2 is gone" in out.getvalue()
+
+
+async def test_a_long_line_in_a_thread_keeps_the_thread_margin_when_it_wraps():
+    out = io.StringIO()
+    console = Console(file=out, width=60, color_system=None)
+    chat = ShellChat(console)
+    parent = await chat.post("C", message("verdict", []))
+    words = "the application behind nginx is down or not listening " * 4
+    await chat.post("C", message(words.strip(), []), thread_ts=parent)
+    shown = out.getvalue().splitlines()
+    thread = [line for line in shown if "application" in line or "nginx" in line]
+    assert len(thread) >= 3
+    assert all(line.startswith("  │   ") for line in thread), thread
+    assert all(len(line) <= 60 for line in out.getvalue().splitlines())

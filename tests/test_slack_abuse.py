@@ -272,7 +272,9 @@ async def test_a_private_target_is_refused_for_a_watch_without_being_announced(
         await bot.until(lambda: bot.ephemeral_texts("U1"))
         await bot.gateway.drain(10)
         stored = await bot.store.watches()
-    assert "refusing" in bot.ephemeral_texts("U1")[0]
+    refusal = bot.ephemeral_texts("U1")[0]
+    assert "I won't check" in refusal and "GATEWAY_ALLOW_PRIVATE=1" in refusal
+    assert "--allow-private" not in refusal  # nobody can pass a flag in Slack
     assert stored == []
     assert bot.tops() == [], "nothing was said in the channel"
 

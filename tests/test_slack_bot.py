@@ -259,13 +259,20 @@ async def test_buttons_rerun_and_visitor_advice(slack):
             values = {e["action_id"]: e["value"] for e in actions["elements"]}
             await bot.click("gateway_visitor", values["gateway_visitor"], verdict["ts"])
             assert await slack.wait_for_async(lambda s: s.calls_to("chat.postEphemeral"), 10)
+            replies = len(slack.thread(verdict["ts"]))
+            edits = verdict["updated"]
             await bot.click("gateway_rerun", values["gateway_rerun"], verdict["ts"])
             assert await slack.wait_for_async(
-                lambda s: len([m for m in s.messages().values() if not m["thread_ts"]]) == 2, 10
+                lambda s: s.messages()[verdict["ts"]]["updated"] >= edits + 2, 10
             )
             await bot.gateway.drain()
     advice = slack.calls_to("chat.postEphemeral")[0].args
     assert advice["user"] == "U123" and "visitor" in advice["text"].lower()
+    # Re-run edits its own verdict and thread: no second wall
+    tops = [m for m in slack.messages().values() if not m["thread_ts"]]
+    assert [m["ts"] for m in tops] == [verdict["ts"]]
+    assert "504" in all_text(tops[0]) and "Checking" not in tops[0]["text"]
+    assert len(slack.thread(verdict["ts"])) == replies
 
 
 async def test_a_public_channel_works_without_an_invitation(slack):

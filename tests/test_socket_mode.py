@@ -226,8 +226,13 @@ def test_serve_in_socket_mode_checks_answers_help_reruns_and_stops_on_sigterm(
             message_blocks=verdict["blocks"],
         )
         assert slack.wait_for_ack(click, 3) == {"envelope_id": click}
-        assert slack.wait_for(lambda s: verdict_done(s, 1), 15), slack.calls
-        assert "502" in tops(slack)[1]["text"]
+        edits = verdict["updated"]
+        # Re-run edits the verdict (to progress, then the new verdict) and its thread
+        assert slack.wait_for(
+            lambda s: tops(s)[0]["updated"] >= edits + 2 and verdict_done(s, 0), 15
+        ), slack.calls
+        assert len(tops(slack)) == 1 and "502" in tops(slack)[0]["text"]
+        assert len(slack.thread(verdict["ts"])) == len(replies)
         assert {c.token for c in slack.calls if c.method != "apps.connections.open"} == {BOT_TOKEN}
         assert [c for c in slack.calls if c.response.get("ok") is False] == []
         assert slack.socket_unmatched == []

@@ -12,8 +12,10 @@ import aiohttp
 
 from bot.alerting.base import DeliveryError
 from bot.alerting.view import AlertView, dedup_key
+from checks.text import printable
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+MAX_ERROR_BODY = 64 * 1024
 
 
 class PagerDuty:
@@ -67,11 +69,21 @@ class PagerDuty:
 
     async def _send(self, event: dict[str, Any]) -> None:
         try:
-            async with self.session.post(self.url, json=event, timeout=TIMEOUT) as response:
+            async with self.session.post(
+                self.url, json=event, timeout=TIMEOUT, allow_redirects=False
+            ) as response:
                 if response.status == 202:
                     return
-                body = (await response.text())[:200]
+                # an error's body is read up to 64 KiB, never whole (it can be any size)
+                raw = await response.content.read(MAX_ERROR_BODY)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"{type(exc).__name__} from {self.url}") from None
+        body = self._shown(raw.decode("utf-8", errors="replace"))
         # 400: the event is wrong and will stay wrong; 429 and 5xx pass.
         raise DeliveryError(f"HTTP {response.status}: {body}", retry=response.status != 400)
+
+    def _shown(self, body: str) -> str:
+        """An error body as it may reach Slack and the log: short, one line, and never the
+        routing key (an answer may echo the event it refused)."""
+        body = body.replace(self.routing_key, "[routing key]") if self.routing_key else body
+        return " ".join(printable(body).split())[:200]

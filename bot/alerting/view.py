@@ -40,8 +40,10 @@ class AlertView:
     muted_by: str | None = None
     mute_reason: str | None = None
     escalated_to: tuple[str, ...] = ()  # provider names, once escalated
+    incident_key: str = ""  # random, never reused: the dedup key outside Slack
 
 
 def dedup_key(alert: AlertView) -> str:
-    """The incident's identity for PagerDuty and the webhook (stable across restarts)."""
-    return f"gateway-incident-{alert.incident_id}"
+    """The incident's identity for PagerDuty and the webhook (stable across restarts): its
+    random key (never reused, unlike SQLite's ids), or its id for one made before keys."""
+    return f"gateway-incident-{alert.incident_key or alert.incident_id}"

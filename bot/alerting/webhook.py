@@ -1,7 +1,11 @@
 """A JSON webhook: escalations, acknowledgements and resolutions POSTed, signed.
 
-The receiver verifies `X-Gateway-Signature: sha256=HEX`, the HMAC-SHA256 of the
-exact body with the shared secret, so nobody else can raise an alarm there.
+The receiver verifies `X-Gateway-Signature: sha256=HEX`, the HMAC-SHA256 with the
+shared secret of `TIMESTAMP.BODY`: the `X-Gateway-Timestamp` header (Unix seconds),
+a dot, and the exact body. So nobody else can raise an alarm there, and a request
+recorded once cannot be replayed later: the receiver refuses a timestamp more than
+five minutes from its clock. Redirects are not followed (a redirect is a failure to
+deliver): the signed event goes to the URL configured, nowhere else.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -18,10 +23,12 @@ from bot.alerting.view import AlertView, dedup_key
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 HEADER = "X-Gateway-Signature"
+TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: str) -> str:
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class Webhook:
@@ -48,21 +55,28 @@ class Webhook:
 
     async def _send(self, event: str, alert: AlertView) -> None:
         body = json.dumps(payload(event, alert), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", HEADER: signature(self.secret, body)}
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            HEADER: signature(self.secret, body, timestamp),
+        }
         try:
             async with self.session.post(
-                self.url, data=body, headers=headers, timeout=TIMEOUT
+                self.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
             ) as response:
                 if 200 <= response.status < 300:
                     return
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"{type(exc).__name__} from the webhook") from None
+        if 300 <= status < 400:
+            raise DeliveryError(f"HTTP {status}: a redirect, not followed", retry=False)
         raise DeliveryError(f"HTTP {status}", retry=status == 429 or status >= 500)
 
 
 def payload(event: str, alert: AlertView) -> dict[str, Any]:
-    """What the receiver gets (documented in the README)."""
+    """What the receiver gets (documented in the README, PagerDuty and the webhook)."""
     return {
         "event": event,
         "dedup_key": dedup_key(alert),

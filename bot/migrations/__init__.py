@@ -56,10 +56,40 @@ class ForeignTables(InvalidRequestError):
     """The database holds tables of our names that the bot did not make."""
 
 
+class UnknownRevision(InvalidRequestError):
+    """The database's schema is at a revision this version does not ship (a newer
+    release made it, then was rolled back), or at several at once: one line, exit 2."""
+
+
+def _known_heads(connection: Connection) -> None:
+    heads = MigrationContext.configure(connection).get_current_heads()
+    if len(heads) > 1:
+        raise UnknownRevision(
+            f"the database records {len(heads)} schema revisions at once "
+            f"({', '.join(sorted(heads))}) in alembic_version; it was changed by hand or by "
+            "two versions together: restore a backup, or keep the newest row only"
+        )
+    script = ScriptDirectory.from_config(config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    for head in heads:
+        if head not in known:
+            raise UnknownRevision(
+                f"the database's schema is at revision {head}, which this version of gateway "
+                f"does not know (its newest is {head_of(script)}): a newer gateway made it. "
+                "Run that newer version again, or restore a backup made before it"
+            )
+
+
+def head_of(script: ScriptDirectory) -> str:
+    return script.get_current_head() or ""
+
+
 def _upgrade(connection: Connection) -> tuple[str | None, str]:
     cfg = config(connection)
     inspector = inspect(connection)
     tables = set(inspector.get_table_names())
+    if "alembic_version" in tables:
+        _known_heads(connection)  # before Alembic tries (a traceback, exit 1, restarted)
     before = current(connection)
     if before is None and tables & LEGACY_TABLES:  # made by create_all, or not ours
         for table, columns in LEGACY_COLUMNS.items():

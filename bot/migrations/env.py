@@ -1,7 +1,7 @@
 """Alembic's environment: run the revisions on the connection the bot hands over.
 
 `bot.migrations.upgrade` passes its connection in `config.attributes["connection"]`;
-the `alembic` command line (for writing a new revision, see README) builds one
+the `alembic` command line (for writing a new revision, see docs/operations.md) builds one
 from `GATEWAY_DATABASE_URL` instead.
 """
 

@@ -277,6 +277,11 @@ class WatchLine:
         return cls(url, state, None, None, None, stored_after=stored_after)
 
 
+def shown_state(state: str, last_checked_at: datetime | None) -> str:
+    """A watch that was never checked is not "healthy" yet: it is "not checked yet"."""
+    return "not checked yet" if last_checked_at is None and state == "healthy" else state
+
+
 def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
     if not lines:
         return note(
@@ -284,8 +289,9 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
         )
     rows = [f"*This channel's watches* ({len(lines)} of at most {channel_watches_max})"]
     for line in lines:
+        state = shown_state(line.state, line.last_checked_at)
         emoji = {"healthy": ":large_green_circle:", "down": ":red_circle:"}.get(
-            line.state, ":white_circle:"
+            state, ":white_circle:"
         )
         last = _hhmm(line.last_checked_at) if line.last_checked_at else "not yet"
         availability = f"{line.availability:.2%}" if line.availability is not None else "—"
@@ -299,7 +305,7 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
         after = spec.fail_after if spec else line.stored_after
         expect = spec.expect.describe() if spec else ""
         rows.append(
-            f"{emoji} {code(line.url)} · {line.state} · every "
+            f"{emoji} {code(line.url)} · {state} · every "
             f"{duration(timedelta(seconds=interval))} · alert after "
             f"{after} · last check {last} · 24 h availability "
             f"{availability}{muted}"

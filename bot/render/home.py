@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.alert_syntax import mentions
-from bot.render.alerts import duration, mute_words, slack_date
+from bot.render.alerts import duration, mute_words, shown_state, slack_date
 from bot.render.slack import escape
 from bot.spec import WatchSpec
 
@@ -24,7 +24,8 @@ ACTION_HOME_MUTE = "gateway_home_mute"
 ACTION_HOME_UNMUTE = "gateway_home_unmute"
 ACTION_HOME_EDIT = "gateway_home_edit"
 MODAL_CALLBACK = "gateway_watch_modal"
-MOST_WATCHES_SHOWN = 30  # two blocks each; a Home view holds 100 blocks
+MOST_WATCHES_SHOWN = 30  # two blocks each, and two per channel heading
+MAX_BLOCKS = 100  # what Slack accepts in a Home view
 MUTE_CHOICES = (("1h", "1 hour"), ("2h", "2 hours"), ("4h", "4 hours"), ("1d", "1 day"))
 _STATE_EMOJI = {"healthy": ":large_green_circle:", "down": ":red_circle:"}
 
@@ -75,25 +76,33 @@ def home_view(watches: list[HomeWatch]) -> dict[str, Any]:
     by_channel: dict[str, list[HomeWatch]] = {}
     for watch in watches[:MOST_WATCHES_SHOWN]:
         by_channel.setdefault(watch.channel, []).append(watch)
+    shown = 0
+    budget = MAX_BLOCKS - 1  # one left for the line that says how many more there are
     for channel, group in by_channel.items():
-        blocks.append({"type": "divider"})
-        blocks.append({"type": "section", "text": _md(f"*<#{channel}>*")})
+        heading: list[dict[str, Any]] = [
+            {"type": "divider"},
+            {"type": "section", "text": _md(f"*<#{channel}>*")},
+        ]
         for watch in group:
-            blocks += _watch_blocks(watch)
-    if len(watches) > MOST_WATCHES_SHOWN:
-        more = len(watches) - MOST_WATCHES_SHOWN
-        blocks.append(
-            {"type": "context", "elements": [_md(f"…and {more} more: `/gateway watches`")]}
-        )
+            more = _watch_blocks(watch)
+            if len(blocks) + len(heading) + len(more) > budget:
+                break
+            blocks += heading + more
+            heading = []
+            shown += 1
+    if len(watches) > shown:
+        more_text = f"…and {len(watches) - shown} more: `/gateway watches` in their channels"
+        blocks.append({"type": "context", "elements": [_md(more_text)]})
     return {"type": "home", "blocks": blocks}
 
 
 def _watch_blocks(watch: HomeWatch) -> list[dict[str, Any]]:
-    emoji = _STATE_EMOJI.get(watch.state, ":white_circle:")
+    state = shown_state(watch.state, watch.last_checked_at)
+    emoji = _STATE_EMOJI.get(state, ":white_circle:")
     last = slack_date(watch.last_checked_at) if watch.last_checked_at else "not yet"
     share = f"{watch.availability:.2%}" if watch.availability is not None else "—"
     lines = [
-        f"{emoji} *{escape(watch.spec.url)}* · {watch.state} · every "
+        f"{emoji} *{escape(watch.spec.url)}* · {state} · every "
         f"{duration(timedelta(seconds=watch.spec.interval_s))} · last check {last}",
         f"24 h {strip_text(watch.strip)} {share}",
     ]

@@ -15,7 +15,7 @@ Why one leader and not rows claimed with `SELECT … FOR UPDATE SKIP LOCKED`: a
 watch's state machine keeps its memory (failures in a row, the open incident)
 in the process that checks it and writes it behind once a second; one checker
 per watch keeps that memory whole, and one process runs 10,000 watches a minute
-at about half a core (README, Benchmarks), so sharing the checks would buy
+at about half a core (docs/benchmarks.md), so sharing the checks would buy
 little and cost a claim round-trip per check. With SQLite there is one process
 (`Solo`): it always leads.
 
@@ -230,7 +230,7 @@ def fleet_for(url: str) -> Solo | PostgresFleet:
     """The fleet a database URL implies: PostgreSQL shares, anything else is solo."""
     try:
         postgres = make_url(url).get_backend_name() == "postgresql"
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return Solo()  # not a URL: opening the database says so, in one line
     return PostgresFleet(url) if postgres else Solo()
 
@@ -245,7 +245,7 @@ def own_sqlite(url: str) -> int | None:
     database is not a SQLite file. Raises Owned when another process holds it."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return None  # not a URL: opening the database says so, in one line
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -261,8 +261,33 @@ def own_sqlite(url: str) -> int | None:
         os.close(descriptor)
         raise Owned(
             f"another gateway (pid {holder}) already runs on {path}: one process owns a "
-            "SQLite database (several replicas need PostgreSQL, see README)"
+            "SQLite database (several replicas need PostgreSQL, see docs/operations.md)"
         ) from None
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"{os.getpid()}\n".encode())
+    _own_inode(path, descriptor)
     return descriptor
+
+
+_HELD: list[int] = []  # the database files this process holds (open for its life)
+
+
+def _own_inode(path: Path, lock_descriptor: int) -> None:
+    """Lock the database file itself too: a lock file is found by name, so a hard link (or
+    a bind mount) to the same file under another name would get a second owner. flock
+    locks the inode, whatever name opened it, and is apart from SQLite's own fcntl locks."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return  # opening the database says why, in one line
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        os.close(lock_descriptor)
+        raise Owned(
+            f"another gateway already runs on {path} under another name (a hard link or "
+            "a bind mount of the same file): one process owns a SQLite database (several "
+            "replicas need PostgreSQL, see docs/operations.md)"
+        ) from None
+    _HELD.append(descriptor)

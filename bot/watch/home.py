@@ -3,6 +3,10 @@
 The Home tab of everyone who opened it in a workspace is published again after
 a change there (a watch added, edited or removed, an incident opened or closed,
 a mute); changes within half a second are published once.
+
+A person sees and changes only the watches of channels they may see, in their own
+workspace (bot/visibility.py), from every surface here: the Home tab and its
+buttons, the modal (opened to edit, and submitted).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from bot.commands import Mute
 from bot.modal import Submission
 from bot.render.home import HomeWatch, ModalValues, home_view, watch_modal
 from bot.spec import WatchSpec
+from bot.visibility import Visibility
+from bot.watch.model import WatchInfo
 from bot.watch.mutes import Mutes
 from bot.watch.query import WatchQuery
 from bot.watch.runner import CheckRunner
@@ -43,11 +49,12 @@ class Home:
         self.chat, self.query = chat, query
         self.subscriptions, self.mutes, self.runner = subscriptions, mutes, runner
         self.viewers: dict[str, set[str]] = {}  # team -> people who opened the Home tab
+        self.visibility = Visibility()
         self._pending: dict[str, asyncio.Task[None]] = {}
 
     async def opened(self, chat: Chat, team: str, user: str) -> None:
         self.viewers.setdefault(team, set()).add(user)
-        await chat.publish_home(user, home_view(await self.watches(team)))
+        await chat.publish_home(user, home_view(await self.seen_by(chat, user, team)))
 
     def changed(self, team: str) -> None:
         """Publish this workspace's Home tabs again, soon (once for a burst of changes)."""
@@ -60,9 +67,10 @@ class Home:
         try:
             await asyncio.sleep(DEBOUNCE)
             del self._pending[team]
-            view = home_view(await self.watches(team))
+            watches = await self.watches(team)
             for user in sorted(self.viewers.get(team, ())):
-                await self.chat.publish_home(user, view)
+                mine = await self._only_visible(self.chat, user, watches)
+                await self.chat.publish_home(user, home_view(mine))
         except Exception:  # a Home tab left stale is no reason to disturb anything else
             self._pending.pop(team, None)
             log.exception("publishing the Home tabs of %s failed", team)
@@ -75,6 +83,22 @@ class Home:
     async def watches(self, team: str) -> list[HomeWatch]:
         return await self.query.home_watches(team)
 
+    async def seen_by(self, chat: Chat, user: str, team: str) -> list[HomeWatch]:
+        """The workspace's watches in channels `user` may see."""
+        return await self._only_visible(chat, user, await self.watches(team))
+
+    async def _only_visible(
+        self, chat: Chat, user: str, watches: list[HomeWatch]
+    ) -> list[HomeWatch]:
+        seen = await self.visibility.visible(chat.can_see, user, (w.channel for w in watches))
+        return [w for w in watches if w.channel in seen]
+
+    async def may_change(self, chat: Chat, team: str, user: str, info: WatchInfo | None) -> bool:
+        """A watch of this workspace, in a channel this person may see."""
+        if info is None or info.team != team:
+            return False
+        return await self.visibility.can_see(chat.can_see, user, info.channel)
+
     # --- the modal -----------------------------------------------------------------------
 
     async def open_modal(
@@ -85,28 +109,42 @@ class Home:
         watch_id: int | None = None,
         target: Target | None = None,
         channel: str | None = None,
+        user: str = "",
     ) -> None:
         values = ModalValues(channel=channel, spec=WatchSpec(target) if target else None)
         info = await self.query.info(watch_id) if watch_id is not None else None
-        if info is not None and info.team == team:
+        if info is not None and await self.may_change(chat, team, user, info):
             values = ModalValues(watch_id=info.id, channel=info.channel, spec=info.spec)
         await chat.open_modal(trigger_id, watch_modal(values))
 
     async def submitted(self, chat: Chat, team: str, user: str, submission: Submission) -> None:
-        """Create or edit the watch the modal describes (and mute it, if asked)."""
+        """Create or edit the watch the modal describes (and mute it, if asked); only in a
+        channel of this workspace the person may see, and never another's watch."""
+        if not await self.visibility.can_see(chat.can_see, user, submission.channel):
+            log.warning(
+                "refused a modal from %s of %s for channel %s", user, team, submission.channel
+            )
+            return
+        existing = await self.query.find(submission.channel, submission.watch.target.url)
+        if existing is not None and not await self.may_change(
+            chat, team, user, await self.query.info(existing)
+        ):
+            return
         old = await self.query.info(submission.watch_id) if submission.watch_id else None
+        if old is not None and not await self.may_change(chat, team, user, old):
+            old = None  # not theirs to move or delete
         await self.subscriptions.watch(chat, team, submission.channel, user, submission.watch)
         found = await self.query.find(submission.channel, submission.watch.target.url)
         if found is None:
             return  # refused (too often, too many, not in the channel): already said why
-        if old is not None and old.team == team and old.id != found:
+        if old is not None and old.id != found:
             await self.subscriptions.remove(old.id)  # its site or channel changed: it makes way
         if submission.mute is not None:
             await self.mutes.mute_command(chat, submission.channel, user, submission.mute)
 
     async def mute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
         info = await self.query.info(watch_id)
-        if info is None or info.team != team:
+        if info is None or not await self.may_change(chat, team, user, info):
             return
         target = _target(info.url)
         await self.mutes.mute_command(
@@ -115,12 +153,12 @@ class Home:
 
     async def unmute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
         info = await self.query.info(watch_id)
-        if info is not None and info.team == team:
+        if info is not None and await self.may_change(chat, team, user, info):
             await self.mutes.unmute_command(chat, info.channel, user, _target(info.url))
 
-    async def recheck(self, team: str, watch_id: int) -> None:
+    async def recheck(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
         info = await self.query.info(watch_id)
-        if info is not None and info.team == team:
+        if info is not None and await self.may_change(chat, team, user, info):
             await self.runner.run(watch_id)
             self.changed(team)
 

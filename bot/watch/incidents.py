@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.alerting import Escalations, SlackAlerts, Threaded
+from bot.alerting.outbox import Outbox
 from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
@@ -28,6 +29,7 @@ from bot.settings import Escalation
 from bot.watch.model import WatchInfo, future
 from bot.watch.records import IncidentRecord, IncidentUpdate, NewIncident, Store
 from bot.watch.state import Event, diagnosis_key
+from bot.watch.store import Store as SqlStore
 from checks.diagnose import Diagnosis
 from checks.steps import body_excerpt
 from checks.target import parse_target
@@ -58,7 +60,9 @@ class Incidents:
         self.chat = chat
         self.clock = clock
         self.slack: Threaded = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
-        self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
+        # with the SQL store, escalation events are written before they are sent (outbox)
+        outbox = Outbox(store, clock) if isinstance(store, SqlStore) else None
+        self.escalations = Escalations(escalation or Escalation(), self._escalation_failed, outbox)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
     async def act(
@@ -208,7 +212,7 @@ class Incidents:
         incident = await self.change(incident, IncidentUpdate(resolved_at=now, recovered_at=now))
         view = self.view(info, incident, None)
         if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
-            self.escalations.resolve(view, deliveries(incident))
+            await self.escalations.resolve(view, deliveries(incident))
         if not incident.alert_ts:
             if incident.announced_at:  # the alert's ts was lost in a crash: say it anyway
                 await self.say(self.chat, info.channel, alerts.recovery_reply(view))
@@ -251,10 +255,10 @@ class Incidents:
         """Page outside Slack, once; the deliveries are written before they are sent."""
         view = self.view(info, incident, None)
         refs = {**deliveries(incident), **self.escalations.refs(view)}
-        incident = await self.change(
-            incident, IncidentUpdate(escalated_at=now, deliveries=json.dumps(refs))
-        )
-        self.escalations.open(view)
+        change = IncidentUpdate(escalated_at=now, deliveries=json.dumps(refs))
+        # the incident's change and the events to send, in one transaction (the outbox)
+        await self.escalations.open(view, (incident.id, change))
+        incident = change.applied_to(incident)
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
@@ -263,12 +267,12 @@ class Incidents:
     async def acknowledged(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
         if incident.escalated_at:
-            self.escalations.update(self.view(info, incident, None), deliveries(incident))
+            await self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
     async def withdrawn(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """The watch is going away mid-incident: what was escalated is resolved there."""
         if incident.escalated_at:
-            self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
+            await self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
 
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
@@ -312,6 +316,7 @@ class Incidents:
             notify=info.notify,
             muted_by=info.muted_by,
             mute_reason=info.mute_reason,
+            incident_key=incident.key or "",
             escalated_to=tuple(
                 provider.name
                 for key, provider in self.escalations.providers.items()

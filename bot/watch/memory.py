@@ -6,6 +6,7 @@ itself, and for trying the bot out. Lost at exit.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
@@ -164,7 +165,7 @@ class MemoryStore:
 
     async def create_incident(self, new: NewIncident) -> IncidentRecord:
         values = {f.name: getattr(new, f.name) for f in fields(NewIncident)}
-        incident = IncidentRecord(id=self._next("incident"), **values)
+        incident = IncidentRecord(id=self._next("incident"), key=uuid.uuid4().hex, **values)
         self._incidents[incident.id] = incident
         return incident
 

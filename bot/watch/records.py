@@ -96,6 +96,7 @@ class IncidentRecord:
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
     deliveries: str | None = None  # JSON: {"pagerduty": dedup_key, "webhook": …}
+    key: str | None = None  # random, never reused: the dedup key outside Slack (0006)
 
     def delivery_refs(self) -> dict[str, str]:
         """Where the incident was escalated: provider name → its reference there."""

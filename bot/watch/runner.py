@@ -76,7 +76,8 @@ class CheckRunner:
         if event not in (Event.NOTHING, Event.HELD):
             # a transition is written at once, after its incident
             core.write_behind.save_memory(info, now=True)
-        if event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
+        first = before.last_checked_at is None  # Home said "not checked yet" until now
+        if first or event in (Event.OPENED, Event.REOPENED, Event.RECOVERED):
             core.changed(info.team)
         core.write_behind.record(info, diagnosis, now)
         await self.warnings.certificate(info, diagnosis)

@@ -122,6 +122,8 @@ class WatchService:
 
     async def lead(self) -> None:
         await self.adoption.lead()
+        # escalation events a killed leader (or this process, before a kill -9) left unsent
+        await self.incidents.escalations.resend_pending()
 
     async def follow(self) -> None:
         await self.adoption.follow()

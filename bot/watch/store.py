@@ -10,6 +10,7 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +53,7 @@ from bot.watch.records import (
 
 __all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
 
+SQLITE_BUSY_TIMEOUT = 1.0  # seconds
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
 
@@ -133,6 +135,26 @@ class IncidentRow(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deliveries: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the incident's identity outside the database (PagerDuty's dedup key, the webhook's):
+    # random, so never reused, although SQLite reuses the ids of deleted rows (0006)
+    key: Mapped[str | None] = mapped_column(
+        String(32), nullable=True, default=lambda: uuid.uuid4().hex
+    )
+
+
+class OutboxRow(Base):
+    """An escalation event written before it is sent, deleted once delivered (or given
+    up on): a kill -9 loses no page, whoever leads next sends what is left (0006)."""
+
+    __tablename__ = "escalation_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(Integer)  # no foreign key: outlives a deletion
+    provider: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # open | update | resolve
+    ref: Mapped[str] = mapped_column(String(200), default="")
+    alert: Mapped[str] = mapped_column(Text)  # the AlertView, as JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CheckRow(Base):
@@ -179,12 +201,18 @@ _WATCH_FIELDS = tuple(f.name for f in fields(WatchRecord))
 _INCIDENT_FIELDS = tuple(f.name for f in fields(IncidentRecord))
 
 
+def _connect_args(url: str) -> dict[str, float]:
+    """SQLite waits SQLITE_BUSY_TIMEOUT for a lock another program holds (a backup, a hand
+    in `sqlite3`), not pysqlite's 5 s: a write before an ack must fail inside Slack's 3 s."""
+    return {"timeout": SQLITE_BUSY_TIMEOUT} if make_url(url).get_backend_name() == "sqlite" else {}
+
+
 class SqlStore:
     """The `Store` (bot/watch/records.py) on SQLAlchemy: SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url)
+        self.engine: AsyncEngine = create_async_engine(self.url, connect_args=_connect_args(url))
         if self.engine.dialect.name == "sqlite":  # enforce foreign keys as PostgreSQL does
             event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
+from bot.refusals import chat_refusal
 from bot.render import alerts
 from bot.render import watch_notes as notes
 from bot.spec import WatchSpec
@@ -125,7 +126,7 @@ class Subscriptions:
                 addresses = (await resolve(target.host, options.resolvers, lifetime)).addresses
             vet_addresses(target.host, addresses, False)
         except TargetRefused as exc:
-            return str(exc)
+            return chat_refusal(exc, shell=self.core.settings.shell)
         return None
 
     async def unwatch(self, chat: Chat, channel: str, user: str, target: Target) -> None:

@@ -167,9 +167,24 @@ def settling_line(product: str, cause: str, logs: LogKnowledge | None = None) ->
 
 
 def _clean(text: str, limit: int) -> str:
-    """One line, no control or invisible characters, bounded."""
-    text = " ".join(_UNSAFE.sub(" ", text).split())
+    """One line, no control or invisible characters, no secret a path or URL carries,
+    bounded (secrets hidden before the cut, so no half of one survives it)."""
+    text = " ".join(_UNSAFE.sub(" ", text[: limit * 8]).split())
+    text = _hide_private(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# a URL's password (`scheme://user:PASSWORD@`, or `user:PASSWORD@host` without a scheme),
+# a query string, and a path segment that looks like a token (16+ letters and digits)
+_URL_PASSWORD = re.compile(r"(?<![\w@])([\w.%+-]{1,64}):[^\s@/]{1,256}@(?=[\w\[])")
+_QUERY = re.compile(r"\?[^\s\"'<>]{1,2048}")
+_PATH_TOKEN = re.compile(r"(?<=/)(?=[\w-]{0,200}?\d)(?=[\w-]{0,200}?[A-Za-z])[\w-]{16,200}")
+
+
+def _hide_private(text: str) -> str:
+    text = _URL_PASSWORD.sub(r"\1:***@", text)
+    text = _QUERY.sub("?…", text)
+    return _PATH_TOKEN.sub("…", text)
 
 
 def _upstream(fmt: LogFormat, fields: dict[str, str]) -> str | None:

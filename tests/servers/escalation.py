@@ -4,8 +4,9 @@ Both are real aiohttp servers on 127.0.0.1 in the test's event loop. They answer
 as the real ones do (PagerDuty: 202 `{"status": "success", "dedup_key": …}`,
 400 for an event it would refuse) and record what they accepted. `fail_next(n)`
 makes the next n requests fail with a 500 (an outage) before answering again.
-The webhook receiver verifies `X-Gateway-Signature` as a real receiver must and
-answers 401 to a bad signature.
+The webhook receiver verifies `X-Gateway-Signature` (over `X-Gateway-Timestamp`, a dot
+and the body) as a real receiver must, and answers 401 to a bad signature or a
+timestamp more than five minutes off.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 from aiohttp import web
 
@@ -124,9 +126,14 @@ class WebhookReceiver(_Server):
 
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.read()
-        expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        stamp = request.headers.get("X-Gateway-Timestamp", "")
+        signed = stamp.encode() + b"." + body
+        expected = "sha256=" + hmac.new(self.secret, signed, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(request.headers.get("X-Gateway-Signature", ""), expected):
             self.refused.append((401, "bad signature"))
             return web.Response(status=401, text="bad signature")
+        if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+            self.refused.append((401, "stale timestamp"))
+            return web.Response(status=401, text="stale timestamp")
         self.received.append(json.loads(body))
         return web.Response(status=204)

@@ -28,7 +28,9 @@ What the SDK (slack_sdk 3.48 ``AsyncWebClient``; the sync ``WebClient`` alike) a
 * Bolt's ``respond()`` / ``AsyncWebhookClient``: POST JSON to the ``response_url``.
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``conversations.history``
+``chat.delete``, ``chat.getPermalink``, ``conversations.info``, ``conversations.members``
+(a channel's people as ``add_channel(members=…)`` set them; ``team=`` another workspace's id
+makes a channel ``channel_not_found``), ``conversations.history``
 (top-level messages, newest first, ``oldest``/``latest``/``limit``/``cursor``; it needs
 ``channels:history``, or ``groups:history`` for a private channel, in ``scopes``, else
 ``missing_scope``), ``users.info``,
@@ -110,7 +112,15 @@ TEAM_DOMAIN = "test"
 TEAM_URL = "https://test.slack.com/"
 
 DEFAULT_SCOPES = frozenset(
-    {"commands", "chat:write", "chat:write.public", "channels:history", "groups:history"}
+    {
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "channels:history",
+        "groups:history",
+        "channels:read",
+        "groups:read",
+    }
 )
 RESPONSE_URL_USES = 5
 TEXT_LIMIT = 40_000  # Slack truncates a message's text past this
@@ -318,6 +328,8 @@ class SlackStandIn(SocketModeMixin):
         self._delays: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._late: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._channels: dict[str, dict] = {}
+        self._members: dict[str, set[str]] = {}  # channel -> its people, where told
+        self._foreign: set[str] = set()  # channels of another workspace
         self._users: dict[str, dict] = {}
         self._hooks: dict[str, dict] = {}  # response_url name -> {channel, message_ts, uses}
         self._homes: dict[str, dict] = {}  # user -> their published Home tab view
@@ -486,13 +498,20 @@ class SlackStandIn(SocketModeMixin):
         *,
         is_private: bool | None = None,
         is_member: bool = True,
+        members: set[str] | None = None,
+        team: str = TEAM_ID,
     ) -> None:
+        """A channel as Slack knows it; ``members`` are its people (conversations.members),
+        ``team`` another workspace's id makes it unknown here (channel_not_found)."""
         with self._lock:
             self._channels[channel_id] = self._channel_info(channel_id) | {
                 k: v
                 for k, v in {"name": name, "is_private": is_private, "is_member": is_member}.items()
                 if v is not None
             }
+            self._members[channel_id] = set(members or ())
+            if team != TEAM_ID:
+                self._foreign.add(channel_id)
 
     def add_user(self, user_id: str, name: str, **fields: Any) -> None:
         with self._lock:
@@ -874,9 +893,25 @@ class SlackStandIn(SocketModeMixin):
     def _conversations_info(self, args: dict) -> dict:
         channel = self._channel_arg(args)
         info = self._channel_info(channel)
-        if info["is_private"] and not info["is_member"]:
+        if channel in self._foreign or (info["is_private"] and not info["is_member"]):
             raise _SlackError("channel_not_found")
         return {"channel": info}
+
+    def _conversations_members(self, args: dict) -> dict:
+        """The channel's people, 1,000 (or ``limit``) a page, as Slack pages them."""
+        channel = self._channel_arg(args)
+        info = self._channel_info(channel)
+        if channel in self._foreign or (info["is_private"] and not info["is_member"]):
+            raise _SlackError("channel_not_found")
+        people = sorted(self._members.get(channel, set()))
+        limit = max(1, min(int(args.get("limit") or 100), 1000))
+        start = int(args.get("cursor") or 0)
+        page = people[start : start + limit]
+        more = start + limit < len(people)
+        return {
+            "members": page,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _conversations_history(self, args: dict) -> dict:
         channel = self._channel_arg(args)
@@ -972,6 +1007,7 @@ class SlackStandIn(SocketModeMixin):
         "chat.getPermalink": _chat_get_permalink,
         "conversations.info": _conversations_info,
         "conversations.history": _conversations_history,
+        "conversations.members": _conversations_members,
         "users.info": _users_info,
         "views.publish": _views_publish,
         "views.open": _views_open,
