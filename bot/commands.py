@@ -24,6 +24,8 @@ USAGE = """\
 • `/gateway watches`: this channel's watches and their state
 • `/gateway mute site.com for 2h [reason]` / `/gateway unmute site.com`: planned work, \
 checks go on, alerts wait for the end of the window
+• `/gateway timeline site.com [all]`: the last incident's record in its alert's thread, \
+and a postmortem draft (`all`: the last 10 incidents)
 • `/gateway explain LOG LINES`: what pasted gateway log lines prove
   (or the message shortcut *Explain with gateway* on a message holding them)
 • `/gateway help`: this message
@@ -83,11 +85,17 @@ class Help:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    target: Target
+    every: bool = False  # `all`: list the last incidents instead of showing the latest
+
+
+@dataclass(frozen=True)
 class Explain:
     text: str  # the pasted lines, line breaks kept
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute
+Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute | Timeline
 
 
 def parse_command(text: str) -> Command:
@@ -110,6 +118,9 @@ def parse_command(text: str) -> Command:
         return _mute(rest)
     if verb == "unmute":
         return Unmute(_one_target(rest, "unmute"))
+    if verb == "timeline":
+        every = len(rest) == 2 and rest[1].lower() == "all"
+        return Timeline(_one_target(rest[:1] if every else rest, "timeline"), every)
     if verb == "explain":
         pasted = text.lstrip()[len(words[0]) :].strip()
         if not pasted:

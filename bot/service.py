@@ -27,6 +27,7 @@ from bot.commands import (
     Explain,
     Help,
     Mute,
+    Timeline,
     Unmute,
     Unwatch,
     Watch,
@@ -36,7 +37,13 @@ from bot.limits import RateLimiter, Refused, Ticket
 from bot.modal import Submission, read_submission
 from bot.render import explain as render_explain
 from bot.render import slack as render
-from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.alerts import (
+    ACTION_ACK,
+    ACTION_MUTE,
+    ACTION_RECHECK,
+    ACTION_TIMELINE,
+    ACTION_UNWATCH,
+)
 from bot.render.home import (
     ACTION_HOME_EDIT,
     ACTION_HOME_MUTE,
@@ -153,6 +160,12 @@ class Gateway:
         if isinstance(command, Mute):
             return Answer(
                 work=self.watches.mute_command(chat, request.channel, request.user, command)
+            )
+        if isinstance(command, Timeline):
+            return Answer(
+                work=self.watches.timelines.command(
+                    chat, request.team, request.channel, request.user, command.target, command.every
+                )
             )
         if isinstance(command, Unmute):
             return Answer(
@@ -354,6 +367,8 @@ class Gateway:
             except Refused as exc:
                 return Answer(text=f":hourglass: {exc}.")
             return Answer(work=self._recheck(chat, press, value, ticket), after_acks=True)
+        if action == ACTION_TIMELINE:
+            return Answer(work=self.watches.timeline_button(chat, press, value))
         handlers = {
             ACTION_ACK: self.watches.acknowledge,
             ACTION_MUTE: self.watches.mute,

@@ -77,6 +77,7 @@ class Settings:
     shell_database_url: str = "sqlite:///gateway-shell.sqlite3"
     metrics_port: int | None = None
     log_format: str = "text"
+    keep_incidents: float = 90 * 86400.0  # seconds an incident's record is kept after it ended
 
     @property
     def socket_mode(self) -> bool:
@@ -142,7 +143,26 @@ def from_environment(environ: dict[str, str]) -> Settings:
         allow_memory_database=_flag(environ.get("GATEWAY_ALLOW_MEMORY_DATABASE")),
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
+        keep_incidents=_keep(environ.get("GATEWAY_KEEP_INCIDENTS")),
     )
+
+
+_KEEP = re.compile(r"^(\d{1,5})\s*([hd]?)$")
+
+
+def _keep(text: str | None) -> float:
+    """GATEWAY_KEEP_INCIDENTS: `90d` (the default), `48h`, or plain days; 1 hour to 10 years."""
+    text = (text or "").strip().lower()
+    if not text:
+        return 90 * 86400.0
+    match = _KEEP.match(text)
+    seconds = int(match.group(1)) * (3600 if match.group(2) == "h" else 86400) if match else 0
+    if not 3600 <= seconds <= 3650 * 86400:
+        raise SettingsError(
+            f"GATEWAY_KEEP_INCIDENTS must be a time such as 90d or 48h (1 hour to 10 years), "
+            f"not {text[:40]!r}"
+        )
+    return float(seconds)
 
 
 def _escalation(environ: dict[str, str]) -> Escalation:

@@ -23,7 +23,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs, metrics
 from bot.chat import SlackChat
-from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.alerts import (
+    ACTION_ACK,
+    ACTION_MUTE,
+    ACTION_RECHECK,
+    ACTION_TIMELINE,
+    ACTION_UNWATCH,
+)
 from bot.render.home import MODAL_CALLBACK
 from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, notice
 from bot.service import HOME_ACTIONS, Gateway, Request
@@ -152,6 +158,7 @@ def build_app(
         ACTION_MUTE,
         ACTION_RECHECK,
         ACTION_UNWATCH,
+        ACTION_TIMELINE,
         *HOME_ACTIONS,
     ):
         app.action(action_id)(on_button)

@@ -20,6 +20,9 @@ from datetime import datetime
 
 from bot.alerting import Escalations, SlackAlerts
 from bot.chat import CannotLook, Chat, NotInChannel
+from bot.record.model import Kind
+from bot.record.recorder import Recorder, Said, Where
+from bot.record.store import RecordStore
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
 from bot.settings import Escalation
@@ -58,6 +61,7 @@ class Incidents:
         self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
         self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
+        self.record = Recorder(RecordStore(store.engine))  # the incident's record (timeline)
 
     async def act(
         self,
@@ -85,15 +89,24 @@ class Incidents:
                 excerpt=_excerpt(diagnosis),
                 failure_count=info.memory.failures,
             )
+            checks = max(1, info.memory.failures)
+            await self.record.opened(self.where(info, incident), said(diagnosis), now, checks)
             await self.announce(info, incident, diagnosis)
             return
         if incident is None:
             return
         incident.failure_count = info.memory.failures or incident.failure_count
+        where = self.where(info, incident)
+        if event is not Event.REOPENED:
+            await self.record.checked(where, said(diagnosis))
         if event is Event.REOPENED:
+            await self.record.reopened(where, said(diagnosis), incident.flaps + 1, now)
+            await self.record.checked(where, said(diagnosis))
             await self._reopen(info, incident, diagnosis, key)
         elif event in (Event.STILL_DOWN, Event.CHANGED):
             before = incident.diagnosis_key
+            if event is Event.CHANGED:
+                await self.record.changed(where, _readable(before), said(diagnosis), now)
             await self._update(incident, diagnosis, key)
             if not incident.announced_at and not self.muted(info):
                 await self.announce(info, incident, diagnosis)  # a mute ran out
@@ -126,6 +139,7 @@ class Incidents:
             return
         incident.alert_ts = ts
         await self.store.save_incident(incident.id, alert_ts=ts)
+        await self.record.alerted(self.where(info, incident), ts)
         if incident.id in self._maybe_posted:
             self._maybe_posted.discard(incident.id)
             await self.slack.note(view, ts, MAYBE_TWICE)
@@ -157,6 +171,7 @@ class Incidents:
             log.info("incident %s: found its alert %s, posted before a crash", incident.id, ts)
             incident.alert_ts = ts
             await self.store.save_incident(incident.id, alert_ts=ts)
+            await self.record.alerted(self.where(info, incident), ts)
             return
         incident.announced_at = None  # never posted: the next check posts it
         await self.store.save_incident(incident.id, announced_at=None)
@@ -197,6 +212,7 @@ class Incidents:
     async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
         incident.resolved_at = incident.recovered_at = now
         await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
+        await self.record.recovered(self.where(info, incident), now)
         view = self.view(info, incident, None)
         if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
             self.escalations.resolve(view, deliveries(incident))
@@ -230,6 +246,7 @@ class Incidents:
         """Still down, unacknowledged: a reply in the thread, broadcast, naming `notify`."""
         incident.reminded_at = now
         await self.store.save_incident(incident.id, reminded_at=now)
+        await self.record.happened(self.where(info, incident), Kind.REMINDED, now)
         await self.reply(
             info, incident, alerts.reminder(self.view(info, incident, None), now), broadcast=True
         )
@@ -243,12 +260,17 @@ class Incidents:
             incident.id, escalated_at=now, deliveries=incident.deliveries
         )
         self.escalations.open(view)
+        names = ", ".join(self.escalations.names())
+        await self.record.happened(self.where(info, incident), Kind.ESCALATED, now, to=names)
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
 
     async def acknowledged(self, info: WatchInfo, incident: IncidentRow) -> None:
         """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
+        await self.record.happened(
+            self.where(info, incident), Kind.ACKNOWLEDGED, self.clock(), incident.acknowledged_by
+        )
         if incident.escalated_at:
             self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
@@ -259,6 +281,19 @@ class Incidents:
 
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
+        if incident is not None:
+            where = Where(
+                watch_id=view.watch_id,
+                incident_id=incident.id,
+                started_at=incident.failing_since,
+                team="",
+                channel=view.channel,
+                url=view.url,
+                host=view.host,
+            )
+            await self.record.happened(
+                where, Kind.ESCALATION_FAILED, self.clock(), to=name, reason=reason
+            )
         if incident is not None and incident.alert_ts:
             await self.slack.reply(view, incident.alert_ts, alerts.escalation_failed(name, reason))
 
@@ -306,6 +341,18 @@ class Incidents:
             ),
         )
 
+    def where(self, info: WatchInfo, incident: IncidentRow) -> Where:
+        """Which incident of which site, for its record."""
+        return Where(
+            watch_id=info.id,
+            incident_id=incident.id,
+            started_at=incident.failing_since,
+            team=info.team,
+            channel=info.channel,
+            url=info.url,
+            host=parse_target(info.url).host,
+        )
+
     def muted(self, info: WatchInfo) -> bool:
         return future(info.muted_until, self.clock()) is not None
 
@@ -335,6 +382,18 @@ def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:
             if data.get("w") == watch_id and data.get("i") == incident_id:
                 return True
     return False
+
+
+def said(diagnosis: Diagnosis) -> Said:
+    """What a check said, for the incident's record."""
+    return Said(
+        http_status=diagnosis.http_status,
+        cause=diagnosis.cause.code,
+        product=diagnosis.product_name if diagnosis.product else None,
+        summary=diagnosis.summary,
+        excerpt=_excerpt(diagnosis),
+        healthy=diagnosis.healthy,
+    )
 
 
 def _excerpt(diagnosis: Diagnosis) -> str:

@@ -28,6 +28,8 @@ from bot import logs, metrics
 from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
 from bot.commands import Mute, Watch
+from bot.record.model import Kind
+from bot.record.post import Timelines
 from bot.render import alerts
 from bot.render.slack import button_data
 from bot.settings import Settings
@@ -136,6 +138,7 @@ class WatchService:
         self._trouble_told: set[str] = set()
         self._flusher: asyncio.Task | None = None
         self.incidents = Incidents(store, chat, clock, settings.escalation)
+        self.timelines = Timelines(self.incidents.record, self._alert_ts)
         self._writes: set[asyncio.Task] = set()
         self._background: set[asyncio.Task] = set()
         self._flush_failed = False
@@ -555,6 +558,21 @@ class WatchService:
             return
         await self.run(info.id)
 
+    async def _alert_ts(self, incident_id: int) -> str | None:
+        incident = await self.store.incident(incident_id)
+        return incident.alert_ts if incident is not None else None
+
+    async def timeline_button(self, chat: Chat, press: Press, value: str) -> None:
+        """The alert's Timeline button: its incident's record, if it is this channel's."""
+        data = button_data(value)
+        watch_id, incident_id = _row_id(data.get("w")), _row_id(data.get("i"))
+        if watch_id is None or incident_id is None:
+            await self._refuse_button(chat, press, value)
+            return
+        await self.timelines.button(
+            chat, press.team, press.channel, press.user, watch_id, incident_id
+        )
+
     async def unwatch_button(self, chat: Chat, press: Press, value: str) -> None:
         await self._on_alert(
             chat, press, value, lambda info, incident: self._unwatch(press.user, info, incident)
@@ -639,6 +657,21 @@ class WatchService:
             info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
         await self.fleet.notify("watch", info.id)  # the leader's copy learns it
+        await self._record_mute(info, until, user, reason)
+
+    async def _record_mute(
+        self, info: WatchInfo, until: datetime | None, user: str | None, reason: str | None
+    ) -> None:
+        """A mute or its end, in the record of the incident it falls in (if one is open)."""
+        incident = await self.store.open_incident(info.id)
+        if incident is None:
+            return
+        where = self.incidents.where(info, incident)
+        if until is not None:
+            data = {"until": until.isoformat(), "reason": reason or ""}
+            await self.incidents.record.happened(where, Kind.MUTED, self.clock(), user, **data)
+        else:
+            await self.incidents.record.happened(where, Kind.UNMUTED, self.clock(), user)
 
     # --- mute / unmute: planned work ------------------------------------------------------
 
@@ -678,7 +711,7 @@ class WatchService:
             alerts.note(f":bell: <@{user}> unmuted {alerts.escape(info.url)}; alerts resume."),
         )
         async with self._lock(info.id):
-            await self._end_mute(info)
+            await self._end_mute(info, user)
 
     async def _watched(
         self, chat: Chat, channel: str, user: str, target: Target
@@ -689,9 +722,9 @@ class WatchService:
             await _say_not_watched(chat, channel, user, target)
         return info
 
-    async def _end_mute(self, info: WatchInfo) -> None:
+    async def _end_mute(self, info: WatchInfo, user: str | None = None) -> None:
         """The window is over (or was ended): held alerts open now if the site still fails."""
-        await self._set_mute(info, None, None, None)
+        await self._set_mute(info, None, user, None)
         incident = await self.store.open_incident(info.id)
         if incident is None or info.memory.state != "down":
             return
@@ -991,6 +1024,14 @@ class WatchService:
                 pruned_at = self.clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.store.prune_history(pruned_at)
+                    await self.prune_records(pruned_at)
+
+    async def prune_records(self, now: datetime) -> int:
+        """Forget incident records older than GATEWAY_KEEP_INCIDENTS (the leader does it)."""
+        if not self.leading:
+            return 0
+        keep = timedelta(seconds=self.settings.keep_incidents)
+        return await self.incidents.record.store.purge(now - keep)
 
     def _canary_check(self) -> Callable[[], Awaitable[bool]]:
         async def canary() -> bool:
