@@ -359,7 +359,8 @@ async def test_incident_show_prints_the_draft_in_a_terminal(slack, tmp_path):
 
 
 def test_the_timeline_verb_is_parsed_and_bounded():
-    from bot.commands import CommandError, Timeline, parse_command
+    from bot.commands import CommandError, Timeline
+    from bot.verbs import parse_command
 
     assert parse_command("timeline shop.example") == Timeline(
         parse_command("check shop.example").target  # type: ignore[union-attr]

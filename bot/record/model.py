@@ -48,6 +48,7 @@ class Record:
     alert_ts: str | None = None  # the alert's message, whose thread holds the timeline
     recovered_at: datetime | None = None
     tally: dict[str, int] = field(default_factory=dict)  # what the checks said → how often
+    incident_id: int | None = None  # the watch's incident it records (while that row exists)
     events: tuple[Event, ...] = ()
 
     @property

@@ -7,6 +7,7 @@ sees only the records of the channel and workspace they asked from.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from bot.render.timeline import list_message, timeline_messages
 from checks.models import Target
 
 log = logging.getLogger(__name__)
+ALERT_WAIT_STEPS = 15  # of 0.2 s: how long a timeline waits for an alert being posted
 
 
 class Uploads(Protocol):
@@ -70,12 +72,12 @@ class Timelines:
                 channel, user, Message(text="No record of this incident is kept in this channel.")
             )
             return
-        if record.alert_ts is None and self.alert_of is not None:
-            record = replace(record, alert_ts=await self.alert_of(incident_id))
         await self.post(chat, record)
 
     async def post(self, chat: Chat, record: Record) -> None:
         """The timeline and the postmortem draft, in the alert's thread."""
+        if record.alert_ts is None and record.open:
+            record = replace(record, alert_ts=await self._alert_soon(record))
         thread = record.alert_ts
         for message in timeline_messages(record):
             posted = await _post(chat, record.channel, message, thread)
@@ -88,6 +90,18 @@ class Timelines:
             title = f"Postmortem draft: {record.host[:100]}"
             if not await upload(record.channel, thread, name, draft(record), title):
                 log.info("postmortem file not uploaded (no files:write?); the message has it")
+
+    async def _alert_soon(self, record: Record) -> str | None:
+        """An open incident's alert may be in the middle of being posted: wait for its ts
+        a moment (the incident row learns it first), then go without a thread."""
+        if record.incident_id is None or self.alert_of is None:
+            return None
+        for _ in range(ALERT_WAIT_STEPS):
+            ts = await self.alert_of(record.incident_id)
+            if ts:
+                return ts
+            await asyncio.sleep(0.2)
+        return None
 
 
 async def _post(chat: Chat, channel: str, message: Message, thread: str | None) -> str | None:

@@ -240,6 +240,11 @@ class RecordStore:
             return len(old)
 
 
+def _incident_id(key: str) -> int | None:
+    parts = str(key).split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
 def _tally(raw: object) -> dict[str, int]:
     try:
         found = json.loads(str(raw))
@@ -277,5 +282,6 @@ def _record(row: object, found: list[Event]) -> Record:
         alert_ts=m["alert_ts"],
         recovered_at=m["recovered_at"],
         tally=_tally(m["tally"]),
+        incident_id=_incident_id(m["incident_key"]),
         events=tuple(found),
     )

@@ -282,15 +282,7 @@ class Incidents:
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
         if incident is not None:
-            where = Where(
-                watch_id=view.watch_id,
-                incident_id=incident.id,
-                started_at=incident.failing_since,
-                team="",
-                channel=view.channel,
-                url=view.url,
-                host=view.host,
-            )
+            where = _where_of(view, incident)
             await self.record.happened(
                 where, Kind.ESCALATION_FAILED, self.clock(), to=name, reason=reason
             )
@@ -343,15 +335,7 @@ class Incidents:
 
     def where(self, info: WatchInfo, incident: IncidentRow) -> Where:
         """Which incident of which site, for its record."""
-        return Where(
-            watch_id=info.id,
-            incident_id=incident.id,
-            started_at=incident.failing_since,
-            team=info.team,
-            channel=info.channel,
-            url=info.url,
-            host=parse_target(info.url).host,
-        )
+        return where(info, incident)
 
     def muted(self, info: WatchInfo) -> bool:
         return future(info.muted_until, self.clock()) is not None
@@ -382,6 +366,32 @@ def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:
             if data.get("w") == watch_id and data.get("i") == incident_id:
                 return True
     return False
+
+
+def where(info: WatchInfo, incident: IncidentRow) -> Where:
+    """Which incident of which site, for its record."""
+    return Where(
+        watch_id=info.id,
+        incident_id=incident.id,
+        started_at=incident.failing_since,
+        team=info.team,
+        channel=info.channel,
+        url=info.url,
+        host=parse_target(info.url).host,
+    )
+
+
+def _where_of(view: alerts.AlertView, incident: IncidentRow) -> Where:
+    """The same, from an alert's view (its record exists: the workspace is not needed)."""
+    return Where(
+        watch_id=view.watch_id,
+        incident_id=incident.id,
+        started_at=incident.failing_since,
+        team="",
+        channel=view.channel,
+        url=view.url,
+        host=view.host,
+    )
 
 
 def said(diagnosis: Diagnosis) -> Said:
