@@ -370,3 +370,32 @@ def test_the_timeline_verb_is_parsed_and_bounded():
         parse_command("timeline")
     with pytest.raises(CommandError):
         parse_command("timeline a.example b.example")
+
+
+async def test_two_replicas_starting_one_record_share_it(tmp_path):
+    """Whichever replica saw an event first, the record is one: the loser reads the winner's."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.migrations import upgrade
+    from bot.record.store import RecordStore
+    from bot.watch.store import async_url
+
+    url = f"sqlite:///{tmp_path}/shared.sqlite3"
+    engines = [create_async_engine(async_url(url)) for _ in range(2)]
+    try:
+        await upgrade(engines[0])
+        stores = [RecordStore(engine) for engine in engines]
+        fields = dict(team="T1", channel="C1", url="https://a.example/", host="a.example")
+        ids = await asyncio.gather(
+            *(s.start("1:1:0.000", started_at=T0, **fields) for s in stores for _ in range(3))
+        )
+        assert len(set(ids)) == 1
+        await stores[0].add(ids[0], Event(T0, Kind.ACKNOWLEDGED, actor="U1"))
+        await stores[1].add(ids[0], Event(T0, Kind.REMINDED))
+        for store in stores:
+            record = await store.record(ids[0])
+            assert record is not None
+            assert [e.kind for e in record.events] == [Kind.ACKNOWLEDGED, Kind.REMINDED]
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.record.model import Event, Kind, Record
@@ -93,7 +94,24 @@ class RecordStore:
         host: str,
         started_at: datetime,
     ) -> int:
-        """The record of this incident, made if it is new; its id."""
+        """The record of this incident, made if it is new; its id.
+
+        Two replicas may start the same record at once: the unique key lets one insert win,
+        and the other reads the winner's id.
+        """
+        try:
+            return await self._start(
+                key, team=team, channel=channel, url=url, host=host, started_at=started_at
+            )
+        except IntegrityError:
+            found = await self.find_key(key)
+            if found is None:
+                raise
+            return found
+
+    async def _start(
+        self, key: str, *, team: str, channel: str, url: str, host: str, started_at: datetime
+    ) -> int:
         async with self.engine.begin() as db:
             found = (
                 await db.execute(select(records.c.id).where(records.c.incident_key == key))
