@@ -31,8 +31,8 @@ from bot.agents.store import AgentStore
 from bot.chat import Chat, SlackChat
 from bot.health import Health
 from bot.preflight import preflight
-from bot.request_guard import RequestGuard
 from bot.render import alerts
+from bot.request_guard import RequestGuard
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
 from bot.slack_app import build_app, web_client

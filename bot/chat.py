@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -153,6 +153,27 @@ class SlackChat:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CannotLook(type(exc).__name__) from None
         raise CannotLook("too many messages since")
+
+    async def upload(
+        self, channel: str, thread_ts: str | None, filename: str, content: str, title: str
+    ) -> bool:
+        """A text file in the conversation (files_upload_v2: getUploadURLExternal, the upload,
+        completeUploadExternal); False when the app may not (no `files:write`) or it failed."""
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                title=title,
+                content=content,
+            )
+        except SlackApiError as exc:
+            log.info("files upload to %s refused: %s", channel, exc.response.get("error"))
+            return False
+        except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("files upload to %s failed: %s", channel, type(exc).__name__)
+            return False
+        return True
 
     async def respond(self, message: Message, in_channel: bool) -> bool:
         if not self.response_url:

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gateway", description="Explain why a site answers 502, 503, 504…")
     parser.add_argument("--version", action="version", version=f"gateway {version()}")
     commands = parser.add_subparsers(
-        dest="command", metavar="{check,explain,serve,shell,db,agent}"
+        dest="command", metavar="{check,explain,serve,shell,db,agent,incident}"
     )
     run = commands.add_parser("check", help="diagnose a site now")
     run.add_argument("target", help="site.com, site.com:8443, http://site.com:8080/health, an IP")
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.agents.cli import add_parser as add_agent_parser
 
     add_agent_parser(commands)
+    incident = commands.add_parser("incident", help="an incident's record: `incident show ID`")
+    incident.add_argument("action", choices=["show"])
+    incident.add_argument("id", help="the incident's number (timeline SITE all) or its uid")
+    incident.add_argument(
+        "--markdown", action="store_true", help="the postmortem draft, in Markdown"
+    )
     return parser
 
 
@@ -194,6 +200,22 @@ def run_explain(args: argparse.Namespace) -> int:
     return EXIT_HEALTHY if explanation.recognized else EXIT_PROBLEM
 
 
+def run_incident(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    """`gateway incident show ID [--markdown]`: 0 shown, 2 not found (one line)."""
+    from bot.record.cli import RecordNotFound, check_database, find, show
+    from bot.settings import SettingsError, from_environment, load_environment
+    from checks.text import printable
+
+    try:
+        settings = from_environment(load_environment(environ))
+        check_database(settings.database_url)
+        record = asyncio.run(find(settings.database_url, args.id))
+    except (SettingsError, RecordNotFound) as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(printable(show(record, args.markdown), lines=True))
+    return EXIT_HEALTHY
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     environ = dict(os.environ)
     try:
@@ -221,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return agent_main(args, environ)
             except AgentUsageError as exc:
                 raise UsageError(str(exc)) from None
+        if args.command == "incident":
+            return run_incident(args, environ)
         if args.command == "db":
             from bot.app import db_upgrade
 

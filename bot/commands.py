@@ -115,6 +115,18 @@ def _sources(text: str) -> tuple[str, ...]:
     return names
 
 
+@dataclass(frozen=True)
+class Timeline:
+    target: Target
+    every: bool = False  # `all`: list the last incidents instead of showing the latest
+
+
+def timeline(words: list[str]) -> Timeline:
+    """`timeline TARGET` or `timeline TARGET all`."""
+    every = len(words) == 2 and words[1].lower() == "all"
+    return Timeline(one_target(words[:1] if every else words, "timeline"), every)
+
+
 def one_target(words: list[str], verb: str) -> Target:
     if not words:
         raise CommandError(f"`{verb}` needs a site, e.g. `/gateway {verb} example.com`")

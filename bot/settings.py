@@ -83,6 +83,7 @@ class Settings:
     log_format: str = "text"
     shell: bool = False  # `gateway shell`: one local person, words for a terminal chat
     agents: AgentSettings = field(default_factory=AgentSettings)  # bot/agents/settings.py
+    keep_incidents: float = 90 * 86400.0  # seconds an incident's record is kept after it ended
 
     @property
     def socket_mode(self) -> bool:
@@ -155,6 +156,7 @@ def from_environment(environ: dict[str, str]) -> Settings:
         metrics_port=int(_number(environ, "METRICS_PORT", 0, 1, 65535)) or None,
         log_format=_log_format(environ.get("GATEWAY_LOG_FORMAT")),
         agents=_agents(environ),
+        keep_incidents=_keep(environ.get("GATEWAY_KEEP_INCIDENTS")),
     )
 
 
@@ -163,6 +165,24 @@ def _agents(environ: dict[str, str]) -> AgentSettings:
         return agent_settings(environ)
     except AgentSettingsError as exc:
         raise SettingsError(str(exc)) from None
+
+
+_KEEP = re.compile(r"^(\d{1,5})\s*([hd]?)$")
+
+
+def _keep(text: str | None) -> float:
+    """GATEWAY_KEEP_INCIDENTS: `90d` (the default), `48h`, or plain days; 1 hour to 10 years."""
+    text = (text or "").strip().lower()
+    if not text:
+        return 90 * 86400.0
+    match = _KEEP.match(text)
+    seconds = int(match.group(1)) * (3600 if match.group(2) == "h" else 86400) if match else 0
+    if not 3600 <= seconds <= 3650 * 86400:
+        raise SettingsError(
+            f"GATEWAY_KEEP_INCIDENTS must be a time such as 90d or 48h (1 hour to 10 years), "
+            f"not {text[:40]!r}"
+        )
+    return float(seconds)
 
 
 def _escalation(environ: dict[str, str]) -> Escalation:

@@ -158,6 +158,14 @@ class ShellChat:
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         return False
 
+    async def upload(
+        self, channel: str, thread_ts: str | None, filename: str, content: str, title: str
+    ) -> bool:
+        """A file in a terminal: its name (its text is the draft printed just above)."""
+        size = len(content.encode())
+        self.console.print(Text(f"  │ attached {printable(filename)} ({size:,} bytes)", "dim"))
+        return True
+
     async def can_see(self, user: str, channel: str) -> bool:
         return True  # one person, one channel: the terminal
 

@@ -21,6 +21,7 @@ from bot.commands import (
     ListAgents,
     ListWatches,
     Mute,
+    Timeline,
     Unmute,
     Unwatch,
 )
@@ -28,7 +29,13 @@ from bot.commands import Watch as WatchCommand
 from bot.dispatch import CHECKS, WATCH_REQUESTS, Answer, Registry, Request
 from bot.limits import RateLimiter
 from bot.render import slack as render
-from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
+from bot.render.alerts import (
+    ACTION_ACK,
+    ACTION_MUTE,
+    ACTION_RECHECK,
+    ACTION_TIMELINE,
+    ACTION_UNWATCH,
+)
 from bot.render.home import (
     ACTION_HOME_EDIT,
     ACTION_HOME_MUTE,
@@ -174,6 +181,22 @@ def unmute(desk: Desk, chat: Chat, request: Request, command: Unmute) -> Answer:
 )
 def list_agents(desk: Desk, chat: Chat, request: Request, command: ListAgents) -> Answer:
     return Answer(work=agents.list_agents(desk.work.agents, chat, request.channel, request.user))
+
+
+@VERBS.verb(
+    "timeline",
+    usage="• `/gateway timeline site.com [all]`: the last incident's record in its alert's "
+    "thread, and a postmortem draft (`all`: the last 10 incidents)",
+    parse=lambda words, _raw: commands.timeline(words),
+    command=Timeline,
+    database=True,
+)
+def timeline(desk: Desk, chat: Chat, request: Request, command: Timeline) -> Answer:
+    timelines = _watching(desk).timelines
+    work = timelines.command(
+        chat, request.team, request.channel, request.user, command.target, command.every
+    )
+    return Answer(work=work)
 
 
 def _explain_words(_words: list[str], raw: str) -> Explain:
@@ -327,3 +350,8 @@ def alert_mute(desk: Desk, chat: Chat, request: Request, value: str) -> Answer:
 @VERBS.action(ACTION_UNWATCH, database=True)
 def alert_unwatch(desk: Desk, chat: Chat, request: Request, value: str) -> Answer:
     return Answer(work=_watching(desk).unwatch_button(chat, _press(request), value))
+
+
+@VERBS.action(ACTION_TIMELINE, database=True)
+def alert_timeline(desk: Desk, chat: Chat, request: Request, value: str) -> Answer:
+    return Answer(work=_watching(desk).timeline_button(chat, _press(request), value))

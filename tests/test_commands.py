@@ -106,7 +106,7 @@ def test_the_bounds_themselves_are_accepted(text, interval, after):
     assert (command.interval, command.after) == (interval, after)
 
 
-@pytest.mark.parametrize("text", ["timeline x", "agentz all", "frobnicate example.com now"])
+@pytest.mark.parametrize("text", ["postmortem x", "agentz all", "frobnicate example.com now"])
 def test_an_unknown_verb_gets_the_help_not_a_default_verb(text):
     from bot.service import Gateway, Request
     from bot.settings import from_environment

@@ -133,6 +133,7 @@ def test_the_manifest_is_a_socket_mode_app_with_only_the_scopes_it_uses():
         "chat:write",
         "chat:write.public",
         "commands",
+        "files:write",  # the postmortem draft attached to an incident's thread (timeline)
         "groups:history",
         "groups:read",  # who is in a private channel (a watch's own people)
     ]

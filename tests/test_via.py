@@ -192,7 +192,7 @@ def test_the_terminal_report_names_the_broken_link_first(dns_server):
     text = " ".join(result.stdout.split())  # rich wraps at the terminal's width
     link = text.index("⇢ edge_to_origin Cloudflare cannot connect to the origin")
     assert link < text.index("Straight to the origin") < text.index(f"via {LIVE}")
-    assert text.index(f"via {LIVE}") < text.index("What was checked")
+    assert text.index(f"via {LIVE}") < text.index("Through the edge")
     assert result.code == 1
 
 

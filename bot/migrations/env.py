@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.agents import rows as _agent_rows  # noqa: F401 (their tables join Base.metadata)
+from bot.record import store as _record_tables  # noqa: F401 (the same)
 from bot.settings import from_environment, load_environment
 from bot.watch.store import Base, UTCDateTime, async_url
 

@@ -43,6 +43,7 @@ ACTION_ACK = "gateway_ack"
 ACTION_MUTE = "gateway_mute"
 ACTION_RECHECK = "gateway_recheck"
 ACTION_UNWATCH = "gateway_unwatch"
+ACTION_TIMELINE = "gateway_timeline"
 
 
 def duration(delta: timedelta) -> str:
@@ -169,6 +170,7 @@ def _buttons(view: AlertView) -> list[ButtonElement]:
     buttons += [
         ButtonElement(text="Mute 1h", action_id=ACTION_MUTE, value=value),
         ButtonElement(text="Re-check now", action_id=ACTION_RECHECK, value=value),
+        ButtonElement(text="Timeline", action_id=ACTION_TIMELINE, value=value),
         ButtonElement(text="Unwatch", action_id=ACTION_UNWATCH, value=value, style="danger"),
     ]
     return buttons

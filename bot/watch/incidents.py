@@ -23,6 +23,9 @@ from typing import Any
 from bot.alerting import Escalations, SlackAlerts, Threaded
 from bot.alerting.outbox import Outbox
 from bot.chat import CannotLook, Chat, NotInChannel
+from bot.record.model import Kind
+from bot.record.recorder import Recorder, Said, Where
+from bot.record.store import RecordStore
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
 from bot.settings import Escalation
@@ -64,6 +67,8 @@ class Incidents:
         outbox = Outbox(store, clock) if isinstance(store, SqlStore) else None
         self.escalations = Escalations(escalation or Escalation(), self._escalation_failed, outbox)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
+        # the incident's record (timeline), kept in the SQL database only
+        self.record = Recorder(RecordStore(store.engine) if isinstance(store, SqlStore) else None)
 
     async def act(
         self,
@@ -93,16 +98,25 @@ class Incidents:
                     failure_count=info.memory.failures,
                 )
             )
+            checks = max(1, info.memory.failures)
+            await self.record.opened(self.where(info, incident), said(diagnosis), now, checks)
             await self.announce(info, incident, diagnosis)
             return
         if incident is None:
             return
         # saved with the incident's next change (below)
         incident = replace(incident, failure_count=info.memory.failures or incident.failure_count)
+        where = self.where(info, incident)
+        if event is not Event.REOPENED:
+            await self.record.checked(where, said(diagnosis))
         if event is Event.REOPENED:
+            await self.record.reopened(where, said(diagnosis), incident.flaps + 1, now)
+            await self.record.checked(where, said(diagnosis))
             await self._reopen(info, incident, diagnosis, key)
         elif event in (Event.STILL_DOWN, Event.CHANGED):
             before = incident.diagnosis_key
+            if event is Event.CHANGED:
+                await self.record.changed(where, _readable(before), said(diagnosis), now)
             incident = await self._update(incident, diagnosis, key)
             if not incident.announced_at and not self.muted(info):
                 await self.announce(info, incident, diagnosis)  # a mute ran out
@@ -134,6 +148,7 @@ class Incidents:
             await self.change(incident, IncidentUpdate(announced_at=None))
             return
         await self.change(incident, IncidentUpdate(alert_ts=ts))
+        await self.record.alerted(self.where(info, incident), ts)
         if incident.id in self._maybe_posted:
             self._maybe_posted.discard(incident.id)
             await self.slack.note(view, ts, MAYBE_TWICE)
@@ -164,6 +179,7 @@ class Incidents:
         if ts:
             log.info("incident %s: found its alert %s, posted before a crash", incident.id, ts)
             await self.change(incident, IncidentUpdate(alert_ts=ts))
+            await self.record.alerted(self.where(info, incident), ts)
             return
         # never posted: the next check posts it
         await self.change(incident, IncidentUpdate(announced_at=None))
@@ -210,6 +226,7 @@ class Incidents:
 
     async def _recovered(self, info: WatchInfo, incident: IncidentRecord, now: datetime) -> None:
         incident = await self.change(incident, IncidentUpdate(resolved_at=now, recovered_at=now))
+        await self.record.recovered(self.where(info, incident), now)
         view = self.view(info, incident, None)
         if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
             await self.escalations.resolve(view, deliveries(incident))
@@ -244,6 +261,7 @@ class Incidents:
     ) -> IncidentRecord:
         """Still down, unacknowledged: a reply in the thread, broadcast, naming `notify`."""
         incident = await self.change(incident, IncidentUpdate(reminded_at=now))
+        await self.record.happened(self.where(info, incident), Kind.REMINDED, now)
         await self.reply(
             info, incident, alerts.reminder(self.view(info, incident, None), now), broadcast=True
         )
@@ -259,6 +277,8 @@ class Incidents:
         # the incident's change and the events to send, in one transaction (the outbox)
         await self.escalations.open(view, (incident.id, change))
         incident = change.applied_to(incident)
+        names = ", ".join(self.escalations.names())
+        await self.record.happened(self.where(info, incident), Kind.ESCALATED, now, to=names)
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
@@ -266,6 +286,9 @@ class Incidents:
 
     async def acknowledged(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
+        await self.record.happened(
+            self.where(info, incident), Kind.ACKNOWLEDGED, self.clock(), incident.acknowledged_by
+        )
         if incident.escalated_at:
             await self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
@@ -276,6 +299,11 @@ class Incidents:
 
     async def _escalation_failed(self, view: alerts.AlertView, name: str, reason: str) -> None:
         incident = await self.store.incident(view.incident_id)
+        if incident is not None:
+            where = _where_of(view, incident)
+            await self.record.happened(
+                where, Kind.ESCALATION_FAILED, self.clock(), to=name, reason=reason
+            )
         if incident is not None and incident.alert_ts:
             await self.slack.reply(view, incident.alert_ts, alerts.escalation_failed(name, reason))
 
@@ -286,43 +314,16 @@ class Incidents:
         diagnosis: Diagnosis | None,
         recovering: bool = False,
     ) -> alerts.AlertView:
-        status, cause, product = _split_key(incident.diagnosis_key)
-        state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
-        return alerts.AlertView(
-            watch_id=info.id,
-            incident_id=incident.id,
-            host=parse_target(info.url).host,
-            url=info.url,
-            state=state,
-            verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
-            summary=incident.last_summary,
-            cause=cause,
-            gateway=(diagnosis.product_name if diagnosis else None)
-            or _GATEWAY_WORDS.get(product, product),
-            http_statuses=diagnosis.samples
-            if diagnosis
-            else ((int(status),) if status.isdigit() else ()),
-            excerpt=incident.excerpt or "",
-            failing_since=incident.failing_since,
-            last_check_at=info.memory.last_checked_at or self.clock(),
-            failure_count=incident.failure_count,
-            acknowledged_by=incident.acknowledged_by,
-            muted_until=future(info.muted_until, self.clock()),
-            healthy_checks=info.memory.successes,
-            healthy_needed=info.recover_after,
-            resolved_at=incident.resolved_at,
-            flaps=incident.flaps,
-            channel=info.channel,
-            notify=info.notify,
-            muted_by=info.muted_by,
-            mute_reason=info.mute_reason,
-            incident_key=incident.key or "",
-            escalated_to=tuple(
-                provider.name
-                for key, provider in self.escalations.providers.items()
-                if incident.escalated_at and key in deliveries(incident)
-            ),
+        escalated = tuple(
+            provider.name
+            for key, provider in self.escalations.providers.items()
+            if incident.escalated_at and key in deliveries(incident)
         )
+        return alert_view(info, incident, diagnosis, self.clock(), escalated, recovering)
+
+    def where(self, info: WatchInfo, incident: IncidentRecord) -> Where:
+        """Which incident of which site, for its record."""
+        return where(info, incident)
 
     def muted(self, info: WatchInfo) -> bool:
         return future(info.muted_until, self.clock()) is not None
@@ -332,6 +333,50 @@ class Incidents:
             await chat.post(channel, message)
         except NotInChannel:
             await chat.respond(message, in_channel=True)
+
+
+def alert_view(
+    info: WatchInfo,
+    incident: IncidentRecord,
+    diagnosis: Diagnosis | None,
+    now: datetime,
+    escalated: tuple[str, ...] = (),
+    recovering: bool = False,
+) -> alerts.AlertView:
+    """What an incident's alert shows, from the watch, the incident and the last diagnosis."""
+    status, cause, product = _split_key(incident.diagnosis_key)
+    state = "resolved" if incident.resolved_at else ("recovering" if recovering else "down")
+    return alerts.AlertView(
+        watch_id=info.id,
+        incident_id=incident.id,
+        host=parse_target(info.url).host,
+        url=info.url,
+        state=state,
+        verdict=diagnosis.status if diagnosis and not diagnosis.healthy else "down",
+        summary=incident.last_summary,
+        cause=cause,
+        gateway=(diagnosis.product_name if diagnosis else None)
+        or _GATEWAY_WORDS.get(product, product),
+        http_statuses=diagnosis.samples
+        if diagnosis
+        else ((int(status),) if status.isdigit() else ()),
+        excerpt=incident.excerpt or "",
+        failing_since=incident.failing_since,
+        last_check_at=info.memory.last_checked_at or now,
+        failure_count=incident.failure_count,
+        acknowledged_by=incident.acknowledged_by,
+        muted_until=future(info.muted_until, now),
+        healthy_checks=info.memory.successes,
+        healthy_needed=info.recover_after,
+        resolved_at=incident.resolved_at,
+        flaps=incident.flaps,
+        channel=info.channel,
+        notify=info.notify,
+        muted_by=info.muted_by,
+        mute_reason=info.mute_reason,
+        incident_key=incident.key or "",
+        escalated_to=escalated,
+    )
 
 
 def deliveries(incident: IncidentRecord) -> dict[str, str]:
@@ -353,6 +398,44 @@ def _is_alert_of(message: dict[str, Any], watch_id: int, incident_id: int) -> bo
             if data.get("w") == watch_id and data.get("i") == incident_id:
                 return True
     return False
+
+
+def where(info: WatchInfo, incident: IncidentRecord) -> Where:
+    """Which incident of which site, for its record."""
+    return Where(
+        watch_id=info.id,
+        incident_id=incident.id,
+        started_at=incident.failing_since,
+        team=info.team,
+        channel=info.channel,
+        url=info.url,
+        host=parse_target(info.url).host,
+    )
+
+
+def _where_of(view: alerts.AlertView, incident: IncidentRecord) -> Where:
+    """The same, from an alert's view (its record exists: the workspace is not needed)."""
+    return Where(
+        watch_id=view.watch_id,
+        incident_id=incident.id,
+        started_at=incident.failing_since,
+        team="",
+        channel=view.channel,
+        url=view.url,
+        host=view.host,
+    )
+
+
+def said(diagnosis: Diagnosis) -> Said:
+    """What a check said, for the incident's record."""
+    return Said(
+        http_status=diagnosis.http_status,
+        cause=diagnosis.cause.code,
+        product=diagnosis.product_name if diagnosis.product else None,
+        summary=diagnosis.summary,
+        excerpt=_excerpt(diagnosis),
+        healthy=diagnosis.healthy,
+    )
 
 
 def _excerpt(diagnosis: Diagnosis) -> str:

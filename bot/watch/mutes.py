@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.chat import Chat
 from bot.commands import Mute
+from bot.record.model import Kind
 from bot.render import alerts
 from bot.render import watch_notes as notes
 from bot.watch.core import Watched, say_not_watched
@@ -34,6 +35,22 @@ class Mutes:
             info.id, WatchUpdate(muted_until=until, muted_by=user, mute_reason=reason)
         )
         await core.role.tell("watch", info.id)  # the copy of the replica that runs it learns it
+        await self._record(info, until, user, reason)
+
+    async def _record(
+        self, info: WatchInfo, until: datetime | None, user: str | None, reason: str | None
+    ) -> None:
+        """A mute or its end, in the record of the incident it falls in (if one is open)."""
+        core = self.core
+        incident = await core.store.open_incident(info.id)
+        if incident is None:
+            return
+        where = core.incidents.where(info, incident)
+        if until is not None:
+            data = {"until": until.isoformat(), "reason": reason or ""}
+            await core.incidents.record.happened(where, Kind.MUTED, core.clock(), user, **data)
+        else:
+            await core.incidents.record.happened(where, Kind.UNMUTED, core.clock(), user)
 
     async def mute_command(self, chat: Chat, channel: str, user: str, command: Mute) -> None:
         core = self.core
@@ -62,7 +79,7 @@ class Mutes:
             return
         await core.incidents.say(chat, channel, notes.unmuted(user, info.url))
         async with core.lock(info.id):
-            await self.end(info)
+            await self.end(info, user)
 
     async def _watched(
         self, chat: Chat, channel: str, user: str, target: Target
@@ -73,10 +90,11 @@ class Mutes:
             await say_not_watched(chat, channel, user, target)
         return info
 
-    async def end(self, info: WatchInfo) -> None:
-        """The window is over (or was ended): held alerts open now if the site still fails."""
+    async def end(self, info: WatchInfo, user: str | None = None) -> None:
+        """The window is over (or was ended by `user`): held alerts open now if the site
+        still fails."""
         core = self.core
-        await self.set(info, None, None, None)
+        await self.set(info, None, user, None)
         incident = await core.store.open_incident(info.id)
         if incident is None or info.memory.state != "down":
             return

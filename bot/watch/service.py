@@ -22,11 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.chat import Chat
 from bot.commands import Mute, Watch
 from bot.migrations import opened
+from bot.record.post import Timelines
+from bot.render.slack import button_data
 from bot.settings import Settings
 from bot.watch.adoption import Adoption
 from bot.watch.alarm_clock import AlarmClock
 from bot.watch.buttons import AlertButtons, Press
-from bot.watch.core import Watched
+from bot.watch.core import Watched, row_id
 from bot.watch.fleet import RESYNC, PostgresFleet, Solo
 from bot.watch.home import Home
 from bot.watch.incidents import Incidents
@@ -78,6 +80,7 @@ class WatchService:
         self.adoption = Adoption(core)
         self.home = Home(chat, WatchQuery(core), self.subscriptions, self.mutes, self.runner)
         core.changed = self.home.changed
+        self.timelines = Timelines(core.incidents.record, self._alert_ts)
         self._housekeeper: asyncio.Task[None] | None = None
         self._alarms: asyncio.Task[None] | None = None
 
@@ -162,6 +165,15 @@ class WatchService:
                 pruned_at = clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.store.prune_history(pruned_at)
+                    await self.prune_records(pruned_at)
+
+    async def prune_records(self, now: datetime) -> int:
+        """Forget incident records older than GATEWAY_KEEP_INCIDENTS (the leader does it)."""
+        record = self.incidents.record
+        if not self.leading or not record.keeping:
+            return 0
+        keep = timedelta(seconds=self.settings.keep_incidents)
+        return await record.store.purge(now - keep)
 
     # --- commands, buttons, and the clock's and scheduler's entry points ------------------
 
@@ -203,6 +215,20 @@ class WatchService:
 
     async def recheck(self, chat: Chat, press: Press, value: str) -> None:
         await self.buttons.recheck(chat, press, value)
+
+    async def _alert_ts(self, incident_id: int) -> str | None:
+        incident = await self.store.incident(incident_id)
+        return incident.alert_ts if incident is not None else None
+
+    async def timeline_button(self, chat: Chat, press: Press, value: str) -> None:
+        """The alert's Timeline button: its incident's record, if it is this channel's."""
+        data = button_data(value)
+        watch_id, incident_id = row_id(data.get("w")), row_id(data.get("i"))
+        if watch_id is None or incident_id is None:
+            return
+        await self.timelines.button(
+            chat, press.team, press.channel, press.user, watch_id, incident_id
+        )
 
     async def unwatch_button(self, chat: Chat, press: Press, value: str) -> None:
         await self.buttons.unwatch(chat, press, value)

@@ -120,6 +120,7 @@ DEFAULT_SCOPES = frozenset(
         "groups:history",
         "channels:read",
         "groups:read",
+        "files:write",
     }
 )
 RESPONSE_URL_USES = 5
@@ -334,6 +335,7 @@ class SlackStandIn(SocketModeMixin):
         self._hooks: dict[str, dict] = {}  # response_url name -> {channel, message_ts, uses}
         self._homes: dict[str, dict] = {}  # user -> their published Home tab view
         self._modals: list[dict] = []  # views.open, in order: {trigger_id, view}
+        self._uploads: dict[str, dict] = {}  # file id -> {filename, length, content, shared}
         self._ts_count = 0
         self._last_us = _TS_BASE_US
         self._reset_socket_state()
@@ -383,6 +385,7 @@ class SlackStandIn(SocketModeMixin):
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_route("*", "/commands/{team}/{name}", self._handle_response_url)
+        app.router.add_route("POST", "/upload/{file_id}", self._handle_upload)
         self._add_socket_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
@@ -699,6 +702,35 @@ class SlackStandIn(SocketModeMixin):
         call.response = {"ok": True} if error is None else {"ok": False, "error": error}
         return web.Response(text=error or "ok", status=status, headers=headers)
 
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal gave: the file's bytes arrive here."""
+        file_id = request.match_info["file_id"]
+        raw = await request.read()
+        with self._lock:
+            upload = self._uploads.get(file_id)
+            if upload is None or upload["content"] is not None:
+                return web.Response(text="unknown upload", status=404)
+            upload["content"] = raw
+        return web.Response(text=f"OK - {len(raw)}")
+
+    @property
+    def files(self) -> list[dict]:
+        """Files shared by files.completeUploadExternal: {id, title, filename, text, channel,
+        thread_ts}, in order."""
+        with self._lock:
+            shared = [u for u in self._uploads.values() if u["shared"]]
+            return [
+                {
+                    "id": u["id"],
+                    "title": u["title"],
+                    "filename": u["filename"],
+                    "text": (u["content"] or b"").decode("utf-8", "replace"),
+                    "channel": u["channel"],
+                    "thread_ts": u["thread_ts"],
+                }
+                for u in shared
+            ]
+
     # -- Slack's behaviour (called with the lock held)
 
     def _next_ts(self) -> str:
@@ -998,7 +1030,54 @@ class SlackStandIn(SocketModeMixin):
             self._modals.append({"trigger_id": trigger, "view": view})
         return {"view": {"id": f"V{len(self._modals):08d}M", **view}}
 
+    def _files_get_upload_url_external(self, args: dict) -> dict:
+        if "files:write" not in self.scopes:
+            raise _SlackError("missing_scope")
+        filename, length = args.get("filename"), args.get("length")
+        if not isinstance(filename, str) or not filename or str(length or "").strip() == "":
+            raise _SlackError("invalid_arguments")
+        file_id = f"F{len(self._uploads) + 1:09d}"
+        self._uploads[file_id] = {
+            "id": file_id,
+            "filename": filename,
+            "length": int(length),
+            "content": None,
+            "shared": False,
+            "title": None,
+            "channel": None,
+            "thread_ts": None,
+        }
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, args: dict) -> dict:
+        if "files:write" not in self.scopes:
+            raise _SlackError("missing_scope")
+        files = args.get("files")
+        if isinstance(files, str):
+            with contextlib.suppress(ValueError):
+                files = json.loads(files)
+        if not isinstance(files, list) or not files:
+            raise _SlackError("invalid_arguments")
+        channel = args.get("channel_id") or args.get("channels")
+        thread_ts = args.get("thread_ts")
+        if channel:
+            self._check_can_post(str(channel))
+        done = []
+        for item in files:
+            upload = self._uploads.get(str(item.get("id")) if isinstance(item, dict) else "")
+            if upload is None or upload["content"] is None:
+                raise _SlackError("file_not_found")
+            if len(upload["content"]) != upload["length"]:
+                raise _SlackError("file_upload_size_mismatch")
+            upload.update(
+                shared=True, title=item.get("title"), channel=channel, thread_ts=thread_ts
+            )
+            done.append({"id": upload["id"], "title": upload["title"] or upload["filename"]})
+        return {"files": done}
+
     _METHODS: ClassVar[dict[str, Callable[[SlackStandIn, dict], dict]]] = {
+        "files.getUploadURLExternal": _files_get_upload_url_external,
+        "files.completeUploadExternal": _files_complete_upload_external,
         "auth.test": _auth_test,
         "chat.postMessage": _chat_post_message,
         "chat.update": _chat_update,

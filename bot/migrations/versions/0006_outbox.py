@@ -6,7 +6,7 @@ decided until it is delivered; `incidents.key` is a random key for the dedup key
 key of their own; what they already escalated keeps its recorded reference.
 
 Revision ID: 0006
-Revises: 0004 (chained after seams's revision when that branch was merged in)
+Revises: 0004
 Create Date: 2026-12-03
 """
 

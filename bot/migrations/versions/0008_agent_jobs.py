@@ -1,7 +1,7 @@
 """Agents: their jobs (any replica answers any agent), their last contact, request nonces.
 
 Revision ID: 0008
-Revises: 0004 (re-chained after merging seams, whose 0004 came first)
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
