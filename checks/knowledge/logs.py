@@ -8,6 +8,7 @@ explained by that very pattern (so none is dead, or shadowed by one above it).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -30,7 +31,7 @@ class LogFormat:
     name: str
     product: str
     log: str
-    line: re.Pattern[str] | None
+    line: tuple[re.Pattern[str], ...] | None
     detect: tuple[str, ...]
     drop: tuple[re.Pattern[str], ...]
     extract: tuple[tuple[str, re.Pattern[str]], ...]
@@ -38,6 +39,9 @@ class LogFormat:
     time_format: tuple[str, ...]
     upstream: str | None
     status: str | None
+    messages: str | None = None
+    hints: tuple[str, ...] = ()
+    next: str | None = None
 
     def fields(self, line: str) -> dict[str, str] | None:
         """The line's fields when it is a line of this format, else None."""
@@ -47,8 +51,11 @@ class LogFormat:
                 return None
             found = dict(found)
         else:
-            match = self.line.search(line)
-            if match is None:
+            for form in self.line:
+                match = form.search(line)
+                if match is not None:
+                    break
+            else:
                 return None
             found = {k: v for k, v in match.groupdict().items() if v is not None}
         for pattern in self.drop:
@@ -88,14 +95,54 @@ class LogPattern:
 
 
 @dataclass(frozen=True)
+class Hint:
+    """Wording that names the product which wrote a line (its prefix counts too)."""
+
+    product: str
+    match: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What a status alone suggests, for a line whose format is known but whose message
+    is not: never more than a weak lead."""
+
+    cause: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """A line read: its format and fields, and the pattern that explains it (None when
+    the line is of a known format but says nothing this knowledge explains)."""
+
+    format: LogFormat
+    pattern: LogPattern | None
+    fields: dict[str, str]
+    proof: str
+    via: LogFormat | None = None
+
+
+@dataclass(frozen=True)
 class LogKnowledge:
     formats: tuple[LogFormat, ...]
     patterns: dict[str, tuple[LogPattern, ...]]
+    hints: tuple[Hint, ...] = ()
+    guesses: dict[int, Guess] = dataclasses.field(default_factory=dict)
 
     def classify(self, line: str) -> tuple[LogPattern, dict[str, str], str] | None:
         """The first pattern (formats in order) that explains the line: with its fields
         and the proving fragment."""
+        found = self.read(line)
+        if found is None or found.pattern is None:
+            return None
+        return found.pattern, found.fields, found.proof
+
+    def read(self, line: str) -> Match | None:
+        """The first pattern (formats in order) that explains the line; else the first
+        format that reads it, without a pattern; else None."""
         line = line[:MAX_LINE]
+        partial: Match | None = None
         for fmt in self.formats:
             fields = fmt.fields(line)
             if fields is None:
@@ -103,8 +150,41 @@ class LogKnowledge:
             for pattern in self.patterns[fmt.name]:
                 proof = pattern.proof(fields)
                 if proof is not None:
-                    return pattern, fields, proof
+                    return Match(fmt, pattern, fields, proof)
+            if fmt.messages:
+                found = self._messages(fmt, fields)
+                if found is not None:
+                    return found
+            if fmt.line is None:
+                # a structured (JSON) format owns its lines even when none of its
+                # patterns explains one: its message is not read again by wording
+                return partial or Match(fmt, None, fields, "")
+            if partial is None and fmt.next:
+                partial = Match(fmt, None, fields, "")
+        return partial
+
+    def _messages(self, fmt: LogFormat, fields: dict[str, str]) -> Match | None:
+        """The shared message patterns (e.g. Go's and Node's network errors) on this
+        format's message field: the cause from the wording, the product from the format."""
+        shared = next(f for f in self.formats if f.name == fmt.messages)
+        inner = shared.fields(fields.get("message") or fields.get("msg") or "")
+        if inner is None:
+            return None
+        for pattern in self.patterns[shared.name]:
+            proof = pattern.proof(inner)
+            if proof is not None:
+                merged = {**inner, **{k: v for k, v in fields.items() if v}}
+                return Match(fmt, pattern, merged, proof, via=shared)
         return None
+
+    def product(self, fmt: LogFormat, context: str) -> str:
+        """The product that wrote a line of this format, named by the line's own wording
+        or its prefix where the format allows it."""
+        if fmt.hints:
+            for hint in self.hints:
+                if ("*" in fmt.hints or hint.product in fmt.hints) and hint.match.search(context[:MAX_LINE]):
+                    return hint.product
+        return fmt.product
 
 
 def render(template: str, fields: dict[str, str]) -> str | None:
@@ -146,11 +226,16 @@ def load_logs() -> LogKnowledge:
 
 def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
     """Check the tables of logs.toml and build the knowledge; a mistake raises KnowledgeError."""
-    schema.keys("logs.toml", data, ("format", "pattern"))
+    schema.keys("logs.toml", data, ("format", "pattern"), ("hint", "guess"))
     formats = {
         name: _format(f"logs.toml [format.{name}]", name, raw)
         for name, raw in data["format"].items()
     }
+    for fmt in formats.values():
+        if fmt.messages is not None and fmt.messages not in formats:
+            raise KnowledgeError(
+                f"logs.toml [format.{fmt.name}] messages: {fmt.messages!r} is not a format"
+            )
     patterns: dict[str, list[LogPattern]] = {name: [] for name in formats}
     if not isinstance(data["pattern"], list):
         raise KnowledgeError("logs.toml: [[pattern]] must be an array of tables")
@@ -160,6 +245,8 @@ def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
     knowledge = LogKnowledge(
         formats=tuple(formats.values()),
         patterns={name: tuple(found) for name, found in patterns.items()},
+        hints=tuple(_hint(f"logs.toml hint #{n}", raw) for n, raw in enumerate(data.get("hint", []), 1)),
+        guesses=_guesses(data.get("guess", {})),
     )
     for found in knowledge.patterns.values():
         for pattern in found:
@@ -172,7 +259,20 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         where,
         raw,
         ("product", "log"),
-        ("line", "json", "detect", "drop", "extract", "time", "time_format", "upstream", "status"),
+        (
+            "line",
+            "json",
+            "detect",
+            "drop",
+            "extract",
+            "time",
+            "time_format",
+            "upstream",
+            "status",
+            "messages",
+            "hints",
+            "next",
+        ),
     )
     is_json = entry.get("json", False)
     if is_json is not True and "json" in entry:
@@ -181,8 +281,17 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         raise KnowledgeError(f"{where}: give either a line pattern or json = true")
     if "detect" in entry and not is_json:
         raise KnowledgeError(f"{where}: detect is for json formats")
-    line = schema.regex(f"{where} line", entry["line"], 0) if "line" in entry else None
-    groups = set(line.groupindex) if line else None
+    forms = entry.get("line")
+    if isinstance(forms, str):
+        forms = [forms]
+    line = (
+        tuple(schema.regex(f"{where} line", form, 0) for form in forms)
+        if forms is not None
+        else None
+    )
+    if line is not None and not line:
+        raise KnowledgeError(f"{where} line: give at least one regular expression")
+    groups = set().union(*(set(form.groupindex) for form in line)) if line else None
     extract = []
     for n, item in enumerate(entry.get("extract", []), 1):
         item = schema.keys(f"{where} extract #{n}", item, ("field", "pattern"))
@@ -216,7 +325,34 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         time_format=time_format,
         upstream=entry.get("upstream"),
         status=entry.get("status"),
+        messages=entry.get("messages"),
+        hints=tuple(
+            h if h == "*" else schema.one_of(f"{where} hints", h, PRODUCTS)
+            for h in entry.get("hints", [])
+        ),
+        next=schema.text(f"{where} next", entry["next"]) if "next" in entry else None,
     )
+
+
+def _hint(where: str, raw: dict[str, Any]) -> Hint:
+    entry = schema.keys(where, raw, ("product", "match"))
+    return Hint(
+        product=schema.one_of(f"{where} product", entry["product"], PRODUCTS),
+        match=schema.regex(f"{where} match", entry["match"], 0),
+    )
+
+
+def _guesses(raw: dict[str, Any]) -> dict[int, Guess]:
+    found = {}
+    for status, entry in raw.items():
+        where = f"logs.toml [guess] {status}"
+        entry = schema.keys(where, entry, ("cause", "confidence"))
+        code = schema.status(where, int(status)) if status.isdigit() else None
+        if code is None:
+            raise KnowledgeError(f"{where}: the key must be an HTTP status")
+        confidence = float(schema.number(f"{where} confidence", entry["confidence"], 0.05, 0.6))
+        found[code] = Guess(schema.one_of(f"{where} cause", entry["cause"], CAUSE_CODES), confidence)
+    return found
 
 
 def _pattern(where: str, n: int, raw: dict[str, Any], formats: dict[str, LogFormat]) -> LogPattern:
@@ -264,7 +400,7 @@ def _groups(fmt: LogFormat) -> set[str] | None:
     """The fields a regex format can produce (None: a JSON object's keys, unknown here)."""
     if fmt.line is None:
         return None
-    found = set(fmt.line.groupindex)
+    found = set().union(*(set(form.groupindex) for form in fmt.line))
     for _, pattern in fmt.extract:
         found |= set(pattern.groupindex)
     return found
