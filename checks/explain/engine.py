@@ -155,8 +155,7 @@ def _read(logs: LogKnowledge, pasted: paste.Pasted) -> tuple[Match, str | None] 
     """The line as pasted, then under its prefixes, then the message inside its JSON:
     the first reading that explains it, else the first that at least knows its format."""
     candidates: list[tuple[str, str | None]] = [(pasted.raw, pasted.prefix_time)]
-    if pasted.line != pasted.raw:
-        candidates.append((pasted.line, pasted.prefix_time))
+    candidates += [(stage, pasted.prefix_time) for stage in pasted.stages]
     if pasted.line.startswith("{") or pasted.line.endswith("}"):
         inner = paste.json_message(pasted.line)
         if inner is not None:

@@ -18,6 +18,9 @@ from datetime import date
 
 _FENCE = re.compile(r"```")
 _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
+# Markdown around a pasted line: inline code backticks, bold, italics underscores
+_MARKUP = re.compile(r"^(?:`|\*\*|_(?=\S))+|(?:`|\*\*|(?<=\S)_)+$")
+_PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
 _ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
@@ -26,6 +29,8 @@ _ISO_TIME = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d
 _PREFIXES = (
     # an editor's or a pager's line number: "12: ", "12 | ", "  12  "
     re.compile(r"^\d{1,6}(?:[:|]\s?|\s{2,}|\t)(?=\S)"),
+    # grep's file name (and line number): "access.log:", "elb_20170626T0900Z.txt:12:"
+    re.compile(r"^[\w./-]{1,300}\.(?:log|txt|json|gz|out|err)(?:\.\d{1,3})?:(?:\d{1,9}:)?(?=\S)"),
     # kubectl logs --prefix: "[pod/web-7d9c/nginx] ", or "pod/web-7d9c "
     re.compile(r"^\[pod/[\w.-]{1,253}(?:/[\w.-]{1,63})?\]\s"),
     re.compile(r"^pod/[\w.-]{1,253}\s"),
@@ -36,7 +41,13 @@ _PREFIXES = (
     # RFC 3164 syslog / journald short: "Nov 25 14:46:55 host prog[812]: "
     re.compile(
         r"^(?P<month>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)) {1,2}(?P<day>\d{1,2}) "
-        r"(?P<clock>\d\d:\d\d:\d\d)(?:\.\d{1,9})? (?:[\w.-]{1,253} )?(?:[\w./@-]{1,100}(?:\[\d{1,10}\])?: )?"
+        r"(?P<clock>\d\d:\d\d:\d\d)(?:\.\d{1,9})? (?:[\w.-]{1,253} )?"
+        r"(?:[\w./@()-]{1,100}(?:\[\d{1,10}\])?: {1,2})?"
+    ),
+    # RFC 5424 syslog: "<13>1 2026-11-25T14:46:55+01:00 host app 812 - [meta x="1"] "
+    re.compile(
+        r"^(?P<iso>" + _ISO_TIME + r") \S{1,255} [\w./@-]{1,48} (?:\d{1,10}|-) [\w-]{1,32} "
+        r"(?:-|(?:\[[^\]]{0,500}\])+) "
     ),
     # ISO time (docker logs -t, kubectl --timestamps, journald short-iso, RFC 5424),
     # optionally with a host and program after it
@@ -47,6 +58,9 @@ _PREFIXES = (
 )
 
 
+MAX_JSON_LINES = 200
+
+
 @dataclass(frozen=True)
 class Pasted:
     """One line of a paste: the line itself, what wrapped it, and the wrapper's time."""
@@ -55,6 +69,7 @@ class Pasted:
     line: str
     prefix: str
     prefix_time: str | None
+    stages: tuple[str, ...] = ()  # the line under each prefix in turn, the last is `line`
 
 
 def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
@@ -63,16 +78,29 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
         text = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
     if "```" in text:
         text = _FENCE.sub("\n", text)
+    if "</html>" in text.lower():
+        text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
+    pending: list[str] = []
     for raw in text.splitlines():
-        line = _QUOTE.sub("", raw).strip()
+        line = _MARKUP.sub("", _QUOTE.sub("", raw).strip()).strip()
+        if pending or line == "{":
+            # a JSON object pretty-printed over lines: read as one line
+            pending.append(line)
+            if line == "}" or len(pending) > MAX_JSON_LINES:
+                yield unwrap(" ".join(pending), today)
+                pending = []
+            continue
         if line:
             yield unwrap(line, today)
+    if pending:
+        yield unwrap(" ".join(pending), today)
 
 
 def unwrap(line: str, today: date | None = None) -> Pasted:
     """The line under its prefixes; the prefixes and their time kept."""
     rest = line
     when: str | None = None
+    stages: list[str] = []
     for _ in range(4):
         for prefix in _PREFIXES:
             found = prefix.match(rest)
@@ -80,10 +108,17 @@ def unwrap(line: str, today: date | None = None) -> Pasted:
                 continue
             when = when or _prefix_time(found, today)
             rest = rest[found.end() :].lstrip()
+            stages.append(rest)
             break
         else:
             break
-    return Pasted(raw=line, line=rest, prefix=line[: len(line) - len(rest)], prefix_time=when)
+    return Pasted(
+        raw=line,
+        line=rest,
+        prefix=line[: len(line) - len(rest)],
+        prefix_time=when,
+        stages=tuple(stages),
+    )
 
 
 def _prefix_time(found: re.Match[str], today: date | None) -> str | None:
@@ -101,7 +136,7 @@ def _prefix_time(found: re.Match[str], today: date | None) -> str | None:
 
 
 # JSON a log shipper or a structured logger wrote: where the message is, where the time is
-MESSAGE_KEYS = ("log", "msg", "message", "MESSAGE", "error", "err", "error.message")
+MESSAGE_KEYS = ("log", "msg", "message", "MESSAGE", "error", "err", "errorMessage")
 TIME_KEYS = ("time", "ts", "timestamp", "@timestamp", "t", "StartUTC", "date")
 
 

@@ -210,11 +210,22 @@ def _json_fields(line: str) -> dict[str, str] | None:
         return None
     if not isinstance(data, dict):
         return None
-    return {
-        str(k): str(v)
-        for k, v in data.items()
-        if isinstance(v, str | int | float) and not isinstance(v, bool)
-    }
+    found: dict[str, str] = {}
+    _flatten(data, found, 0)
+    return found
+
+
+def _flatten(data: dict[Any, Any], found: dict[str, str], depth: int) -> None:
+    """Text and number values by key; a nested object's keys too (the outer key wins),
+    so `{"connection": {"termination_state": "sC"}}` gives termination_state."""
+    nested = []
+    for key, value in data.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.setdefault(str(key), str(value))
+        elif isinstance(value, dict) and depth < 3:
+            nested.append(value)
+    for value in nested:
+        _flatten(value, found, depth + 1)
 
 
 @functools.cache
