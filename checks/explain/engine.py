@@ -9,6 +9,7 @@ explanation and owner fixes the check gives for that cause and product.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,6 +37,9 @@ MIN_LINE = 6  # shorter than any line a gateway writes about a failure
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)")
 _ADDRESS_JUNK = re.compile(r"[^\w.:\[\]/ -]")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PATH = re.compile(r"[/?#]")
+_QUERY = re.compile(r"[?#]")
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,16 @@ def explain(
     logs = logs or load_logs()
     groups: dict[tuple[str, str, str | None, bool], _Group] = {}
     lines = recognized = 0
+    recent: LogFormat | None = None  # the last line's format: the next is likely one too
     for pasted in paste.lines(text, today):
         lines += 1
         if len(pasted.line) < MIN_LINE:
             continue
-        read = _read(logs, pasted)
+        read = _read(logs, pasted, recent)
         if read is None:
             continue
         found, fallback_time = read
+        recent = found.format
         fmt = found.format
         status = _status(fmt, found.fields)
         if found.pattern is None:
@@ -151,7 +157,9 @@ def explain(
     )
 
 
-def _read(logs: LogKnowledge, pasted: paste.Pasted) -> tuple[Match, str | None] | None:
+def _read(
+    logs: LogKnowledge, pasted: paste.Pasted, recent: LogFormat | None = None
+) -> tuple[Match, str | None] | None:
     """The line as pasted, then under its prefixes, then the message inside its JSON:
     the first reading that explains it, else the first that at least knows its format."""
     candidates: list[tuple[str, str | None]] = [(pasted.raw, pasted.prefix_time)]
@@ -166,7 +174,7 @@ def _read(logs: LogKnowledge, pasted: paste.Pasted) -> tuple[Match, str | None] 
                 candidates.append((nested.line, nested.prefix_time or inner[1]))
     partial: tuple[Match, str | None] | None = None
     for line, when in candidates:
-        found = logs.read(line)
+        found = logs.read(line, recent)
         if found is None:
             continue
         if found.pattern is not None:
@@ -264,11 +272,16 @@ def _upstream(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = render(fmt.upstream, fields)
     if not value:
         return None
-    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip(), flags=re.IGNORECASE)
+    return _address(value, "/" in fmt.upstream)
+
+
+@functools.lru_cache(maxsize=1024)  # a paste names few upstreams, on many lines
+def _address(value: str, keep_path: bool) -> str | None:
+    value = _SCHEME.sub("", value.strip())
     value = value.rsplit("@", 1)[-1]
-    if not value.startswith("unix:"):
-        value = re.split(r"[/?#]", value, maxsplit=1)[0] if "/" not in fmt.upstream else value
-    value = re.split(r"[?#]", value, maxsplit=1)[0]
+    if not value.startswith("unix:") and not keep_path:
+        value = _PATH.split(value, maxsplit=1)[0]
+    value = _QUERY.split(value, maxsplit=1)[0]
     value = _clean(_ADDRESS_JUNK.sub("", value), MAX_UPSTREAM).strip()
     return value if value and value != "-" else None
 
@@ -285,7 +298,12 @@ def _time(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = fields.get(fmt.time or "")
     if not value:
         return None
-    for form in fmt.time_format:
+    return _parse_time(value, fmt.time_format)
+
+
+@functools.lru_cache(maxsize=4096)  # lines of one second share their time
+def _parse_time(value: str, forms: tuple[str, ...]) -> str | None:
+    for form in forms:
         if form == "iso":
             found = _ISO.search(value)
             if found:

@@ -20,6 +20,7 @@ _FENCE = re.compile(r"```")
 _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
 # Markdown around a pasted line: inline code backticks, bold, italics underscores
 _MARKUP = re.compile(r"^(?:`|\*\*|_(?=\S))+|(?:`|\*\*|(?<=\S)_)+$")
+_WRAPPED = frozenset(">`*_&")
 _PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
 _ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
@@ -59,6 +60,14 @@ _PREFIXES = (
 
 
 MAX_JSON_LINES = 200
+MAX_LINE = 16_384  # longer lines are read up to here (bounded work per line)
+SHORT = 6  # shorter than any log line: passed on as it is
+
+
+# any of the prefixes at all (one search rules them all out for most lines)
+_ANY_PREFIX = re.compile(
+    "|".join("(?:" + re.sub(r"[?]P<\w+>", "", p.pattern) + ")" for p in _PREFIXES)
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,13 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
         text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
     pending: list[str] = []
     for raw in text.splitlines():
-        line = _MARKUP.sub("", _QUOTE.sub("", raw).strip()).strip()
+        if len(raw) < SHORT and not pending:
+            if raw.strip() and raw.strip() != "{":
+                yield Pasted(raw=raw.strip(), line=raw.strip(), prefix="", prefix_time=None)
+                continue
+        line = raw[:MAX_LINE].strip()
+        if line[:1] in _WRAPPED or line[-1:] in _WRAPPED:
+            line = _MARKUP.sub("", _QUOTE.sub("", line).strip()).strip()
         if pending or line == "{":
             # a JSON object pretty-printed over lines: read as one line
             pending.append(line)
@@ -98,6 +113,8 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
 
 def unwrap(line: str, today: date | None = None) -> Pasted:
     """The line under its prefixes; the prefixes and their time kept."""
+    if _ANY_PREFIX.match(line) is None:
+        return Pasted(raw=line, line=line, prefix="", prefix_time=None)
     rest = line
     when: str | None = None
     stages: list[str] = []

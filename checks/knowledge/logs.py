@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli
 
-from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, schema
+from checks.knowledge import CAUSE_CODES, HERE, PLACEHOLDERS, PRODUCTS, literals, schema
 from checks.knowledge.schema import KnowledgeError
 
 # Longest line read; the rest of a longer line is ignored (bounded work per line).
@@ -42,16 +42,34 @@ class LogFormat:
     messages: str | None = None
     hints: tuple[str, ...] = ()
     next: str | None = None
+    gate: tuple[str, ...] = ()
+    loose: bool = False
+    words: tuple[tuple[str, ...] | None, ...] = ()  # per line pattern: literals.required
+    extract_words: tuple[tuple[str, ...] | None, ...] = ()
 
-    def fields(self, line: str) -> dict[str, str] | None:
-        """The line's fields when it is a line of this format, else None."""
+    @functools.cached_property
+    def entry(self) -> frozenset[str] | None:
+        """Words of which each line of this format holds one (None: no such words)."""
+        if self.gate:
+            return frozenset(self.gate)
+        if self.line is None or any(words is None for words in self.words):
+            return None
+        return frozenset(word for words in self.words if words for word in words)
+
+    def fields(self, line: str, screened: bool = False) -> dict[str, str] | None:
+        """The line's fields when it is a line of this format, else None (`screened`:
+        the caller checked `entry` already)."""
+        if not screened and self.gate and not any(word in line for word in self.gate):
+            return None  # none of the words every line of this format holds
         if self.line is None:
             found = _json_fields(line)
             if found is None or any(key not in found for key in self.detect):
                 return None
             found = dict(found)
         else:
-            for form in self.line:
+            for form, words in zip(self.line, self.words, strict=True):
+                if not literals.holds(line, words):
+                    continue
                 match = form.search(line)
                 if match is not None:
                     break
@@ -60,8 +78,11 @@ class LogFormat:
             found = {k: v for k, v in match.groupdict().items() if v is not None}
         for pattern in self.drop:
             found = {k: pattern.sub("", v) for k, v in found.items()}
-        for field, pattern in self.extract:
-            extra = pattern.search(found.get(field, ""))
+        for (field, pattern), words in zip(self.extract, self.extract_words or (None,) * 9):
+            value = found.get(field, "")
+            if not literals.holds(value, words):
+                continue
+            extra = pattern.search(value)
             if extra:
                 found.update({k: v for k, v in extra.groupdict().items() if v is not None})
         return found
@@ -80,12 +101,24 @@ class LogPattern:
     example: str
     title: str | None = None
     explanation: str | None = None
+    words: tuple[tuple[str, ...] | None, ...] = ()  # per match: literals.required
+
+    @functools.cached_property
+    def screen(self) -> tuple[str, str] | None:
+        """(field, word): one word the pattern cannot match without, if it has one."""
+        for (field, _), words in zip(self.match, self.words, strict=False):
+            if words is not None and len(words) == 1:
+                return field, words[0]
+        return None
 
     def proof(self, fields: dict[str, str]) -> str | None:
         """What in these fields proves the cause, or None when they do not match."""
         parts = []
-        for field, pattern in self.match:
-            found = pattern.search(fields.get(field, ""))
+        for (field, pattern), words in zip(self.match, self.words or (None,) * len(self.match)):
+            value = fields.get(field, "")
+            if not literals.holds(value, words):
+                return None
+            found = pattern.search(value)
             if found is None:
                 return None
             parts.append(found.group(0))
@@ -138,30 +171,65 @@ class LogKnowledge:
             return None
         return found.pattern, found.fields, found.proof
 
-    def read(self, line: str) -> Match | None:
+    def read(self, line: str, first: LogFormat | None = None) -> Match | None:
         """The first pattern (formats in order) that explains the line; else the first
-        format that reads it, without a pattern; else None."""
+        format that reads it, without a pattern; else None.
+
+        `first`, a format of a fixed shape (the previous line's, in a paste of one log),
+        is tried before the others: formats of a fixed shape read disjoint lines, and
+        the loose ones come after them all, so the answer is the same, sooner."""
         line = line[:MAX_LINE]
+        if first is not None and not first.loose:
+            fields = first.fields(line)
+            if fields is not None:
+                return self._explain(first, fields) or Match(first, None, fields, "")
         partial: Match | None = None
+        json_like = line.endswith("}") and "{" in line
+        present = self._present(line)
         for fmt in self.formats:
-            fields = fmt.fields(line)
+            if fmt.line is None and not json_like:
+                continue
+            entry = fmt.entry
+            if entry is not None and entry.isdisjoint(present):
+                continue
+            fields = fmt.fields(line, screened=True)
             if fields is None:
                 continue
-            for pattern in self.patterns[fmt.name]:
-                proof = pattern.proof(fields)
-                if proof is not None:
-                    return Match(fmt, pattern, fields, proof)
-            if fmt.messages:
-                found = self._messages(fmt, fields)
-                if found is not None:
-                    return found
-            if fmt.line is None:
-                # a structured (JSON) format owns its lines even when none of its
-                # patterns explains one: its message is not read again by wording
+            found = self._explain(fmt, fields)
+            if found is not None:
+                return found
+            if not fmt.loose:
+                # a line of this format's own shape (its fields read) is this format's:
+                # when none of its patterns explains it, no later format reads it again
                 return partial or Match(fmt, None, fields, "")
             if partial is None and fmt.next:
                 partial = Match(fmt, None, fields, "")
         return partial
+
+    @functools.cached_property
+    def _scan(self) -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
+        """One search for every format's entry words at once (overlapping, so that
+        `] [` does not hide `[pool `), and for each word found, the words it starts with."""
+        words = {w for fmt in self.formats if fmt.entry for w in fmt.entry}
+        ordered = sorted(words, key=lambda w: (-len(w), w))
+        scan = re.compile("(?=(" + "|".join(re.escape(w) for w in ordered) + "))")
+        prefixes = {w: frozenset(p for p in words if w.startswith(p)) for w in words}
+        return scan, prefixes
+
+    def _present(self, line: str) -> frozenset[str]:
+        scan, prefixes = self._scan
+        found = set(scan.findall(line))
+        return frozenset().union(*(prefixes[w] for w in found)) if found else frozenset()
+
+    def _explain(self, fmt: LogFormat, fields: dict[str, str]) -> Match | None:
+        for pattern in self.patterns[fmt.name]:
+            screen = pattern.screen
+            if screen is not None and screen[1] not in fields.get(screen[0], ""):
+                continue  # the one word the pattern cannot match without is not there
+            proof = pattern.proof(fields)
+            if proof is not None:
+                return Match(fmt, pattern, fields, proof)
+        return self._messages(fmt, fields) if fmt.messages else None
 
     def _messages(self, fmt: LogFormat, fields: dict[str, str]) -> Match | None:
         """The shared message patterns (e.g. Go's and Node's network errors) on this
@@ -171,6 +239,9 @@ class LogKnowledge:
         if inner is None:
             return None
         for pattern in self.patterns[shared.name]:
+            screen = pattern.screen
+            if screen is not None and screen[1] not in inner.get(screen[0], ""):
+                continue
             proof = pattern.proof(inner)
             if proof is not None:
                 merged = {**inner, **{k: v for k, v in fields.items() if v}}
@@ -283,6 +354,8 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
             "messages",
             "hints",
             "next",
+            "gate",
+            "loose",
         ),
     )
     is_json = entry.get("json", False)
@@ -342,7 +415,17 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
             for h in entry.get("hints", [])
         ),
         next=schema.text(f"{where} next", entry["next"]) if "next" in entry else None,
+        gate=tuple(schema.text(f"{where} gate", word) for word in entry.get("gate", [])),
+        loose=_flag(f"{where} loose", entry.get("loose", False)),
+        words=tuple(literals.required(form) for form in line) if line else (),
+        extract_words=tuple(literals.required(pattern) for _, pattern in extract),
     )
+
+
+def _flag(where: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise KnowledgeError(f"{where}: write true or false")
+    return value
 
 
 def _hint(where: str, raw: dict[str, Any]) -> Hint:
@@ -383,13 +466,14 @@ def _pattern(where: str, n: int, raw: dict[str, Any], formats: dict[str, LogForm
     _known(f"{where} match", list(match), groups)
     if "evidence" in entry:
         _template(f"{where} evidence", entry["evidence"], groups)
+    compiled = tuple(
+        (field, schema.regex(f"{where} match.{field}", regex, 0)) for field, regex in match.items()
+    )
     return LogPattern(
         key=f"{fmt.name}#{n}",
         format=fmt,
-        match=tuple(
-            (field, schema.regex(f"{where} match.{field}", regex, 0))
-            for field, regex in match.items()
-        ),
+        match=compiled,
+        words=tuple(literals.required(regex) for _, regex in compiled),
         cause=schema.one_of(f"{where} cause", entry["cause"], CAUSE_CODES),
         confidence=float(schema.number(f"{where} confidence", entry["confidence"], 0.05, 1)),
         status=schema.status(f"{where} status", entry["status"]) if "status" in entry else None,
