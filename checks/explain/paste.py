@@ -21,6 +21,14 @@ _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
 # Markdown around a pasted line: inline code backticks, bold, italics underscores
 _MARKUP = re.compile(r"^(?:`|\*\*|_(?=\S))+|(?:`|\*\*|(?<=\S)_)+$")
 _WRAPPED = frozenset(">`*_&")
+# a response as curl prints it: the status line, the headers, and the body's first line
+# (read as one line, so that a Server or Via header names whoever sent the body)
+_RESPONSE = re.compile(
+    r"^(?:< )?HTTP/[\d.]{1,3} \d{3}[^\n]{0,200}(?:\r?\n(?:< )?[\w-]{1,60}:[^\n]{0,2000}){1,60}"
+    r"(?:\r?\n(?:< )?[ \t\r]*\n(?!(?:< )?HTTP/)[^\n]{1,300})?",
+    re.MULTILINE,
+)
+_NEWLINES = re.compile(r"(?:\r?\n(?:< )?)+")
 _PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
 _ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
@@ -89,6 +97,8 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
         text = _FENCE.sub("\n", text)
     if "</html>" in text.lower():
         text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
+    if "HTTP/" in text:
+        text = _RESPONSE.sub(lambda m: " | ".join(_NEWLINES.split(m.group(0).strip())), text)
     pending: list[str] = []
     for raw in text.splitlines():
         if len(raw) < SHORT and not pending:
