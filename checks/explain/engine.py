@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from checks.diagnose import fill
+from checks.explain import paste
 from checks.knowledge import Knowledge
 from checks.knowledge import load as load_knowledge
-from checks.explain import paste
 from checks.knowledge.logs import (
     Guess,
     LogFormat,
@@ -179,20 +179,23 @@ def _read(
     logs: LogKnowledge, pasted: paste.Pasted, recent: LogFormat | None = None
 ) -> tuple[Match, str | None] | None:
     """The line as pasted, then under its prefixes, then the message inside its JSON:
-    the first reading that explains it, else the first that at least knows its format."""
-    candidates: list[tuple[str, str | None]] = [(pasted.raw, pasted.prefix_time)]
-    candidates += [(stage, pasted.prefix_time) for stage in pasted.stages]
-    if pasted.line.startswith("{") or pasted.line.endswith("}"):
-        inner = paste.json_message(pasted.line)
-        if inner is not None:
-            candidates.insert(0, (pasted.line, pasted.prefix_time))
-            candidates.append((inner[0], inner[1] or pasted.prefix_time))
-            nested = paste.unwrap(inner[0])
-            if nested.line != inner[0]:
-                candidates.append((nested.line, nested.prefix_time or inner[1]))
+    the first reading that explains it, else the first that at least knows its format.
+
+    A JSON object is read by the JSON formats, then by its message (a Docker log line's
+    `log` holds an nginx line, whose fields are clean there), and only then as text."""
+    candidates: list[tuple[str, str | None, bool]] = []
+    inner = paste.json_message(pasted.line) if pasted.line.endswith("}") else None
+    if inner is not None:
+        candidates.append((pasted.line, pasted.prefix_time, True))
+        when = inner[1] or pasted.prefix_time
+        candidates.append((inner[0], when, False))
+        nested = paste.unwrap(inner[0])
+        candidates += [(stage, nested.prefix_time or when, False) for stage in nested.stages]
+    candidates.append((pasted.raw, pasted.prefix_time, False))
+    candidates += [(stage, pasted.prefix_time, False) for stage in pasted.stages]
     partial: tuple[Match, str | None] | None = None
-    for line, when in candidates:
-        found = logs.read(line, recent)
+    for line, when, json_only in candidates:
+        found = logs.read(line, recent, json_only)
         if found is None:
             continue
         if found.pattern is not None:
