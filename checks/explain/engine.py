@@ -107,7 +107,9 @@ def explain(
     kept: list[str] = []  # the start of the paste, for a page split over lines
     for pasted in paste.lines(text, today):
         lines += 1
-        read = _read(logs, pasted, recent) if len(pasted.line) >= MIN_LINE else None
+        if len(pasted.line) < MIN_LINE:
+            continue
+        read = _read(logs, pasted, recent)
         if read is None:
             if len(kept) < MAX_PAGE_LINES:
                 kept.append(pasted.line)

@@ -87,6 +87,9 @@ class Pasted:
     stages: tuple[str, ...] = ()  # the line under each prefix in turn, the last is `line`
 
 
+TOO_SHORT = Pasted(raw="", line="", prefix="", prefix_time=None)
+
+
 def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
     """The non-empty lines of a paste, each with its wrappings undone."""
     if "&" in text:
@@ -100,7 +103,7 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
     pending: list[str] = []
     for raw in text.splitlines():
         if len(raw) < SHORT and not pending and raw.strip() not in ("", "{"):
-            yield Pasted(raw=raw.strip(), line=raw.strip(), prefix="", prefix_time=None)
+            yield TOO_SHORT  # counted as a line; no log line is this short
             continue
         line = raw[:MAX_LINE].strip()
         if line[:1] in _WRAPPED or line[-1:] in _WRAPPED:
