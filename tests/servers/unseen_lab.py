@@ -55,8 +55,9 @@ class Case:
     """One request through a stack and the truth about it.
 
     name: unique over all cases (it names the fixture files).
-    also: other causes ``check`` may honestly put first (the reply alone cannot tell
-        them apart, e.g. a full pool behind nginx is a plain 504).
+    also: other causes ``check`` may honestly put first when the reply alone cannot
+        tell them apart (a full pool behind nginx is a plain 504, a worker that died
+        an instant 502 like a refusal); ``cause`` must then still be listed.
     logs: log name -> the cause ``explain`` must give first for what that log got
         during the request (None: nothing may be found in it).
     hold: a path requested ``holders`` times, concurrently, to keep the workers busy.
@@ -89,8 +90,10 @@ def _cases() -> list[Case]:
         c("nginx-php", "php_killed", "/fpm/slow.php", ng, TIMEOUT,
           {ng: BAD, "php-fpm": TIMEOUT}),
         c("nginx-php", "php_timeout", "/fpm_short/slow.php", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-php", "php_died", "/fpm/die.php", ng, BAD, {ng: BAD, "php-fpm": BAD}),
-        c("nginx-php", "php_big_header", "/fpm/big_header.php", ng, BIG, {ng: BIG}),
+        c("nginx-php", "php_died", "/fpm/die.php", ng, BAD, {ng: BAD, "php-fpm": BAD},
+          also=(REFUSED,)),
+        c("nginx-php", "php_big_header", "/fpm/big_header.php", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-php", "php_refused", "/fpm_refused/ok.php", ng, REFUSED, {ng: REFUSED}),
         c("nginx-php", "php_missing_socket", "/fpm_nosock/ok.php", ng, REFUSED, {ng: REFUSED}),
         c("nginx-php", "php_pool_full", "/fpm_full/ok.php", ng, FULL,
@@ -99,19 +102,23 @@ def _cases() -> list[Case]:
         c("nginx-uwsgi", "uwsgi_ok", "/uw/ok", ng, OK, {ng: None}),
         c("nginx-uwsgi", "uwsgi_harakiri", "/uw/slow", ng, TIMEOUT, {ng: BAD, "uwsgi": TIMEOUT}),
         c("nginx-uwsgi", "uwsgi_timeout", "/uw_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD}),
-        c("nginx-uwsgi", "uwsgi_big_header", "/uw/big_header", ng, BIG, {ng: BIG}),
+        c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD},
+          also=(REFUSED,)),
+        c("nginx-uwsgi", "uwsgi_big_header", "/uw/big_header", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-uwsgi", "uwsgi_refused", "/uw_refused/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-uwsgi", "uwsgi_missing_socket", "/uw_nosock/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-uwsgi", "uwsgi_queue_full", "/uw_full/ok", ng, FULL,
-          {ng: FULL, "uwsgi": FULL}, also=(REFUSED,), hold="/uw_hold/busy", holders=3),
+          {ng: FULL, "uwsgi": None}, also=(REFUSED,), hold="/uw_hold/busy", holders=3),
         # --------------------------------------------------------- nginx + gunicorn
         c("nginx-gunicorn", "gunicorn_ok", "/gu/ok", ng, OK, {ng: None, "gunicorn": None}),
         c("nginx-gunicorn", "gunicorn_worker_timeout", "/gu/slow", ng, TIMEOUT,
           {ng: BAD, "gunicorn": TIMEOUT}),
         c("nginx-gunicorn", "gunicorn_timeout", "/gu_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-gunicorn", "gunicorn_died", "/gu/die", ng, BAD, {ng: BAD, "gunicorn": BAD}),
-        c("nginx-gunicorn", "gunicorn_big_header", "/gu/big_header", ng, BIG, {ng: BIG}),
+        c("nginx-gunicorn", "gunicorn_died", "/gu/die", ng, BAD, {ng: BAD, "gunicorn": BAD},
+          also=(REFUSED,)),
+        c("nginx-gunicorn", "gunicorn_big_header", "/gu/big_header", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-gunicorn", "gunicorn_refused", "/gu_refused/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-gunicorn", "gunicorn_missing_socket", "/gu_nosock/ok", ng, REFUSED,
           {ng: REFUSED}),
