@@ -9,6 +9,7 @@ come from `checks.knowledge`, not from branches here.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from statistics import median
 
@@ -289,11 +290,12 @@ def _http_layer(
     weight = 0.6 if tls_broken else 1.0
     # When some attempts work, what broke the others explains only part of the picture.
     part = 0.7 if ok else 1.0
+    behind = _behind_gateway(prints.values(), knowledge)
     for group in _groups(failed, prints):
         sample = _typical(group)
         line = _group_line(group, prints.get(id(sample)))
         missed = unmet(sample, expect) if sample.error is None else None
-        weighed = _sample_causes(sample, knowledge, prints.get(id(sample)))
+        weighed = _sample_causes(sample, knowledge, prints.get(id(sample)), behind)
         # The product's rules explain an error page better; a watch's condition speaks
         # where they are silent (a 200 that is not the page it expects).
         if missed is not None and not weighed:
@@ -344,11 +346,19 @@ def _works(
 
 
 def _sample_causes(
-    sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None
+    sample: HttpSample,
+    knowledge: Knowledge,
+    fingerprint: Fingerprint | None,
+    behind: bool = False,
 ) -> Weighed:
     """What one failed attempt points at: by its own evidence and its product's rules,
-    or by its error."""
+    or by its error. `behind`: other attempts were answered by a gateway."""
     found = Weighed()
+    if sample.error is ErrorKind.NO_RESPONSE and behind:
+        line = "other attempts were answered by a gateway: this one waited on its upstream"
+        for code, confidence in _GATEWAY_WAITED:
+            found.add(code, confidence, line)
+        return found
     if sample.error in _NO_RESPONSE_CAUSES:  # no response, or a redirect that went wrong
         for code, confidence in _NO_RESPONSE_CAUSES[sample.error]:
             found.add(code, confidence, _ending_line(sample))
@@ -357,6 +367,24 @@ def _sample_causes(
         found.add("connection_reset", 0.5, _ending_line(sample))
         return found
     return weigh(sample, knowledge, fingerprint.product if fingerprint else "unknown")
+
+
+# No answer in time while other attempts got a gateway's page: the gateway was waiting
+# on an upstream that is slow or has no free worker, not the site's front being silent.
+_GATEWAY_WAITED = (
+    ("upstream_timeout", 0.6),
+    ("upstream_overloaded", 0.2),
+    ("response_timeout", 0.2),
+)
+_GATEWAY_KINDS = frozenset({"proxy", "lb", "cdn", "platform"})
+
+
+def _behind_gateway(prints: Iterable[Fingerprint], knowledge: Knowledge) -> bool:
+    """Some answer came from a named gateway (a proxy, a load balancer, a CDN)."""
+    return any(
+        p.product in knowledge.products and knowledge.products[p.product].kind in _GATEWAY_KINDS
+        for p in prints
+    )
 
 
 _ENDINGS = {

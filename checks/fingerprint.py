@@ -32,8 +32,8 @@ def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
         body_score, header_score, evidence = _score(product, sample, body)
         if body_score or header_score:
             scored.append((body_score, header_score, product.key, evidence))
-    if not scored:
-        return Fingerprint(product="unknown", evidence=())
+    if not scored:  # nothing names it: the headers that might, as they were sent
+        return Fingerprint(product="unknown", evidence=_unnamed(sample))
     by_page = max(scored, key=lambda s: (s[0], s[1]))
     by_headers = max(scored, key=lambda s: (s[1], s[0]))
     if by_page[0] and by_headers[2] != by_page[2] and by_headers[1]:
@@ -95,3 +95,15 @@ def _excerpt_around(text: str, at: int, length: int) -> str:
         return line
     offset = max(0, at - start - 20)
     return line[offset : offset + EXCERPT]
+
+
+_SELF_NAMING = ("server", "via", "x-powered-by")
+
+
+def _unnamed(sample: HttpSample) -> tuple[str, ...]:
+    """The raw headers a product would name itself in, for a person to read."""
+    return tuple(
+        f"{_header_name(sample, name)}: {value[:EXCERPT]}"
+        for name in _SELF_NAMING
+        if (value := sample.header(name))
+    )
