@@ -265,6 +265,15 @@ class Proxy:
             "TMPDIR": str(self.tmp),
         }
 
+    def accepts(self) -> bool:
+        """Whether the daemon takes connections yet (its TCP port; unix-socket servers differ)."""
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((self.host, self.port), timeout=0.5),
+        ):
+            return True
+        return False
+
     def after_start(self) -> None:
         """Extra readiness (e.g. wait for health checks); runs after the port answers."""
 
@@ -336,10 +345,7 @@ class Proxy:
                     f"{self.product} exited with {self.proc.returncode} at start\n"
                     + self._log_tails()
                 )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), timeout=0.5),
-            ):
+            if self.accepts():
                 return
             time.sleep(0.05)
         raise ProxyStartError(
