@@ -37,6 +37,7 @@ APP_PATHS = ("ok", "slow", "busy", "die", "big_header")
 
 WSGI_APP = '''\
 """The lab's WSGI app (written by tests/servers/appservers.py)."""
+import os
 import signal
 import time
 

@@ -188,9 +188,8 @@ class LighttpdProxy(Proxy):
                 if not link.exists() and app.root:
                     link.symlink_to(app.root)
                 where = f'"socket" => "{app.unix}"' if app.unix else _host_port(app)
-                server = (
-                    f'fastcgi.server = ("/" => (({where}, "check-local" => "disable", {timeouts})))'
-                )
+                opts = f'{where}, "check-local" => "disable", {timeouts}'
+                server = f'fastcgi.server = (".php" => (({opts})))'
             else:
                 server = f'proxy.server = ("" => (({_host_port(app)}, {timeouts})))'
             blocks.append(f'$HTTP["url"] =~ "^/{name}/" {{\n    {server}\n}}')

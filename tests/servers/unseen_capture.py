@@ -1,0 +1,152 @@
+"""Run the unseen-servers lab's cases (tests/servers/unseen_lab.py) and see or keep
+what came out.
+
+:class:`UnseenLab` starts each stack once, on first use; :func:`run_case` makes one
+case happen (with its concurrent holders, if any) through a caller's action, and
+returns what every log of the stack got meanwhile.
+
+``python -m tests.servers.unseen_capture [--write] [stack ...]`` prints, for each
+case, the reply a client got (status line, headers, body, time) and each log's new
+lines; ``--write`` also stores those logs as tests/fixtures/logs/<log>/<case>.log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.servers.proxies import _describe, _message_complete, raw_get
+from tests.servers.unseen import NghttpxProxy
+from tests.servers.unseen_lab import CASES, FIXTURES, STACKS, Backends, Case, Stack, log_name
+
+__all__ = ["Outcome", "UnseenLab", "fetch", "run_case"]
+
+
+class UnseenLab:
+    """Stacks started lazily and kept until ``close()``."""
+
+    def __init__(self) -> None:
+        self.backends: Backends | None = None
+        self.stacks: dict[str, Stack] = {}
+
+    def stack(self, key: str) -> Stack:
+        if key not in self.stacks:
+            if self.backends is None:
+                self.backends = Backends()
+            self.stacks[key] = STACKS[key](self.backends)
+        return self.stacks[key]
+
+    def close(self) -> None:
+        for stack in self.stacks.values():
+            stack.close()
+        self.stacks.clear()
+        if self.backends is not None:
+            self.backends.close()
+            self.backends = None
+
+
+@dataclass
+class Outcome:
+    """What each log got while the case ran, and what the action returned."""
+
+    logs: dict[str, str]
+    result: Any
+
+
+def fetch(stack: Stack, path: str, timeout: float = 15.0) -> tuple[bytes, float]:
+    """One GET through the stack's front (TLS for nghttpx); raw reply and seconds."""
+    front = stack.front
+    if not isinstance(front, NghttpxProxy):
+        return raw_get(front.host, front.port, path, timeout=timeout)
+    ctx = ssl.create_default_context(cafile=str(front.ca_file))
+    ctx.set_alpn_protocols(["http/1.1"])
+    request = f"GET {path} HTTP/1.1\r\nHost: {front.host}:{front.port}\r\n\r\n".encode()
+    data = b""
+    start = time.monotonic()
+    with (
+        socket.create_connection((front.host, front.port), timeout=timeout) as raw,
+        ctx.wrap_socket(raw, server_hostname=front.host) as sock,
+    ):
+        sock.sendall(request)
+        while not _message_complete(data):
+            try:
+                chunk = sock.recv(65536)
+            except (OSError, TimeoutError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data, time.monotonic() - start
+
+
+def _hold(stack: Stack, case: Case) -> None:
+    """Start the case's holders (daemon threads) and give them time to get a worker."""
+    if not case.hold:
+        return
+    for _ in range(case.holders):
+        threading.Thread(
+            target=lambda: _quietly(fetch, stack, case.hold, 40.0), daemon=True
+        ).start()
+        time.sleep(0.15)
+    time.sleep(0.5)
+
+
+def _quietly(func: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(Exception):
+        func(*args)
+
+
+def run_case(
+    lab: UnseenLab, case: Case, action: Callable[[Stack], Any], settle: float = 8.0
+) -> Outcome:
+    """Run ``action(stack)`` for ``case``; wait (bounded) for the logs it should write."""
+    stack = lab.stack(case.stack)
+    before = {name: len(text) for name, text in stack.logs().items()}
+    _hold(stack, case)
+    result = action(stack)
+    expected = {name for name, cause in case.logs.items() if cause is not None}
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        grown = {log_name(k) for k, v in stack.logs().items() if len(v) > before.get(k, 0)}
+        if expected <= grown:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    new: dict[str, str] = {}
+    for key, text in stack.logs().items():
+        new[log_name(key)] = new.get(log_name(key), "") + text[before.get(key, 0) :]
+    return Outcome(new, result)
+
+
+def capture(keys: list[str], write: bool = False) -> str:  # pragma: no cover - a tool
+    out: list[str] = []
+    lab = UnseenLab()
+    try:
+        for case in [c for c in CASES if not keys or c.stack in keys]:
+            outcome = run_case(lab, case, lambda s, c=case: fetch(s, c.path))
+            data, secs = outcome.result
+            out.append(f"### {case.id} ({case.path})\n\n```\n{_describe(data, secs, '')}")
+            for name, text in outcome.logs.items():
+                out.append(f"{name} log:")
+                out += ["    " + line for line in text.splitlines()] or ["    (nothing)"]
+            out.append("```\n")
+            if write:
+                for name in case.logs:
+                    folder = FIXTURES / name
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / f"{case.name}.log").write_text(outcome.logs.get(name, ""))
+    finally:
+        lab.close()
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    args = sys.argv[1:]
+    print(capture([a for a in args if a != "--write"], write="--write" in args))
