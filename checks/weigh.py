@@ -58,17 +58,26 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
     found = Weighed()
     base = rule.causes if rule else ()
     status = sample.status or 0
-    if status < 500 or (own and rule is not None and _specific(rule)):
+    if status < 500:
         for code, confidence in base:
             found.add(code, confidence)
         return found
     reading = clues.read(sample)
+    if own and rule is not None and _specific(rule):
+        timed = rule.slower_than_ms is None and status in clues.GATEWAY_STATUSES
+        for code, confidence in _killed(base, reading) if timed else base:
+            found.add(code, confidence)
+        _timing_line(found, reading)
+        return found
     if reading.words:
         top = reading.words[0].confidence
+        causes = [(clue.code, clue.confidence) for clue in reading.words]
+        causes += [(code, confidence * (1 - top)) for code, confidence in base]
         for clue in reading.words:
-            found.add(clue.code, clue.confidence, clue.line)
-        for code, confidence in base:
-            found.add(code, confidence * (1 - top))
+            found.add(clue.code, 0.0, clue.line)
+        for code, confidence in _killed(tuple(causes), reading):
+            found.add(code, confidence)
+        _timing_line(found, reading)
         return found
     kind = knowledge.products[product].kind
     proxy = product != "unknown" and kind in _PROXY_KINDS
@@ -92,6 +101,32 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
     if timed and reading.fast and found:
         found.add(*found.causes()[0], _fast_line(reading.waited_ms or 0.0))
     return found
+
+
+def _killed(
+    causes: tuple[tuple[str, float], ...], reading: clues.Reading
+) -> tuple[tuple[str, float], ...]:
+    """A broken answer that came after seconds: the upstream was killed at a time limit.
+
+    A worker that PHP-FPM, uWSGI or gunicorn kills for running too long closes its
+    connection; every gateway then says "invalid", "empty" or "closed", and only the
+    time tells it from a crash.
+    """
+    if not causes or causes[0][0] != "upstream_bad_response" or not reading.slow:
+        return causes
+    rest = tuple((code, confidence * _SLOW_REST) for code, confidence in causes)
+    return (*_SLOW, *rest)
+
+
+def _timing_line(found: Weighed, reading: clues.Reading) -> None:
+    """Say how long the error took, beside the cause it supports."""
+    if not found or reading.waited_ms is None:
+        return
+    code = found.causes()[0][0]
+    if reading.slow and code in ("upstream_timeout", "upstream_overloaded"):
+        found.add(code, found.scores[code], _slow_line(reading.waited_ms))
+    elif reading.fast and code != "upstream_timeout":
+        found.add(code, found.scores[code], _fast_line(reading.waited_ms))
 
 
 def rule_matches(rule: Rule, sample: HttpSample) -> bool:

@@ -621,3 +621,24 @@ def test_which_side_closed_and_how_is_evidence():
     )
     assert any("cleanly" in line for line in diagnose(evidence(closed)).cause.evidence)
     assert any("(RST)" in line for line in diagnose(evidence(reset)).cause.evidence)
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason", "body"),
+    [
+        ({"Server": "ATS/9.2.9"}, "Malformed Server Response Status", ""),
+        ({"Server": "h2o/2.2.5"}, "Gateway Error", "I/O error (head)"),
+        (
+            {"Server": "squid/5.7", "X-Squid-Error": "ERR_ZERO_SIZE_OBJECT 0"},
+            "Bad Gateway",
+            "<p><b>Zero Sized Reply</b></p>",
+        ),
+    ],
+)
+def test_a_broken_answer_after_seconds_is_a_worker_killed_at_its_limit(headers, reason, body):
+    """gunicorn's WORKER TIMEOUT behind each: the gateway says "closed" or "empty", the
+    time says the worker was killed (lab: 2.4-3 s)."""
+    slow = diagnose(evidence(response(502, body, headers, first_byte_ms=2500, reason=reason)))
+    fast = diagnose(evidence(response(502, body, headers, first_byte_ms=15, reason=reason)))
+    assert slow.cause.code == "upstream_timeout"
+    assert fast.cause.code == "upstream_bad_response"
