@@ -12,6 +12,7 @@ rules (checks/knowledge/products.toml) then refine.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,70 +29,67 @@ _SHORT_PAGE = 300  # characters of words: a page this short is about its error
 _GENERIC_WORDS = 2  # a page with at most this many words beyond its status is boilerplate
 
 # Words that name a cause, most specific first: the first family that matches wins.
-_FAMILIES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
-    (code, label, re.compile(pattern))
-    for code, label, pattern in (
-        (
-            "upstream_header_too_big",
-            "the upstream's headers are too big",
-            r"too (?:big|large|long) header|header(?:s| field| section)? (?:is |are )?too "
-            r"(?:big|large|long)|header (?:buffer )?overflow|bigger than (?:the )?buffer",
-        ),
-        (
-            "upstream_dns",
-            "the upstream's name does not resolve",
-            r"cannot find server|can't find server|unknown host|name or service not known"
-            r"|could not (?:be )?resolve|couldn't resolve|unable to resolve|failed to resolve"
-            r"|host not found|no such host|name resolution|dns (?:lookup|failure|error|"
-            r"resolution|fail)|nxdomain|servfail|does not have a dns entry"
-            r"|no address associated|err_dns_fail|hostname not found",
-        ),
-        (
-            "no_healthy_upstream",
-            "no upstream is healthy",
-            r"no healthy upstream|no server is available|no (?:live|available|healthy) "
-            r"(?:upstreams?|backends?|servers?)|all (?:backends|servers|upstreams|handlers)"
-            r"[^.]{0,40}(?:are )?down|backend is unhealthy",
-        ),
-        (
-            "upstream_tls",
-            "TLS to the upstream failed",
-            r"ssl handshake|tls handshake|certificate verif|ssl_error|tls error|ssl error",
-        ),
-        (
-            "upstream_overloaded",
-            "the upstream has no free worker",
-            r"max_children|listen queue|queue (?:is )?full|no (?:free|idle|available) workers?"
-            r"|all workers (?:are )?busy|resource temporarily unavailable|overloaded",
-        ),
-        (
-            "upstream_refused",
-            "the connection to the upstream was refused",
-            r"connection refused|connect(?:ion)? failed|connect\(\) failed|could not connect"
-            r"|couldn't connect|cannot connect|can't connect|unable to connect|failed to connect"
-            r"|econnrefused|err_connect_fail|connect error",
-        ),
-        (
-            "upstream_timeout",
-            "the upstream did not answer in time",
-            r"timed out|time-out|timeout|took too long|(?:did not|didn't) respond in time"
-            r"|inactivity|no response in time",
-        ),
-        (
-            "upstream_bad_response",
-            "the upstream's answer was broken",
-            r"invalid (?:http )?response|malformed|failed to parse|incomplete response|empty reply"
-            r"|zero size|zero-size|prematurely closed|i/o error|unexpected eof|reset by peer"
-            r"|connection reset|did not return the document|invalid header|bad header"
-            r"|upstream sent",
-        ),
-        (
-            "service_unavailable",
-            "the site says it is down for maintenance",
-            r"maintenance|come back (?:later|soon)|scheduled downtime",
-        ),
-        ("rate_limited", "the site limits requests", r"too many requests|rate limit"),
-    )
+_FAMILIES: tuple[tuple[str, str, str], ...] = (
+    (
+        "upstream_header_too_big",
+        "the upstream's headers are too big",
+        r"too (?:big|large|long) header|header(?:s| field| section)? (?:is |are )?too "
+        r"(?:big|large|long)|header (?:buffer )?overflow|bigger than (?:the )?buffer",
+    ),
+    (
+        "upstream_dns",
+        "the upstream's name does not resolve",
+        r"cannot find server|can't find server|unknown host|name or service not known"
+        r"|could not (?:be )?resolve|couldn't resolve|unable to resolve|failed to resolve"
+        r"|host not found|no such host|name resolution|dns (?:lookup|failure|error|"
+        r"resolution|fail)|nxdomain|servfail|does not have a dns entry"
+        r"|no address associated|err_dns_fail|hostname not found",
+    ),
+    (
+        "no_healthy_upstream",
+        "no upstream is healthy",
+        r"no healthy upstream|no server is available|no (?:live|available|healthy) "
+        r"(?:upstreams?|backends?|servers?)|all (?:backends|servers|upstreams|handlers)"
+        r"[^.]{0,40}(?:are )?down|backend is unhealthy",
+    ),
+    (
+        "upstream_tls",
+        "TLS to the upstream failed",
+        r"ssl handshake|tls handshake|certificate verif|ssl_error|tls error|ssl error",
+    ),
+    (
+        "upstream_overloaded",
+        "the upstream has no free worker",
+        r"max_children|listen queue|queue (?:is )?full|no (?:free|idle|available) workers?"
+        r"|all workers (?:are )?busy|resource temporarily unavailable|overloaded",
+    ),
+    (
+        "upstream_refused",
+        "the connection to the upstream was refused",
+        r"connection refused|connect(?:ion)? failed|connect\(\) failed|could not connect"
+        r"|couldn't connect|cannot connect|can't connect|unable to connect|failed to connect"
+        r"|econnrefused|err_connect_fail|connect error",
+    ),
+    (
+        "upstream_timeout",
+        "the upstream did not answer in time",
+        r"timed out|time-out|timeout|took too long|(?:did not|didn't) respond in time"
+        r"|inactivity|no response in time",
+    ),
+    (
+        "upstream_bad_response",
+        "the upstream's answer was broken",
+        r"invalid (?:http )?response|malformed|failed to parse|incomplete response|empty reply"
+        r"|zero size|zero-size|prematurely closed|i/o error|unexpected eof|reset by peer"
+        r"|connection reset|did not return the document|invalid header|bad header"
+        r"|upstream sent",
+    ),
+    (
+        "service_unavailable",
+        "the site says it is down for maintenance",
+        r"maintenance|come back (?:later|soon)|scheduled downtime",
+    ),
+    ("rate_limited", "the site limits requests", r"too many requests|rate limit"),
 )
 # Reason phrases that say no more than the status (RFC 9110's and their common spellings).
 _PLAIN_REASONS = frozenset(
@@ -163,7 +161,13 @@ def page_text(body: str) -> str:
 
 def _families(text: str) -> list[tuple[str, str]]:
     """The causes whose words appear in `text`, most specific first."""
-    return [(code, label) for code, label, pattern in _FAMILIES if pattern.search(text)]
+    return [(code, label) for code, label, pattern in _compiled() if pattern.search(text)]
+
+
+@functools.cache
+def _compiled() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    """Compiled on the first failure read: a healthy check never pays for it."""
+    return tuple((code, label, re.compile(pattern)) for code, label, pattern in _FAMILIES)
 
 
 def _without_status(text: str, status: int, reason: str) -> str:
