@@ -642,3 +642,15 @@ def test_a_broken_answer_after_seconds_is_a_worker_killed_at_its_limit(headers, 
     fast = diagnose(evidence(response(502, body, headers, first_byte_ms=15, reason=reason)))
     assert slow.cause.code == "upstream_timeout"
     assert fast.cause.code == "upstream_bad_response"
+
+
+@pytest.mark.parametrize(
+    ("headers", "product"),
+    [
+        ({"Via": "1.1 edge-7 (lighttpd)"}, "lighttpd"),
+        ({"X-Powered-By": "gunicorn"}, "gunicorn"),
+        ({"Server": "Traefik"}, "traefik"),
+    ],
+)
+def test_a_product_that_names_itself_in_a_header_is_named(headers, product):
+    assert diagnose(evidence(response(502, "", headers))).product == product
