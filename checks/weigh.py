@@ -73,6 +73,8 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
         top = reading.words[0].confidence
         causes = [(clue.code, clue.confidence) for clue in reading.words]
         causes += [(code, confidence * (1 - top)) for code, confidence in base]
+        if own and base and base[0][1] >= top:  # a status the product's rules are sure of
+            causes = [*base, *((code, c * (1 - base[0][1])) for code, c in causes)]
         for clue in reading.words:
             found.add(clue.code, 0.0, clue.line)
         for code, confidence in _killed(tuple(causes), reading):

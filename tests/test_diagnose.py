@@ -654,3 +654,16 @@ def test_a_broken_answer_after_seconds_is_a_worker_killed_at_its_limit(headers, 
 )
 def test_a_product_that_names_itself_in_a_header_is_named(headers, product):
     assert diagnose(evidence(response(502, "", headers))).product == product
+
+
+def test_a_status_a_product_is_sure_of_is_not_overruled_by_a_word_on_its_page():
+    """A site's one custom page for every 5xx names all failures; nginx's 504 decides."""
+    page = (
+        "<h1>Sorry, something went wrong</h1><p>Our servers are having trouble right now. "
+        "This can happen when the application is restarting and the connection is refused, "
+        "or when a page takes too long. Please try again in a few minutes. If the problem "
+        "persists, write to support with the time of the error and what you were doing, "
+        "and we will look into it as soon as we can. Thank you for your patience.</p>"
+    )
+    result = diagnose(evidence(response(504, page, {"Server": "nginx/1.22.1"})))
+    assert result.cause.code == "upstream_timeout"
