@@ -660,7 +660,7 @@ def test_a_status_a_product_is_sure_of_is_not_overruled_by_a_word_on_its_page():
     """A site's one custom page for every 5xx names all failures; nginx's 504 decides."""
     page = (
         "<h1>Sorry, something went wrong</h1><p>Our servers are having trouble right now. "
-        "This can happen when the application is restarting and the connection is refused, "
+        "This can happen when the application is restarting (connection refused), "
         "or when a page takes too long. Please try again in a few minutes. If the problem "
         "persists, write to support with the time of the error and what you were doing, "
         "and we will look into it as soon as we can. Thank you for your patience.</p>"
