@@ -366,6 +366,10 @@ def _sample_causes(
     if sample.status is None:
         found.add("connection_reset", 0.5, _ending_line(sample))
         return found
+    if sample.ok and _cut_short(sample):  # a working status, then half a page
+        found.add("upstream_bad_response", 0.7, _ending_line(sample))
+        found.add("server_error", 0.3)
+        return found
     return weigh(sample, knowledge, fingerprint.product if fingerprint else "unknown")
 
 
@@ -395,7 +399,15 @@ _ENDINGS = {
 
 def _ending_line(sample: HttpSample) -> str | None:
     """Which side ended the connection, and how: a clean close is not a reset."""
-    return _ENDINGS.get(sample.ending)
+    said = _ENDINGS.get(sample.ending)
+    if said and _cut_short(sample):
+        return f"{said} in the middle of the body: visitors get half a page"
+    return said
+
+
+def _cut_short(sample: HttpSample) -> bool:
+    """The server ended the connection before the body it announced was complete."""
+    return sample.body_truncated and sample.ending in (Ending.CLOSED, Ending.RESET)
 
 
 def _typical(group: list[HttpSample]) -> HttpSample:
@@ -531,6 +543,8 @@ def _group_line(group: list[HttpSample], fingerprint: Fingerprint | None) -> str
         line += f" (page by {fingerprint.product})"
     if sample.error:
         line += f"; {sample.detail}"
+    elif _cut_short(sample):
+        line += f"; {_ending_line(sample)}"
     return line
 
 

@@ -667,3 +667,27 @@ def test_a_status_a_product_is_sure_of_is_not_overruled_by_a_word_on_its_page():
     )
     result = diagnose(evidence(response(504, page, {"Server": "nginx/1.22.1"})))
     assert result.cause.code == "upstream_timeout"
+
+
+def test_a_200_whose_body_is_cut_short_by_the_server_is_not_working():
+    cut = HttpSample(
+        address=ADDRESS,
+        url="https://site.example/",
+        status=200,
+        body="<html><body>half a pa",
+        body_truncated=True,
+        ending=Ending.RESET,
+        timings=Timings(connect_ms=10.0, first_byte_ms=40.0, total_ms=45.0),
+    )
+    result = diagnose(evidence(cut))
+    assert result.cause.code == "upstream_bad_response"
+    assert any("middle of the body" in line for line in result.cause.evidence)
+    capped = HttpSample(
+        address=ADDRESS,
+        url="https://site.example/",
+        status=200,
+        body="x" * 100,
+        body_truncated=True,  # the check's own cap: nothing wrong with the site
+        timings=Timings(connect_ms=10.0, first_byte_ms=40.0, total_ms=45.0),
+    )
+    assert diagnose(evidence(capped)).cause.code == "healthy"
