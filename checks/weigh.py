@@ -83,9 +83,9 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
         return found
     kind = knowledge.products[product].kind
     proxy = product != "unknown" and kind in _PROXY_KINDS
-    if status == 503 and not own and reading.generic_page and not sample.header("retry-after"):
+    bare = status == 503 and not own and reading.generic_page and not sample.header("retry-after")
+    if bare:
         base = _BARE_503 if proxy else _BARE_503_UNKNOWN
-        found.add(base[0][0], base[0][1], _bare_line(proxy))
     timed = not sample.header("retry-after") and (
         status in (502, 503) or (status == 500 and proxy and reading.generic_page and not own)
     )
@@ -100,6 +100,8 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
         )
     for code, confidence in base:
         found.add(code, confidence)
+    if bare:
+        found.add("upstream_refused", found.scores["upstream_refused"], _bare_line(proxy))
     if timed and reading.fast and found:
         found.add(*found.causes()[0], _fast_line(reading.waited_ms or 0.0))
     return found

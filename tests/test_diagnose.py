@@ -691,3 +691,11 @@ def test_a_200_whose_body_is_cut_short_by_the_server_is_not_working():
         timings=Timings(connect_ms=10.0, first_byte_ms=40.0, total_ms=45.0),
     )
     assert diagnose(evidence(capped)).cause.code == "healthy"
+
+
+def test_a_bare_503_that_took_seconds_is_a_timeout():
+    page = "<title>503 Service Unavailable</title><h1>503 Service Unavailable</h1>"
+    headers = {"Server": "lighttpd/1.4.69"}
+    result = diagnose(evidence(response(503, page, headers, first_byte_ms=2500)))
+    assert result.cause.code == "upstream_timeout"
+    assert result.cause.confidence > result.causes[1].confidence + 0.2
