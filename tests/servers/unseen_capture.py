@@ -8,6 +8,8 @@ returns what every log of the stack got meanwhile.
 ``python -m tests.servers.unseen_capture [--write] [stack ...]`` prints, for each
 case, the reply a client got (status line, headers, body, time) and each log's new
 lines; ``--write`` also stores those logs as tests/fixtures/logs/<log>/<case>.log.
+``--score`` instead runs each case through ``gateway check`` and its logs through
+``gateway explain`` and prints how many came out right.
 """
 
 from __future__ import annotations
@@ -147,6 +149,54 @@ def capture(keys: list[str], write: bool = False) -> str:  # pragma: no cover - 
     return "\n".join(out)
 
 
+def score(keys: list[str]) -> str:  # pragma: no cover - a tool
+    """Every case through `check` and its logs through `explain`: a table and the totals."""
+    import json
+
+    from checks.explain import explain
+    from tests.conftest import check_json
+
+    rows, cause_ok, product_ok, failures, logs_ok, logs_total = [], 0, 0, 0, 0, 0
+    lab = UnseenLab()
+    try:
+        for case in [c for c in CASES if not keys or c.stack in keys]:
+            outcome = run_case(
+                lab,
+                case,
+                lambda s, c=case: check_json(s.url(c.path), "--timeout", "20", *s.check_flags()),
+            )
+            data = outcome.result.json
+            product, cause = data["gateway"]["product"], data["verdict"]["cause"]
+            if case.cause != "healthy":
+                failures += 1
+                cause_ok += cause in (case.cause, *case.also)
+                product_ok += product == case.product
+            seen = []
+            for log, want in case.logs.items():
+                found = explain(outcome.logs.get(log, "") or " ").findings
+                got = (found[0].product, found[0].cause) if found else None
+                if want is not None:
+                    logs_total += 1
+                    logs_ok += got == (log, want)
+                seen.append(f"{log}: {got} want {want}")
+            rows.append(
+                f"{case.id}: check {product}/{cause} want {case.product}/{case.cause} "
+                f"{data['http']['samples']} | " + "; ".join(seen)
+            )
+    finally:
+        lab.close()
+    totals = {
+        "check_cause": f"{cause_ok}/{failures}",
+        "check_product": f"{product_ok}/{failures}",
+        "explain_logs": f"{logs_ok}/{logs_total}",
+    }
+    return "\n".join([*rows, json.dumps(totals)])
+
+
 if __name__ == "__main__":  # pragma: no cover
     args = sys.argv[1:]
-    print(capture([a for a in args if a != "--write"], write="--write" in args))
+    keys = [a for a in args if not a.startswith("--")]
+    if "--score" in args:
+        print(score(keys))
+    else:
+        print(capture(keys, write="--write" in args))
