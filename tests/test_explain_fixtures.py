@@ -49,7 +49,8 @@ LAB = [
     ("haproxy", "died_hanging", "upstream_timeout", {"upstream_timeout"}),
     ("haproxy", "startup", "no_healthy_upstream", {"no_healthy_upstream", "upstream_refused"}),
     ("haproxy", "ok", None, set()),
-    ("haproxy", "backend503", None, set()),
+    # ---- with 503: the server's own 503, passed on
+    ("haproxy", "backend503", "service_unavailable", {"service_unavailable"}),
     ("apache", "refused", "upstream_refused", {"upstream_refused"}),
     ("apache", "connect_timeout", "upstream_timeout", {"upstream_timeout", "upstream_refused"}),
     ("apache", "hang", "upstream_timeout", {"upstream_timeout", "upstream_bad_response"}),
@@ -154,7 +155,7 @@ DOCUMENTED = [
             "no_healthy_upstream",
             "upstream_timeout",
             "server_error",
-            "healthy",
+            "client_closed",
         ],
         1,
     ),
@@ -182,14 +183,14 @@ DOCUMENTED = [
     ),
     (
         "gunicorn.log",
-        "unknown",
+        "gunicorn",
         ["upstream_timeout", "upstream_bad_response", "upstream_timeout", "upstream_refused"],
         1,
     ),
     (
         "php-fpm.log",
-        "unknown",
-        ["upstream_timeout", "upstream_timeout", "upstream_bad_response"],
+        "php-fpm",
+        ["upstream_overloaded", "upstream_timeout", "upstream_bad_response"],
         1,
     ),
 ]
