@@ -260,7 +260,7 @@ def _fastcgi(fpm: PhpFpm, read: float | None = None) -> AppRoute:
 
 
 def _nginx_php(_: Backends) -> Stack:
-    fpm = PhpFpm(unix=True, kill_after=2, workers=2)
+    fpm = PhpFpm(unix=True, kill_after=2, workers=4)
     short = PhpFpm(unix=True, kill_after=60)  # nginx gives up first
     fpm_tcp = PhpFpm(kill_after=2)
     pool = PhpFpm(unix=True, kill_after=20, busy=6)
@@ -276,7 +276,12 @@ def _nginx_php(_: Backends) -> Stack:
             "fpm_full": _fastcgi(pool, 1),
         }
     )
-    apps = {"php-fpm": fpm, "php-fpm#short": short, "php-fpm#tcp": fpm_tcp, "php-fpm#pool": pool}
+    apps: dict[str, Proxy] = {
+        "php-fpm": fpm,
+        "php-fpm#short": short,
+        "php-fpm#tcp": fpm_tcp,
+        "php-fpm#pool": pool,
+    }
     return Stack(front, apps)
 
 
@@ -316,7 +321,7 @@ def _nginx_gunicorn(_: Backends) -> Stack:
 
 
 def _lighttpd(backends: Backends) -> Stack:
-    fpm = PhpFpm(unix=True, kill_after=2, workers=2)
+    fpm = PhpFpm(unix=True, kill_after=2, workers=4)
     routes = backends.routes()
     routes["fpm"] = _fastcgi(fpm, 10)
     routes["fpm_nosock"] = AppRoute(
@@ -362,4 +367,67 @@ STACKS: dict[str, Callable[[Backends], Stack]] = {
     "trafficserver": _trafficserver,
     "squid": _squid,
     "squid-slow": lambda b: _with_gunicorn(SquidProxy, None, timeout=10.0),
+}
+
+
+# What each case's front answered in the lab (docs/proxy-signatures.md): the status line,
+# and the least time it took (None: not checked; 0: it must come at once, under 0.5 s).
+_FAST, _TIMEOUT, _KILLED = 0.0, 0.9, 1.5
+ANSWERS: dict[str, tuple[str, float | None]] = {
+    **dict.fromkeys([c.name for c in CASES if c.cause == "healthy"], ("HTTP/1.1 200 OK", None)),
+    "php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
+    "lighttpd_php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
+    **dict.fromkeys(
+        ["php_killed", "uwsgi_harakiri", "gunicorn_worker_timeout"],
+        ("HTTP/1.1 502 Bad Gateway", _KILLED),
+    ),
+    **dict.fromkeys(
+        ["php_timeout", "uwsgi_timeout", "gunicorn_timeout", "php_pool_full"],
+        ("HTTP/1.1 504 Gateway Time-out", _TIMEOUT),
+    ),
+    **dict.fromkeys(
+        [
+            "php_died",
+            "php_big_header",
+            "php_refused",
+            "php_missing_socket",
+            "uwsgi_died",
+            "uwsgi_big_header",
+            "uwsgi_refused",
+            "uwsgi_missing_socket",
+            "uwsgi_queue_full",
+            "gunicorn_died",
+            "gunicorn_big_header",
+            "gunicorn_refused",
+            "gunicorn_missing_socket",
+            "lighttpd_garbage",
+            "nghttpx_refused",
+            "nghttpx_closed",
+            "nghttpx_garbage",
+            "squid_accel_down_at_start",
+        ],
+        ("HTTP/1.1 502 Bad Gateway", _FAST),
+    ),
+    "lighttpd_refused": ("HTTP/1.1 503 Service Unavailable", _FAST),
+    "lighttpd_php_missing_socket": ("HTTP/1.1 503 Service Unavailable", _FAST),
+    "lighttpd_timeout": ("HTTP/1.1 504 Gateway Timeout", _TIMEOUT),
+    "lighttpd_closed": ("HTTP/1.1 500 Internal Server Error", _FAST),
+    "lighttpd_php_killed": ("HTTP/1.1 500 Internal Server Error", _KILLED),
+    "lighttpd_php_died": ("HTTP/1.1 500 Internal Server Error", _FAST),
+    "h2o_refused": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_timeout": ("HTTP/1.1 502 Gateway Error", _TIMEOUT),
+    "h2o_closed": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_garbage": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_worker_timeout": ("HTTP/1.1 502 Gateway Error", _KILLED),
+    "nghttpx_timeout": ("HTTP/1.1 504 Gateway Timeout", _TIMEOUT),
+    "nghttpx_worker_timeout": ("HTTP/1.1 502 Bad Gateway", _KILLED),
+    "ats_refused": ("HTTP/1.1 502 Connection refused", _FAST),
+    "ats_timeout": ("HTTP/1.1 504 Connection Timed Out", _TIMEOUT),
+    "ats_closed": ("HTTP/1.1 502 Malformed Server Response Status", _FAST),
+    "ats_garbage": ("HTTP/1.1 502 Invalid HTTP Response", _FAST),
+    "ats_no_remap": ("HTTP/1.1 404 Not Found on Accelerator", _FAST),
+    "ats_dns": ("HTTP/1.1 500 Cannot find server.", _FAST),
+    "ats_worker_timeout": ("HTTP/1.1 502 Malformed Server Response Status", _KILLED),
+    "squid_accel_timeout": ("HTTP/1.1 504 Gateway Timeout", None),
+    "squid_accel_worker_timeout": ("HTTP/1.1 502 Bad Gateway", _KILLED),
 }
