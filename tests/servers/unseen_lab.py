@@ -148,8 +148,10 @@ def _cases() -> list[Case]:
         c("nghttpx", "nghttpx_ok", "/ok/x", "nghttpx", OK, {"nghttpx": None}),
         c("nghttpx", "nghttpx_refused", "/refused/x", "nghttpx", REFUSED, {"nghttpx": REFUSED}),
         c("nghttpx", "nghttpx_timeout", "/hang/x", "nghttpx", TIMEOUT, {"nghttpx": None}),
-        c("nghttpx", "nghttpx_closed", "/close/x", "nghttpx", BAD, {"nghttpx": None}),
-        c("nghttpx", "nghttpx_garbage", "/garbage/x", "nghttpx", BAD, {"nghttpx": None}),
+        c("nghttpx", "nghttpx_closed", "/close/x", "nghttpx", BAD, {"nghttpx": None},
+          also=(REFUSED,)),  # nghttpx's page and timing are those of a refusal
+        c("nghttpx", "nghttpx_garbage", "/garbage/x", "nghttpx", BAD, {"nghttpx": None},
+          also=(REFUSED,)),
         c("nghttpx-slow", "nghttpx_worker_timeout", "/gu/slow", "nghttpx", TIMEOUT,
           {"nghttpx": None, "gunicorn": TIMEOUT}),
         # ---------------------------------------------------------- Traffic Server
