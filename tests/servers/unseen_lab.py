@@ -42,6 +42,7 @@ OK, REFUSED, TIMEOUT, BAD = (
     "upstream_timeout",
     "upstream_bad_response",
 )
+APP_ERROR = "server_error"
 BIG, FULL, DNS, NOT_FOUND = (
     "upstream_header_too_big",
     "upstream_overloaded",
@@ -92,6 +93,10 @@ def _cases() -> list[Case]:
         c("nginx-php", "php_timeout", "/fpm_short/slow.php", ng, TIMEOUT, {ng: TIMEOUT}),
         c("nginx-php", "php_died", "/fpm/die.php", ng, BAD, {ng: BAD, "php-fpm": BAD},
           also=(REFUSED,)),
+        c("nginx-php", "php_fatal", "/fpm/fatal.php", ng, APP_ERROR,
+          {ng: APP_ERROR, "php-fpm": APP_ERROR}),
+        c("nginx-php", "php_exception", "/fpm/error.php", ng, APP_ERROR,
+          {ng: APP_ERROR, "php-fpm": APP_ERROR}),
         c("nginx-php", "php_big_header", "/fpm/big_header.php", ng, BIG, {ng: BIG},
           also=(REFUSED,)),
         c("nginx-php", "php_refused", "/fpm_refused/ok.php", ng, REFUSED, {ng: REFUSED}),
@@ -103,6 +108,11 @@ def _cases() -> list[Case]:
         c("nginx-uwsgi", "uwsgi_harakiri", "/uw/slow", ng, TIMEOUT, {ng: BAD, "uwsgi": TIMEOUT}),
         c("nginx-uwsgi", "uwsgi_timeout", "/uw_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
         c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD},
+          also=(REFUSED,)),
+        c("nginx-uwsgi", "uwsgi_exited", "/uw/exit", ng, BAD, {ng: BAD, "uwsgi": BAD},
+          also=(REFUSED,)),
+        # uWSGI sends nothing at all when the app raises before start_response
+        c("nginx-uwsgi", "uwsgi_exception", "/uw/error", ng, BAD, {ng: BAD, "uwsgi": APP_ERROR},
           also=(REFUSED,)),
         c("nginx-uwsgi", "uwsgi_big_header", "/uw/big_header", ng, BIG, {ng: BIG},
           also=(REFUSED,)),
@@ -117,6 +127,11 @@ def _cases() -> list[Case]:
         c("nginx-gunicorn", "gunicorn_timeout", "/gu_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
         c("nginx-gunicorn", "gunicorn_died", "/gu/die", ng, BAD, {ng: BAD, "gunicorn": BAD},
           also=(REFUSED,)),
+        # gunicorn 20.1 logs only the new worker's boot when one exits
+        c("nginx-gunicorn", "gunicorn_exited", "/gu/exit", ng, BAD, {ng: BAD, "gunicorn": None},
+          also=(REFUSED,)),
+        c("nginx-gunicorn", "gunicorn_exception", "/gu/error", ng, APP_ERROR,
+          {ng: None, "gunicorn": APP_ERROR}),
         c("nginx-gunicorn", "gunicorn_big_header", "/gu/big_header", ng, BIG, {ng: BIG},
           also=(REFUSED,)),
         c("nginx-gunicorn", "gunicorn_refused", "/gu_refused/ok", ng, REFUSED, {ng: REFUSED}),
@@ -378,6 +393,10 @@ _FAST, _TIMEOUT, _KILLED = 0.0, 0.9, 1.5
 ANSWERS: dict[str, tuple[str, float | None]] = {
     **dict.fromkeys([c.name for c in CASES if c.cause == "healthy"], ("HTTP/1.1 200 OK", None)),
     "php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
+    **dict.fromkeys(
+        ["php_fatal", "php_exception", "gunicorn_exception"],
+        ("HTTP/1.1 500 Internal Server Error", _FAST),
+    ),
     "lighttpd_php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
     **dict.fromkeys(
         ["php_killed", "uwsgi_harakiri", "gunicorn_worker_timeout"],
@@ -394,6 +413,9 @@ ANSWERS: dict[str, tuple[str, float | None]] = {
             "php_refused",
             "php_missing_socket",
             "uwsgi_died",
+            "uwsgi_exited",
+            "uwsgi_exception",
+            "gunicorn_exited",
             "uwsgi_big_header",
             "uwsgi_refused",
             "uwsgi_missing_socket",
