@@ -715,4 +715,4 @@ def test_any_reason_page_and_time_give_a_ranked_calibrated_answer(status, reason
     confidences = [c.confidence for c in result.causes]
     assert confidences == sorted(confidences, reverse=True)
     assert all(0 < c <= 0.99 for c in confidences)
-    assert result.status == "down"
+    assert result.status in ("down", "degraded")  # degraded: a page that says "rate limit"
