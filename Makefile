@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain bench-fleet clean
+.PHONY: install run test lint bench bench-ack bench-watch bench-alarms bench-explain bench-fleet bench-corpus clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-explain: install
 
 bench-fleet: install
 	$(BIN)/python bench/fleet_scale.py
+
+bench-corpus: install
+	$(BIN)/python bench/corpus_eval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

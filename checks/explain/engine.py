@@ -9,24 +9,37 @@ explanation and owner fixes the check gives for that cause and product.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from checks.diagnose import fill
 from checks.knowledge import Knowledge
 from checks.knowledge import load as load_knowledge
-from checks.knowledge.logs import LogFormat, LogKnowledge, LogPattern, load_logs, render
+from checks.explain import paste
+from checks.knowledge.logs import (
+    Guess,
+    LogFormat,
+    LogKnowledge,
+    LogPattern,
+    Match,
+    load_logs,
+    render,
+)
 
 MAX_FINDINGS = 20
 MAX_EVIDENCE = 200
 MAX_UPSTREAM = 100
 MAX_OWNER_STEPS = 7
 
-_FENCE = re.compile(r"^\s*(?:```|>\s?)+")
+MIN_LINE = 6  # shorter than any line a gateway writes about a failure
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)")
 _ADDRESS_JUNK = re.compile(r"[^\w.:\[\]/ -]")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PATH = re.compile(r"[/?#]")
+_QUERY = re.compile(r"[?#]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class Finding:
     title: str
     explanation: str
     owner: tuple[str, ...]
+    next: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class Explanation:
 @dataclass
 class _Group:
     pattern: LogPattern
+    product: str
+    fmt: LogFormat
     evidence: str
     upstream: str | None
     status: int | None
@@ -74,40 +90,60 @@ class _Group:
 
 
 def explain(
-    text: str, knowledge: Knowledge | None = None, logs: LogKnowledge | None = None
+    text: str,
+    knowledge: Knowledge | None = None,
+    logs: LogKnowledge | None = None,
+    today: date | None = None,
 ) -> Explanation:
-    """Classify every line of the text (checked by checks.explain.reading first)."""
+    """Classify every line of the text (checked by checks.explain.reading first).
+
+    `today` dates syslog prefixes, which carry no year; without it they give no time."""
     knowledge = knowledge or load_knowledge()
     logs = logs or load_logs()
-    groups: dict[tuple[str, str, str | None], _Group] = {}
+    groups: dict[tuple[str, str, str | None, bool], _Group] = {}
     lines = recognized = 0
-    for raw in text.splitlines():
-        line = _FENCE.sub("", raw).strip().removesuffix("```").strip()
-        if not line:
-            continue
+    recent: LogFormat | None = None  # the last line's format: the next is likely one too
+    for pasted in paste.lines(text, today):
         lines += 1
-        found = logs.classify(line)
-        if found is None:
+        if len(pasted.line) < MIN_LINE:
             continue
+        read = _read(logs, pasted, recent)
+        if read is None:
+            continue
+        found, fallback_time = read
+        recent = found.format
+        fmt = found.format
+        status = _status(fmt, found.fields)
+        if found.pattern is None:
+            guess = logs.guesses.get(status or 0)
+            if guess is None:
+                continue
+            pattern = _guessed(fmt, guess, status or 0)
+            proof = _partial_proof(fmt, status or 0, found.fields)
+        else:
+            pattern, proof = found.pattern, found.proof
         recognized += 1
-        pattern, fields, proof = found
-        fmt = pattern.format
-        upstream = _upstream(fmt, fields)
-        key = (fmt.product, pattern.cause, upstream)
+        upstream = _upstream(fmt, found.fields) or (
+            _upstream(found.via, found.fields) if found.via else None
+        )
+        product = logs.product(fmt, pasted.raw)
+        key = (product, pattern.cause, upstream, found.pattern is None)
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group(
                 pattern=pattern,
+                product=product,
+                fmt=fmt,
                 evidence=_clean(proof, MAX_EVIDENCE),
                 upstream=upstream,
-                status=_status(fmt, fields) or pattern.status,
+                status=status or pattern.status,
             )
         group.count += 1
         if pattern.confidence > group.confidence:
             group.confidence = pattern.confidence
             group.pattern = pattern
             group.evidence = _clean(proof, MAX_EVIDENCE)
-        seen = _time(fmt, fields)
+        seen = _time(fmt, found.fields) or fallback_time
         if seen:
             group.first = min(group.first or seen, seen)
             group.last = max(group.last or seen, seen)
@@ -121,9 +157,65 @@ def explain(
     )
 
 
+def _read(
+    logs: LogKnowledge, pasted: paste.Pasted, recent: LogFormat | None = None
+) -> tuple[Match, str | None] | None:
+    """The line as pasted, then under its prefixes, then the message inside its JSON:
+    the first reading that explains it, else the first that at least knows its format."""
+    candidates: list[tuple[str, str | None]] = [(pasted.raw, pasted.prefix_time)]
+    candidates += [(stage, pasted.prefix_time) for stage in pasted.stages]
+    if pasted.line.startswith("{") or pasted.line.endswith("}"):
+        inner = paste.json_message(pasted.line)
+        if inner is not None:
+            candidates.insert(0, (pasted.line, pasted.prefix_time))
+            candidates.append((inner[0], inner[1] or pasted.prefix_time))
+            nested = paste.unwrap(inner[0])
+            if nested.line != inner[0]:
+                candidates.append((nested.line, nested.prefix_time or inner[1]))
+    partial: tuple[Match, str | None] | None = None
+    for line, when in candidates:
+        found = logs.read(line, recent)
+        if found is None:
+            continue
+        if found.pattern is not None:
+            return found, when
+        if found.format.line is None:
+            return found, when  # a structured format's line: not read again by wording
+        partial = partial or (found, when)
+    return partial
+
+
+def _guessed(fmt: LogFormat, guess: Guess, status: int) -> LogPattern:
+    """A stand-in pattern for a line whose format is known and whose message is not:
+    the status's weak lead, and what to paste next."""
+    return LogPattern(
+        key=f"{fmt.name}#status",
+        format=fmt,
+        match=(),
+        cause=guess.cause,
+        confidence=guess.confidence,
+        status=status,
+        evidence=None,
+        source=f"the status alone ({status}); the line says nothing more this tool knows",
+        example="",
+        title=f"{{gateway}} answered {status}; this {fmt.log} line does not say why",
+        explanation=(
+            f"This is a line of {fmt.log}, with status {status}, but not one whose wording "
+            f"proves a cause. A {status} from {{gateway}} most often means "
+            f"`{guess.cause}`; that is only a lead. {fmt.next or ''}"
+        ).strip(),
+    )
+
+
+def _partial_proof(fmt: LogFormat, status: int, fields: dict[str, str]) -> str:
+    upstream = _upstream(fmt, fields)
+    where = f", upstream {upstream}" if upstream else ""
+    return f"{fmt.log} line: status {status}{where}"
+
+
 def _finding(group: _Group, knowledge: Knowledge) -> Finding:
     pattern = group.pattern
-    product = pattern.format.product
+    product = group.product
     info = knowledge.causes[pattern.cause]
     name = knowledge.products[product].name
     context = {
@@ -143,8 +235,9 @@ def _finding(group: _Group, knowledge: Knowledge) -> Finding:
         upstream=group.upstream,
         evidence=group.evidence,
         status=group.status,
-        log=pattern.format.log,
+        log=group.fmt.log,
         source=pattern.source,
+        next=group.fmt.next if pattern.key.endswith("#status") else None,
         title=fill(pattern.title or info.title, context),
         explanation=fill(pattern.explanation or info.explanation, context),
         owner=tuple(fill(step, context) for step in owner),
@@ -179,11 +272,16 @@ def _upstream(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = render(fmt.upstream, fields)
     if not value:
         return None
-    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip(), flags=re.IGNORECASE)
+    return _address(value, "/" in fmt.upstream)
+
+
+@functools.lru_cache(maxsize=1024)  # a paste names few upstreams, on many lines
+def _address(value: str, keep_path: bool) -> str | None:
+    value = _SCHEME.sub("", value.strip())
     value = value.rsplit("@", 1)[-1]
-    if not value.startswith("unix:"):
-        value = re.split(r"[/?#]", value, maxsplit=1)[0] if "/" not in fmt.upstream else value
-    value = re.split(r"[?#]", value, maxsplit=1)[0]
+    if not value.startswith("unix:") and not keep_path:
+        value = _PATH.split(value, maxsplit=1)[0]
+    value = _QUERY.split(value, maxsplit=1)[0]
     value = _clean(_ADDRESS_JUNK.sub("", value), MAX_UPSTREAM).strip()
     return value if value and value != "-" else None
 
@@ -200,7 +298,12 @@ def _time(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = fields.get(fmt.time or "")
     if not value:
         return None
-    for form in fmt.time_format:
+    return _parse_time(value, fmt.time_format)
+
+
+@functools.lru_cache(maxsize=4096)  # lines of one second share their time
+def _parse_time(value: str, forms: tuple[str, ...]) -> str | None:
+    for form in forms:
         if form == "iso":
             found = _ISO.search(value)
             if found:

@@ -1,0 +1,185 @@
+"""Pasted text back to log lines, as people paste them. Pure.
+
+A paste is rarely the log file itself: lines come under a kubectl, docker-compose,
+journald or syslog prefix, behind `> ` quotes and code fences, numbered by an editor,
+with CRLF ends, Slack's `&gt;` escapes, or inside a JSON object a log shipper wrote.
+This module undoes those wrappings (each bounded, each anchored at the line start)
+and keeps what they said: the prefix (it often names the program, e.g. `traefik_1 |`
+or `haproxy[812]:`) and the prefix's time, used when the line carries none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+_FENCE = re.compile(r"```")
+_QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
+# Markdown around a pasted line: inline code backticks, bold, italics underscores
+_MARKUP = re.compile(r"^(?:`|\*\*|_(?=\S))+|(?:`|\*\*|(?<=\S)_)+$")
+_WRAPPED = frozenset(">`*_&")
+_PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
+_ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
+_ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_ISO_TIME = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+# Each prefix is tried at the start of what is left, in turn, until none applies.
+_PREFIXES = (
+    # an editor's or a pager's line number: "12: ", "12 | ", "  12  "
+    re.compile(r"^\d{1,6}(?:[:|]\s?|\s{2,}|\t)(?=\S)"),
+    # grep's file name (and line number): "access.log:", "elb_20170626T0900Z.txt:12:"
+    re.compile(r"^[\w./-]{1,300}\.(?:log|txt|json|gz|out|err)(?:\.\d{1,3})?:(?:\d{1,9}:)?(?=\S)"),
+    # kubectl logs --prefix: "[pod/web-7d9c/nginx] ", or "pod/web-7d9c "
+    re.compile(r"^\[pod/[\w.-]{1,253}(?:/[\w.-]{1,63})?\]\s"),
+    re.compile(r"^pod/[\w.-]{1,253}\s"),
+    # docker compose: "web_1  | ", "web-1  | "
+    re.compile(r"^[\w.-]{1,100}\s{0,40}\|\s?(?=\S)"),
+    # syslog priority "<13>"
+    re.compile(r"^<\d{1,3}>(?:1 )?"),
+    # RFC 3164 syslog / journald short: "Nov 25 14:46:55 host prog[812]: "
+    re.compile(
+        r"^(?P<month>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)) {1,2}(?P<day>\d{1,2}) "
+        r"(?P<clock>\d\d:\d\d:\d\d)(?:\.\d{1,9})? (?:[\w.-]{1,253} )?"
+        r"(?:[\w./@()-]{1,100}(?:\[\d{1,10}\])?: {1,2})?"
+    ),
+    # RFC 5424 syslog: "<13>1 2026-11-25T14:46:55+01:00 host app 812 - [meta x="1"] "
+    re.compile(
+        r"^(?P<iso>" + _ISO_TIME + r") \S{1,255} [\w./@-]{1,48} (?:\d{1,10}|-) [\w-]{1,32} "
+        r"(?:-|(?:\[[^\]]{0,500}\])+) "
+    ),
+    # ISO time (docker logs -t, kubectl --timestamps, journald short-iso, RFC 5424),
+    # optionally with a host and program after it
+    re.compile(
+        r"^(?P<iso>" + _ISO_TIME + r")\s(?:(?:stdout|stderr) [FP] )?"
+        r"(?:[\w.-]{1,253} [\w./@-]{1,100}(?:\[\d{1,10}\])?: )?"
+    ),
+)
+
+
+MAX_JSON_LINES = 200
+MAX_LINE = 16_384  # longer lines are read up to here (bounded work per line)
+SHORT = 6  # shorter than any log line: passed on as it is
+
+
+# any of the prefixes at all (one search rules them all out for most lines)
+_ANY_PREFIX = re.compile(
+    "|".join("(?:" + re.sub(r"[?]P<\w+>", "", p.pattern) + ")" for p in _PREFIXES)
+)
+
+
+@dataclass(frozen=True)
+class Pasted:
+    """One line of a paste: the line itself, what wrapped it, and the wrapper's time."""
+
+    raw: str
+    line: str
+    prefix: str
+    prefix_time: str | None
+    stages: tuple[str, ...] = ()  # the line under each prefix in turn, the last is `line`
+
+
+def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
+    """The non-empty lines of a paste, each with its wrappings undone."""
+    if "&" in text:
+        text = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
+    if "```" in text:
+        text = _FENCE.sub("\n", text)
+    if "</html>" in text.lower():
+        text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
+    pending: list[str] = []
+    for raw in text.splitlines():
+        if len(raw) < SHORT and not pending:
+            if raw.strip() and raw.strip() != "{":
+                yield Pasted(raw=raw.strip(), line=raw.strip(), prefix="", prefix_time=None)
+                continue
+        line = raw[:MAX_LINE].strip()
+        if line[:1] in _WRAPPED or line[-1:] in _WRAPPED:
+            line = _MARKUP.sub("", _QUOTE.sub("", line).strip()).strip()
+        if pending or line == "{":
+            # a JSON object pretty-printed over lines: read as one line
+            pending.append(line)
+            if line == "}" or len(pending) > MAX_JSON_LINES:
+                yield unwrap(" ".join(pending), today)
+                pending = []
+            continue
+        if line:
+            yield unwrap(line, today)
+    if pending:
+        yield unwrap(" ".join(pending), today)
+
+
+def unwrap(line: str, today: date | None = None) -> Pasted:
+    """The line under its prefixes; the prefixes and their time kept."""
+    if _ANY_PREFIX.match(line) is None:
+        return Pasted(raw=line, line=line, prefix="", prefix_time=None)
+    rest = line
+    when: str | None = None
+    stages: list[str] = []
+    for _ in range(4):
+        for prefix in _PREFIXES:
+            found = prefix.match(rest)
+            if found is None or found.end() == 0 or found.end() >= len(rest):
+                continue
+            when = when or _prefix_time(found, today)
+            rest = rest[found.end() :].lstrip()
+            stages.append(rest)
+            break
+        else:
+            break
+    return Pasted(
+        raw=line,
+        line=rest,
+        prefix=line[: len(line) - len(rest)],
+        prefix_time=when,
+        stages=tuple(stages),
+    )
+
+
+def _prefix_time(found: re.Match[str], today: date | None) -> str | None:
+    groups = found.groupdict()
+    if groups.get("iso"):
+        iso = groups["iso"]
+        return f"{iso[:10]}T{iso[11:19]}"
+    if groups.get("month") and today is not None:
+        month = _MONTHS.index(groups["month"]) + 1
+        day = int(groups["day"])
+        # a syslog time has no year: the latest one not after today
+        year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+        return f"{year:04d}-{month:02d}-{day:02d}T{groups['clock']}"
+    return None
+
+
+# JSON a log shipper or a structured logger wrote: where the message is, where the time is
+MESSAGE_KEYS = ("log", "msg", "message", "MESSAGE", "error", "err", "errorMessage")
+TIME_KEYS = ("time", "ts", "timestamp", "@timestamp", "t", "StartUTC", "date")
+
+
+def json_message(line: str) -> tuple[str, str | None] | None:
+    """The message text inside a JSON log line (its msg, message, log, error...) and its
+    time, or None when the line is not such an object."""
+    start = line.find("{")
+    if start < 0 or start > 200 or not line.rstrip().endswith("}"):
+        return None
+    try:
+        data = json.loads(line[start:])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    parts = [
+        str(data[key]).strip()
+        for key in MESSAGE_KEYS
+        if isinstance(data.get(key), str) and str(data[key]).strip()
+    ]
+    if not parts:
+        return None
+    when = None
+    for key in TIME_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and re.match(_ISO_TIME, value):
+            when = f"{value[:10]}T{value[11:19]}"
+            break
+    return " · ".join(dict.fromkeys(parts))[:16_384], when
