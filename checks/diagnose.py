@@ -427,6 +427,8 @@ def _rank(
     ranked = sorted(found.scores.items(), key=lambda item: -item[1])[:MAX_CAUSES]
     # Rules give calibrated shares; only when layers pile up past 1 are they scaled down.
     total = max(1.0, sum(score for _, score in ranked))
+    # A cause that would show as 0% is noise, not a candidate.
+    ranked = ranked[:1] + [(code, score) for code, score in ranked[1:] if score / total >= 0.005]
     causes = []
     for code, score in ranked:
         info = knowledge.causes[code]

@@ -55,38 +55,57 @@ class Weighed:
 def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
     """The causes one answer (a status was received) points at, most likely first."""
     own, rule = _first_rule(sample, knowledge, product)
-    found = Weighed()
     base = rule.causes if rule else ()
-    status = sample.status or 0
-    if status < 500:
+    found = Weighed()
+    if (sample.status or 0) < 500:
         for code, confidence in base:
             found.add(code, confidence)
         return found
     reading = clues.read(sample)
-    if own and rule is not None and _specific(rule):
-        timed = rule.slower_than_ms is None and status in clues.GATEWAY_STATUSES
+    if own and rule is not None and _specific(rule):  # a fact checked on this product
+        timed = rule.slower_than_ms is None and (sample.status or 0) in clues.GATEWAY_STATUSES
         for code, confidence in _killed(base, reading) if timed else base:
             found.add(code, confidence)
-        _timing_line(found, reading)
+    elif reading.words:
+        _by_words(found, reading, base, own)
+    else:
+        kind = knowledge.products[product].kind
+        _by_status(found, sample, reading, base, own, product != "unknown" and kind in _PROXY_KINDS)
         return found
-    if reading.words:
-        top = reading.words[0].confidence
-        causes = [(clue.code, clue.confidence) for clue in reading.words]
-        causes += [(code, confidence * (1 - top)) for code, confidence in base]
-        if own and base and base[0][1] >= top:  # a status the product's rules are sure of
-            causes = [*base, *((code, c * (1 - base[0][1])) for code, c in causes)]
-        for clue in reading.words:
-            found.add(clue.code, 0.0, clue.line)
-        for code, confidence in _killed(tuple(causes), reading):
-            found.add(code, confidence)
-        _timing_line(found, reading)
-        return found
-    kind = knowledge.products[product].kind
-    proxy = product != "unknown" and kind in _PROXY_KINDS
-    bare = status == 503 and not own and reading.generic_page and not sample.header("retry-after")
+    _timing_line(found, reading)
+    return found
+
+
+def _by_words(
+    found: Weighed, reading: clues.Reading, base: tuple[tuple[str, float], ...], own: bool
+) -> None:
+    """The answer names its cause; the status's rules rank after, unless they are sure."""
+    top = reading.words[0].confidence
+    causes = [(clue.code, clue.confidence) for clue in reading.words]
+    causes += [(code, confidence * (1 - top)) for code, confidence in base]
+    if own and base and base[0][1] >= top:  # a status the product's rules are sure of
+        causes = [*base, *((code, c * (1 - base[0][1])) for code, c in causes)]
+    for clue in reading.words:
+        found.add(clue.code, 0.0, clue.line)
+    for code, confidence in _killed(tuple(causes), reading):
+        found.add(code, confidence)
+
+
+def _by_status(
+    found: Weighed,
+    sample: HttpSample,
+    reading: clues.Reading,
+    base: tuple[tuple[str, float], ...],
+    own: bool,
+    proxy: bool,
+) -> None:
+    """Only the status speaks: the time it took and who wrote the page refine its rules."""
+    status = sample.status or 0
+    retry = sample.header("retry-after") is not None
+    bare = status == 503 and not own and reading.generic_page and not retry
     if bare:
         base = _BARE_503 if proxy else _BARE_503_UNKNOWN
-    timed = not sample.header("retry-after") and (
+    timed = not retry and (
         status in (502, 503) or (status == 500 and proxy and reading.generic_page and not own)
     )
     if timed and reading.slow:
@@ -104,7 +123,6 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
         found.add("upstream_refused", found.scores["upstream_refused"], _bare_line(proxy))
     if timed and reading.fast and found:
         found.add(*found.causes()[0], _fast_line(reading.waited_ms or 0.0))
-    return found
 
 
 def _killed(

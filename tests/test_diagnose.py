@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.render.as_json import to_dict
 from checks.diagnose import diagnose
@@ -699,3 +701,18 @@ def test_a_bare_503_that_took_seconds_is_a_timeout():
     result = diagnose(evidence(response(503, page, headers, first_byte_ms=2500)))
     assert result.cause.code == "upstream_timeout"
     assert result.cause.confidence > result.causes[1].confidence + 0.2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(min_value=500, max_value=599),
+    reason=st.text(max_size=80),
+    body=st.text(max_size=2000),
+    waited=st.floats(min_value=0, max_value=60_000, allow_nan=False),
+)
+def test_any_reason_page_and_time_give_a_ranked_calibrated_answer(status, reason, body, waited):
+    result = diagnose(evidence(response(status, body, first_byte_ms=10 + waited, reason=reason)))
+    confidences = [c.confidence for c in result.causes]
+    assert confidences == sorted(confidences, reverse=True)
+    assert all(0 < c <= 0.99 for c in confidences)
+    assert result.status in ("down", "degraded")  # degraded: a page that says "rate limit"
