@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import check_json, run_cli
-from tests.servers.unseen_capture import Outcome, UnseenLab, run_case
-from tests.servers.unseen_lab import CASES, Case
+from tests.servers.unseen_capture import Outcome, UnseenLab, fetch, run_case
+from tests.servers.unseen_lab import ANSWERS, CASES, Case
 
 pytestmark = pytest.mark.proxy
 
@@ -37,17 +37,33 @@ def _outcome(lab: UnseenLab, case: Case) -> Outcome:
     """The case run once through `check` (its logs kept for the explain tests)."""
     outcomes: dict[str, Outcome] = lab.outcomes  # type: ignore[attr-defined]
     if case.id not in outcomes:
-        outcomes[case.id] = run_case(
-            lab,
-            case,
-            lambda stack: check_json(stack.url(case.path), "--timeout", "20", *stack.check_flags()),
-        )
+
+        def once_raw_then_check(stack):
+            raw = fetch(stack, case.path)
+            return raw, check_json(stack.url(case.path), "--timeout", "20", *stack.check_flags())
+
+        outcomes[case.id] = run_case(lab, case, once_raw_then_check)
     return outcomes[case.id]
+
+
+def test_every_case_has_its_recorded_answer():
+    assert set(ANSWERS) == {c.name for c in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_front_server_answers_as_recorded(lab, case):
+    (reply, seconds), _ = _outcome(lab, case).result
+    status_line, at_least = ANSWERS[case.name]
+    assert reply.split(b"\r\n", 1)[0].decode("latin-1") == status_line, reply[:300]
+    if at_least == 0:
+        assert seconds < 0.5, seconds
+    elif at_least is not None:
+        assert seconds >= at_least, seconds
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_check_names_the_front_server_and_the_cause(lab, case):
-    result = _outcome(lab, case).result
+    _, result = _outcome(lab, case).result
     data = result.json
     if case.cause == "healthy":
         assert (result.code, result.cause) == (0, "healthy"), data["causes"][0]
@@ -55,6 +71,7 @@ def test_check_names_the_front_server_and_the_cause(lab, case):
     assert result.code == 1, data["verdict"]
     assert data["gateway"]["product"] == case.product, data["gateway"]
     assert result.cause in (case.cause, *case.also), (data["http"], result.codes)
+    assert case.cause in result.codes, (data["http"], result.codes)
 
 
 @pytest.mark.parametrize(("case", "log"), LOGGED, ids=[f"{c.id}-{log}" for c, log in LOGGED])

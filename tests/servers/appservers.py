@@ -9,7 +9,8 @@ tiny application this module writes there. Every app answers the same paths:
 * ``slow``: sleeps 30 s, far past the server's own kill timer
   (PHP-FPM ``request_terminate_timeout``, uWSGI ``harakiri``, gunicorn ``--timeout``);
 * ``busy``: sleeps ``busy`` seconds (less than the kill timer): holds the only worker;
-* ``die``: the worker kills itself (SIGKILL) mid-request;
+* ``die``: the worker kills itself (SIGKILL) mid-request; ``exit`` (WSGI): it exits (status 1);
+* ``error``: the app raises (PHP: throws); ``fatal.php``: PHP runs out of memory;
 * ``big_header``: 200 with a 20 KB response header (past nginx's 4 KB header buffer).
 
 PHP paths end in ``.php`` (``/ok.php``); a missing ``.php`` file is PHP-FPM's
@@ -33,7 +34,7 @@ from tests.servers.proxies import Proxy, _secs
 
 __all__ = ["APP_PATHS", "AppServer", "Gunicorn", "PhpFpm", "Uwsgi"]
 
-APP_PATHS = ("ok", "slow", "busy", "die", "big_header")
+APP_PATHS = ("ok", "slow", "busy", "die", "exit", "error", "big_header")
 
 WSGI_APP = '''\
 """The lab's WSGI app (written by tests/servers/appservers.py)."""
@@ -52,6 +53,10 @@ def application(environ, start_response):
         time.sleep(BUSY)
     elif path.endswith("/die"):
         os.kill(os.getpid(), signal.SIGKILL)
+    elif path.endswith("/exit"):
+        os._exit(1)
+    elif path.endswith("/error"):
+        raise RuntimeError("the lab app failed on purpose")
     elif path.endswith("/big_header"):
         start_response("200 OK", [("Content-Type", "text/plain"), ("X-Lab-Padding", "x" * 20000)])
         return [b"a header too big for a proxy buffer\\n"]
@@ -68,6 +73,8 @@ PHP_SCRIPTS = {
     "slow.php": '<?php sleep(30); echo "too late\\n";',
     "busy.php": '<?php sleep({busy}); echo "done\\n";',
     "die.php": "<?php posix_kill(getmypid(), 9);",
+    "fatal.php": '<?php ini_set("memory_limit", "4M"); $a = str_repeat("x", 16 * 1024 * 1024);',
+    "error.php": '<?php throw new RuntimeException("the lab app failed on purpose");',
     "big_header.php": '<?php header("X-Lab-Padding: " . str_repeat("x", 20000)); echo "big\\n";',
 }
 

@@ -115,12 +115,15 @@ def run_case(
     result = action(stack)
     expected = {name for name, cause in case.logs.items() if cause is not None}
     deadline = time.monotonic() + settle
+    last, quiet_since = stack.logs(), time.monotonic()
     while time.monotonic() < deadline:
-        grown = {log_name(k) for k, v in stack.logs().items() if len(v) > before.get(k, 0)}
-        if expected <= grown:
-            break
         time.sleep(0.1)
-    time.sleep(0.3)
+        logs = stack.logs()
+        if logs != last:
+            last, quiet_since = logs, time.monotonic()
+        grown = {log_name(k) for k, v in logs.items() if len(v) > before.get(k, 0)}
+        if expected <= grown and time.monotonic() - quiet_since > 1.2:
+            break  # what it should write is there, and nothing more came for a while
     new: dict[str, str] = {}
     for key, text in stack.logs().items():
         new[log_name(key)] = new.get(log_name(key), "") + text[before.get(key, 0) :]
@@ -132,7 +135,9 @@ def capture(keys: list[str], write: bool = False) -> str:  # pragma: no cover - 
     lab = UnseenLab()
     try:
         for case in [c for c in CASES if not keys or c.stack in keys]:
-            outcome = run_case(lab, case, lambda s, c=case: fetch(s, c.path))
+            # the query string lets the fixture tests prove no client input is quoted
+            path = f"{case.path}?session=lab-secret"
+            outcome = run_case(lab, case, lambda s, p=path: fetch(s, p))
             data, secs = outcome.result
             out.append(f"### {case.id} ({case.path})\n\n```\n{_describe(data, secs, '')}")
             for name, text in outcome.logs.items():
@@ -141,9 +146,10 @@ def capture(keys: list[str], write: bool = False) -> str:  # pragma: no cover - 
             out.append("```\n")
             if write:
                 for name in case.logs:
-                    folder = FIXTURES / name
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / f"{case.name}.log").write_text(outcome.logs.get(name, ""))
+                    if outcome.logs.get(name, "").strip():
+                        folder = FIXTURES / name
+                        folder.mkdir(parents=True, exist_ok=True)
+                        (folder / f"{case.name}.log").write_text(outcome.logs[name])
     finally:
         lab.close()
     return "\n".join(out)

@@ -42,6 +42,7 @@ OK, REFUSED, TIMEOUT, BAD = (
     "upstream_timeout",
     "upstream_bad_response",
 )
+APP_ERROR = "server_error"
 BIG, FULL, DNS, NOT_FOUND = (
     "upstream_header_too_big",
     "upstream_overloaded",
@@ -55,8 +56,9 @@ class Case:
     """One request through a stack and the truth about it.
 
     name: unique over all cases (it names the fixture files).
-    also: other causes ``check`` may honestly put first (the reply alone cannot tell
-        them apart, e.g. a full pool behind nginx is a plain 504).
+    also: other causes ``check`` may honestly put first when the reply alone cannot
+        tell them apart (a full pool behind nginx is a plain 504, a worker that died
+        an instant 502 like a refusal); ``cause`` must then still be listed.
     logs: log name -> the cause ``explain`` must give first for what that log got
         during the request (None: nothing may be found in it).
     hold: a path requested ``holders`` times, concurrently, to keep the workers busy.
@@ -89,8 +91,14 @@ def _cases() -> list[Case]:
         c("nginx-php", "php_killed", "/fpm/slow.php", ng, TIMEOUT,
           {ng: BAD, "php-fpm": TIMEOUT}),
         c("nginx-php", "php_timeout", "/fpm_short/slow.php", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-php", "php_died", "/fpm/die.php", ng, BAD, {ng: BAD, "php-fpm": BAD}),
-        c("nginx-php", "php_big_header", "/fpm/big_header.php", ng, BIG, {ng: BIG}),
+        c("nginx-php", "php_died", "/fpm/die.php", ng, BAD, {ng: BAD, "php-fpm": BAD},
+          also=(REFUSED,)),
+        c("nginx-php", "php_fatal", "/fpm/fatal.php", ng, APP_ERROR,
+          {ng: APP_ERROR, "php-fpm": APP_ERROR}),
+        c("nginx-php", "php_exception", "/fpm/error.php", ng, APP_ERROR,
+          {ng: APP_ERROR, "php-fpm": APP_ERROR}),
+        c("nginx-php", "php_big_header", "/fpm/big_header.php", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-php", "php_refused", "/fpm_refused/ok.php", ng, REFUSED, {ng: REFUSED}),
         c("nginx-php", "php_missing_socket", "/fpm_nosock/ok.php", ng, REFUSED, {ng: REFUSED}),
         c("nginx-php", "php_pool_full", "/fpm_full/ok.php", ng, FULL,
@@ -99,19 +107,33 @@ def _cases() -> list[Case]:
         c("nginx-uwsgi", "uwsgi_ok", "/uw/ok", ng, OK, {ng: None}),
         c("nginx-uwsgi", "uwsgi_harakiri", "/uw/slow", ng, TIMEOUT, {ng: BAD, "uwsgi": TIMEOUT}),
         c("nginx-uwsgi", "uwsgi_timeout", "/uw_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD}),
-        c("nginx-uwsgi", "uwsgi_big_header", "/uw/big_header", ng, BIG, {ng: BIG}),
+        c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD},
+          also=(REFUSED,)),
+        c("nginx-uwsgi", "uwsgi_exited", "/uw/exit", ng, BAD, {ng: BAD, "uwsgi": BAD},
+          also=(REFUSED,)),
+        # uWSGI sends nothing at all when the app raises before start_response
+        c("nginx-uwsgi", "uwsgi_exception", "/uw/error", ng, BAD, {ng: BAD, "uwsgi": APP_ERROR},
+          also=(REFUSED,)),
+        c("nginx-uwsgi", "uwsgi_big_header", "/uw/big_header", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-uwsgi", "uwsgi_refused", "/uw_refused/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-uwsgi", "uwsgi_missing_socket", "/uw_nosock/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-uwsgi", "uwsgi_queue_full", "/uw_full/ok", ng, FULL,
-          {ng: FULL, "uwsgi": FULL}, also=(REFUSED,), hold="/uw_hold/busy", holders=3),
+          {ng: FULL, "uwsgi": None}, also=(REFUSED,), hold="/uw_hold/busy", holders=3),
         # --------------------------------------------------------- nginx + gunicorn
         c("nginx-gunicorn", "gunicorn_ok", "/gu/ok", ng, OK, {ng: None, "gunicorn": None}),
         c("nginx-gunicorn", "gunicorn_worker_timeout", "/gu/slow", ng, TIMEOUT,
           {ng: BAD, "gunicorn": TIMEOUT}),
         c("nginx-gunicorn", "gunicorn_timeout", "/gu_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-gunicorn", "gunicorn_died", "/gu/die", ng, BAD, {ng: BAD, "gunicorn": BAD}),
-        c("nginx-gunicorn", "gunicorn_big_header", "/gu/big_header", ng, BIG, {ng: BIG}),
+        c("nginx-gunicorn", "gunicorn_died", "/gu/die", ng, BAD, {ng: BAD, "gunicorn": BAD},
+          also=(REFUSED,)),
+        # gunicorn 20.1 logs only the new worker's boot when one exits
+        c("nginx-gunicorn", "gunicorn_exited", "/gu/exit", ng, BAD, {ng: BAD, "gunicorn": None},
+          also=(REFUSED,)),
+        c("nginx-gunicorn", "gunicorn_exception", "/gu/error", ng, APP_ERROR,
+          {ng: None, "gunicorn": APP_ERROR}),
+        c("nginx-gunicorn", "gunicorn_big_header", "/gu/big_header", ng, BIG, {ng: BIG},
+          also=(REFUSED,)),
         c("nginx-gunicorn", "gunicorn_refused", "/gu_refused/ok", ng, REFUSED, {ng: REFUSED}),
         c("nginx-gunicorn", "gunicorn_missing_socket", "/gu_nosock/ok", ng, REFUSED,
           {ng: REFUSED}),
@@ -141,8 +163,10 @@ def _cases() -> list[Case]:
         c("nghttpx", "nghttpx_ok", "/ok/x", "nghttpx", OK, {"nghttpx": None}),
         c("nghttpx", "nghttpx_refused", "/refused/x", "nghttpx", REFUSED, {"nghttpx": REFUSED}),
         c("nghttpx", "nghttpx_timeout", "/hang/x", "nghttpx", TIMEOUT, {"nghttpx": None}),
-        c("nghttpx", "nghttpx_closed", "/close/x", "nghttpx", BAD, {"nghttpx": None}),
-        c("nghttpx", "nghttpx_garbage", "/garbage/x", "nghttpx", BAD, {"nghttpx": None}),
+        c("nghttpx", "nghttpx_closed", "/close/x", "nghttpx", BAD, {"nghttpx": None},
+          also=(REFUSED,)),  # nghttpx's page and timing are those of a refusal
+        c("nghttpx", "nghttpx_garbage", "/garbage/x", "nghttpx", BAD, {"nghttpx": None},
+          also=(REFUSED,)),
         c("nghttpx-slow", "nghttpx_worker_timeout", "/gu/slow", "nghttpx", TIMEOUT,
           {"nghttpx": None, "gunicorn": TIMEOUT}),
         # ---------------------------------------------------------- Traffic Server
@@ -253,7 +277,7 @@ def _fastcgi(fpm: PhpFpm, read: float | None = None) -> AppRoute:
 
 
 def _nginx_php(_: Backends) -> Stack:
-    fpm = PhpFpm(unix=True, kill_after=2, workers=2)
+    fpm = PhpFpm(unix=True, kill_after=2, workers=4)
     short = PhpFpm(unix=True, kill_after=60)  # nginx gives up first
     fpm_tcp = PhpFpm(kill_after=2)
     pool = PhpFpm(unix=True, kill_after=20, busy=6)
@@ -269,7 +293,12 @@ def _nginx_php(_: Backends) -> Stack:
             "fpm_full": _fastcgi(pool, 1),
         }
     )
-    apps = {"php-fpm": fpm, "php-fpm#short": short, "php-fpm#tcp": fpm_tcp, "php-fpm#pool": pool}
+    apps: dict[str, Proxy] = {
+        "php-fpm": fpm,
+        "php-fpm#short": short,
+        "php-fpm#tcp": fpm_tcp,
+        "php-fpm#pool": pool,
+    }
     return Stack(front, apps)
 
 
@@ -309,7 +338,7 @@ def _nginx_gunicorn(_: Backends) -> Stack:
 
 
 def _lighttpd(backends: Backends) -> Stack:
-    fpm = PhpFpm(unix=True, kill_after=2, workers=2)
+    fpm = PhpFpm(unix=True, kill_after=2, workers=4)
     routes = backends.routes()
     routes["fpm"] = _fastcgi(fpm, 10)
     routes["fpm_nosock"] = AppRoute(
@@ -355,4 +384,74 @@ STACKS: dict[str, Callable[[Backends], Stack]] = {
     "trafficserver": _trafficserver,
     "squid": _squid,
     "squid-slow": lambda b: _with_gunicorn(SquidProxy, None, timeout=10.0),
+}
+
+
+# What each case's front answered in the lab (docs/proxy-signatures.md): the status line,
+# and the least time it took (None: not checked; 0: it must come at once, under 0.5 s).
+_FAST, _TIMEOUT, _KILLED = 0.0, 0.9, 1.5
+ANSWERS: dict[str, tuple[str, float | None]] = {
+    **dict.fromkeys([c.name for c in CASES if c.cause == "healthy"], ("HTTP/1.1 200 OK", None)),
+    "php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
+    **dict.fromkeys(
+        ["php_fatal", "php_exception", "gunicorn_exception"],
+        ("HTTP/1.1 500 Internal Server Error", _FAST),
+    ),
+    "lighttpd_php_missing_script": ("HTTP/1.1 404 Not Found", _FAST),
+    **dict.fromkeys(
+        ["php_killed", "uwsgi_harakiri", "gunicorn_worker_timeout"],
+        ("HTTP/1.1 502 Bad Gateway", _KILLED),
+    ),
+    **dict.fromkeys(
+        ["php_timeout", "uwsgi_timeout", "gunicorn_timeout", "php_pool_full"],
+        ("HTTP/1.1 504 Gateway Time-out", _TIMEOUT),
+    ),
+    **dict.fromkeys(
+        [
+            "php_died",
+            "php_big_header",
+            "php_refused",
+            "php_missing_socket",
+            "uwsgi_died",
+            "uwsgi_exited",
+            "uwsgi_exception",
+            "gunicorn_exited",
+            "uwsgi_big_header",
+            "uwsgi_refused",
+            "uwsgi_missing_socket",
+            "uwsgi_queue_full",
+            "gunicorn_died",
+            "gunicorn_big_header",
+            "gunicorn_refused",
+            "gunicorn_missing_socket",
+            "lighttpd_garbage",
+            "nghttpx_refused",
+            "nghttpx_closed",
+            "nghttpx_garbage",
+            "squid_accel_down_at_start",
+        ],
+        ("HTTP/1.1 502 Bad Gateway", _FAST),
+    ),
+    "lighttpd_refused": ("HTTP/1.1 503 Service Unavailable", _FAST),
+    "lighttpd_php_missing_socket": ("HTTP/1.1 503 Service Unavailable", _FAST),
+    "lighttpd_timeout": ("HTTP/1.1 504 Gateway Timeout", _TIMEOUT),
+    "lighttpd_closed": ("HTTP/1.1 500 Internal Server Error", _FAST),
+    "lighttpd_php_killed": ("HTTP/1.1 500 Internal Server Error", _KILLED),
+    "lighttpd_php_died": ("HTTP/1.1 500 Internal Server Error", _FAST),
+    "h2o_refused": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_timeout": ("HTTP/1.1 502 Gateway Error", _TIMEOUT),
+    "h2o_closed": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_garbage": ("HTTP/1.1 502 Gateway Error", _FAST),
+    "h2o_worker_timeout": ("HTTP/1.1 502 Gateway Error", _KILLED),
+    "nghttpx_timeout": ("HTTP/1.1 504 Gateway Timeout", _TIMEOUT),
+    "nghttpx_worker_timeout": ("HTTP/1.1 502 Bad Gateway", _KILLED),
+    "ats_refused": ("HTTP/1.1 502 Connection refused", _FAST),
+    "ats_timeout": ("HTTP/1.1 504 Connection Timed Out", _TIMEOUT),
+    "ats_closed": ("HTTP/1.1 502 Malformed Server Response Status", _FAST),
+    "ats_garbage": ("HTTP/1.1 502 Invalid HTTP Response", _FAST),
+    "ats_no_remap": ("HTTP/1.1 404 Not Found on Accelerator", _FAST),
+    "ats_dns": ("HTTP/1.1 500 Cannot find server.", _FAST),
+    "ats_worker_timeout": ("HTTP/1.1 502 Malformed Server Response Status", _KILLED),
+    "squid_accel_timeout": ("HTTP/1.1 504 Gateway Timeout", None),
+    "squid_accel_worker_timeout": ("HTTP/1.1 502 Bad Gateway", _KILLED),
 }
