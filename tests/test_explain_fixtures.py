@@ -224,4 +224,3 @@ def test_nothing_a_client_sent_is_quoted_in_json_or_slack():
     answer = json.dumps(to_dict(result)) + json.dumps([m.blocks for m in slack_messages(result)])
     assert "lab-secret" not in answer and "doc-secret" not in answer
     assert "GET /" not in " ".join(f.evidence for f in result.findings)
-
