@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 _FENCE = re.compile(r"```")
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,20}[A-Za-z]")
 _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
 _WRAPPED = frozenset(">`*_&")
 # a response as curl prints it: the status line, the headers, and the body's first line
@@ -92,6 +93,8 @@ TOO_SHORT = Pasted(raw="", line="", prefix="", prefix_time=None)
 
 def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
     """The non-empty lines of a paste, each with its wrappings undone."""
+    if "\x1b" in text:  # colours of a terminal or of docker compose's prefixes
+        text = _ANSI.sub("", text)
     if "&" in text:
         text = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
     if "```" in text:
