@@ -143,7 +143,7 @@ def _add(
     fmt = found.format
     status = _status(fmt, found.fields)
     if found.pattern is None:
-        guess = logs.guesses.get(status or 0)
+        guess = fmt.guesses.get(status or 0) or logs.guesses.get(status or 0)
         if guess is None:
             return 0
         pattern = _guessed(fmt, guess, status or 0)

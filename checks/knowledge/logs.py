@@ -39,6 +39,7 @@ FORMAT_KEYS = (
     "next",
     "gate",
     "loose",
+    "guess",
 )
 
 
@@ -60,6 +61,7 @@ class LogFormat:
     next: str | None = None
     gate: tuple[str, ...] = ()
     loose: bool = False
+    guesses: dict[int, Guess] = dataclasses.field(default_factory=dict)
     words: tuple[tuple[str, ...] | None, ...] = ()  # per line pattern: literals.required
     extract_words: tuple[tuple[str, ...] | None, ...] = ()
 
@@ -415,6 +417,7 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         next=schema.text(f"{where} next", entry["next"]) if "next" in entry else None,
         gate=tuple(schema.text(f"{where} gate", word) for word in entry.get("gate", [])),
         loose=_flag(f"{where} loose", entry.get("loose", False)),
+        guesses=_guesses(entry.get("guess", {}), f"{where} guess"),
         words=tuple(literals.required(form) for form in line) if line else (),
         extract_words=tuple(literals.required(pattern) for _, pattern in extract),
     )
@@ -445,10 +448,10 @@ def _hint(where: str, raw: dict[str, Any]) -> Hint:
     )
 
 
-def _guesses(raw: dict[str, Any]) -> dict[int, Guess]:
+def _guesses(raw: dict[str, Any], table: str = "logs.toml [guess]") -> dict[int, Guess]:
     found = {}
     for status, entry in raw.items():
-        where = f"logs.toml [guess] {status}"
+        where = f"{table} {status}"
         entry = schema.keys(where, entry, ("cause", "confidence"))
         code = schema.status(where, int(status)) if status.isdigit() else None
         if code is None:
