@@ -225,7 +225,8 @@ def _guessed(fmt: LogFormat, guess: Guess, status: int) -> LogPattern:
         explanation=(
             f"This is a line of {fmt.log}, with status {status}, but not one whose wording "
             f"proves a cause. A {status} from {{gateway}} most often means "
-            f"`{guess.cause}`; that is only a lead, which the line named under `next` settles."
+            f"`{guess.cause}`; that is only a lead. "
+            + (fmt.next or "The error log line it wrote for the same request settles it.")
         ),
     )
 
