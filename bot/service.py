@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.ack_first import AckFirst
@@ -185,7 +186,8 @@ class Gateway:
     ) -> None:
         with ticket:
             try:
-                explanation = await asyncio.to_thread(explain, text)  # pure, but up to 1 MiB
+                today = datetime.now(UTC).date()  # dates syslog prefixes (no year)
+                explanation = await asyncio.to_thread(explain, text, None, None, today)
                 messages = render_explain.slack_messages(explanation, request.user)
                 await self._post_explanation(chat, request, messages, thread_ts)
             except Exception:  # one failed explanation must never take the bot down

@@ -408,7 +408,7 @@ def test_the_settling_line_for_an_ambiguous_verdict_comes_from_the_knowledge():
     )
     assert settling_line("varnish", "upstream_timeout").startswith("backend r2: fail errno 110")
     assert settling_line("squid", "upstream_refused") == "TCP connection to 127.0.0.1/8080 failed"
-    assert settling_line("iis", "upstream_refused") is None
+    assert settling_line("fastly", "upstream_refused") is None
 
 
 # ---------------------------------------------------------------------------- privacy

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
 from checks.diagnose import Diagnosis
 from checks.explain import Explanation, Finding, settling_line
+from checks.knowledge import load as load_knowledge
 from checks.knowledge.logs import load_logs
 
 from .mrkdwn import SECTION_LIMIT, TEXT_LIMIT, Message, clip, code, escape, mrkdwn
@@ -136,8 +137,16 @@ def _facts(
 
 
 def _known_products() -> str:
-    logs = sorted({fmt.log for fmt in load_logs().formats})
-    return "It reads: " + ", ".join(logs) + "."
+    products = load_knowledge().products
+    names = dict.fromkeys(
+        products[fmt.product].name for fmt in load_logs().formats if fmt.product != "unknown"
+    )
+    return (
+        "It reads the logs and error pages of "
+        + ", ".join(names)
+        + ", and error messages in anyone's words (Go, Node.js, OpenSSL). "
+        "Paste whole lines, with the error message."
+    )
 
 
 # --------------------------------------------------------------------------------- Slack

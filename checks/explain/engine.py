@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from checks.diagnose import fill
+from checks.explain import paste
 from checks.knowledge import Knowledge
 from checks.knowledge import load as load_knowledge
-from checks.explain import paste
 from checks.knowledge.logs import (
     Guess,
     LogFormat,
@@ -34,6 +34,7 @@ MAX_UPSTREAM = 100
 MAX_OWNER_STEPS = 7
 
 MIN_LINE = 6  # shorter than any line a gateway writes about a failure
+MAX_PAGE_LINES = 60  # an error page pasted over lines is read as one, up to here
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)")
 _ADDRESS_JUNK = re.compile(r"[^\w.:\[\]/ -]")
@@ -103,50 +104,24 @@ def explain(
     groups: dict[tuple[str, str, str | None, bool], _Group] = {}
     lines = recognized = 0
     recent: LogFormat | None = None  # the last line's format: the next is likely one too
+    kept: list[str] = []  # the start of the paste, for a page split over lines
     for pasted in paste.lines(text, today):
         lines += 1
         if len(pasted.line) < MIN_LINE:
             continue
         read = _read(logs, pasted, recent)
         if read is None:
+            if len(kept) < MAX_PAGE_LINES:
+                kept.append(pasted.line)
             continue
-        found, fallback_time = read
-        recent = found.format
-        fmt = found.format
-        status = _status(fmt, found.fields)
-        if found.pattern is None:
-            guess = logs.guesses.get(status or 0)
-            if guess is None:
-                continue
-            pattern = _guessed(fmt, guess, status or 0)
-            proof = _partial_proof(fmt, status or 0, found.fields)
-        else:
-            pattern, proof = found.pattern, found.proof
-        recognized += 1
-        upstream = _upstream(fmt, found.fields) or (
-            _upstream(found.via, found.fields) if found.via else None
-        )
-        product = logs.product(fmt, pasted.raw)
-        key = (product, pattern.cause, upstream, found.pattern is None)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(
-                pattern=pattern,
-                product=product,
-                fmt=fmt,
-                evidence=_clean(proof, MAX_EVIDENCE),
-                upstream=upstream,
-                status=status or pattern.status,
-            )
-        group.count += 1
-        if pattern.confidence > group.confidence:
-            group.confidence = pattern.confidence
-            group.pattern = pattern
-            group.evidence = _clean(proof, MAX_EVIDENCE)
-        seen = _time(fmt, found.fields) or fallback_time
-        if seen:
-            group.first = min(group.first or seen, seen)
-            group.last = max(group.last or seen, seen)
+        recent = read[0].format
+        recognized += _add(groups, logs, read, pasted.raw)
+    if kept and not any(g.pattern.match for g in groups.values()):
+        # nothing proven line by line: an error page or a message split over lines
+        whole = paste.unwrap(" ".join(kept)[: paste.MAX_LINE])
+        read = _read(logs, whole)
+        if read is not None and (read[0].pattern is not None or not groups):
+            recognized += _add(groups, logs, read, whole.raw)
     ranked = sorted(groups.values(), key=lambda g: (-g.confidence, -g.count, g.first or ""))
     findings = tuple(_finding(g, knowledge) for g in ranked[:MAX_FINDINGS])
     return Explanation(
@@ -157,24 +132,72 @@ def explain(
     )
 
 
+def _add(
+    groups: dict[tuple[str, str, str | None, bool], _Group],
+    logs: LogKnowledge,
+    read: tuple[Match, str | None],
+    context: str,
+) -> int:
+    """Count a line read into the group of what it proves; 1 when it proves something."""
+    found, fallback_time = read
+    fmt = found.format
+    status = _status(fmt, found.fields)
+    if found.pattern is None:
+        guess = logs.guesses.get(status or 0)
+        if guess is None:
+            return 0
+        pattern = _guessed(fmt, guess, status or 0)
+        proof = _partial_proof(fmt, status or 0, found.fields)
+    else:
+        pattern, proof = found.pattern, found.proof
+    upstream = _upstream(fmt, found.fields) or (
+        _upstream(found.via, found.fields) if found.via else None
+    )
+    product = logs.product(fmt, context)
+    key = (product, pattern.cause, upstream, found.pattern is None)
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(
+            pattern=pattern,
+            product=product,
+            fmt=fmt,
+            evidence=_clean(proof, MAX_EVIDENCE),
+            upstream=upstream,
+            status=status or pattern.status,
+        )
+    group.count += 1
+    if pattern.confidence > group.confidence:
+        group.confidence = pattern.confidence
+        group.pattern = pattern
+        group.evidence = _clean(proof, MAX_EVIDENCE)
+    seen = _time(fmt, found.fields) or fallback_time
+    if seen:
+        group.first = min(group.first or seen, seen)
+        group.last = max(group.last or seen, seen)
+    return 1
+
+
 def _read(
     logs: LogKnowledge, pasted: paste.Pasted, recent: LogFormat | None = None
 ) -> tuple[Match, str | None] | None:
     """The line as pasted, then under its prefixes, then the message inside its JSON:
-    the first reading that explains it, else the first that at least knows its format."""
-    candidates: list[tuple[str, str | None]] = [(pasted.raw, pasted.prefix_time)]
-    candidates += [(stage, pasted.prefix_time) for stage in pasted.stages]
-    if pasted.line.startswith("{") or pasted.line.endswith("}"):
-        inner = paste.json_message(pasted.line)
-        if inner is not None:
-            candidates.insert(0, (pasted.line, pasted.prefix_time))
-            candidates.append((inner[0], inner[1] or pasted.prefix_time))
-            nested = paste.unwrap(inner[0])
-            if nested.line != inner[0]:
-                candidates.append((nested.line, nested.prefix_time or inner[1]))
+    the first reading that explains it, else the first that at least knows its format.
+
+    A JSON object is read by the JSON formats, then by its message (a Docker log line's
+    `log` holds an nginx line, whose fields are clean there), and only then as text."""
+    candidates: list[tuple[str, str | None, bool]] = []
+    inner = paste.json_message(pasted.line) if pasted.line.endswith("}") else None
+    if inner is not None:
+        candidates.append((pasted.line, pasted.prefix_time, True))
+        when = inner[1] or pasted.prefix_time
+        candidates.append((inner[0], when, False))
+        nested = paste.unwrap(inner[0])
+        candidates += [(stage, nested.prefix_time or when, False) for stage in nested.stages]
+    candidates.append((pasted.raw, pasted.prefix_time, False))
+    candidates += [(stage, pasted.prefix_time, False) for stage in pasted.stages]
     partial: tuple[Match, str | None] | None = None
-    for line, when in candidates:
-        found = logs.read(line, recent)
+    for line, when, json_only in candidates:
+        found = logs.read(line, recent, json_only)
         if found is None:
             continue
         if found.pattern is not None:

@@ -18,13 +18,19 @@ from datetime import date
 
 _FENCE = re.compile(r"```")
 _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
-# Markdown around a pasted line: inline code backticks, bold, italics underscores
-_MARKUP = re.compile(r"^(?:`|\*\*|_(?=\S))+|(?:`|\*\*|(?<=\S)_)+$")
 _WRAPPED = frozenset(">`*_&")
+# a response as curl prints it: the status line, the headers, and the body's first line
+# (read as one line, so that a Server or Via header names whoever sent the body)
+_RESPONSE = re.compile(
+    r"^(?:< )?HTTP/[\d.]{1,3} \d{3}[^\n]{0,200}(?:\r?\n(?:< )?[\w-]{1,60}:[^\n]{0,2000}){1,60}"
+    r"(?:\r?\n(?:< )?[ \t\r]*\n(?!(?:< )?HTTP/)[^\n]{1,300})?",
+    re.MULTILINE,
+)
+_NEWLINES = re.compile(r"(?:\r?\n(?:< )?)+")
 _PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
 _ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
 _ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _ISO_TIME = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
 # Each prefix is tried at the start of what is left, in turn, until none applies.
 _PREFIXES = (
@@ -81,6 +87,9 @@ class Pasted:
     stages: tuple[str, ...] = ()  # the line under each prefix in turn, the last is `line`
 
 
+TOO_SHORT = Pasted(raw="", line="", prefix="", prefix_time=None)
+
+
 def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
     """The non-empty lines of a paste, each with its wrappings undone."""
     if "&" in text:
@@ -89,15 +98,16 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
         text = _FENCE.sub("\n", text)
     if "</html>" in text.lower():
         text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
+    if "HTTP/" in text:
+        text = _RESPONSE.sub(lambda m: " | ".join(_NEWLINES.split(m.group(0).strip())), text)
     pending: list[str] = []
     for raw in text.splitlines():
-        if len(raw) < SHORT and not pending:
-            if raw.strip() and raw.strip() != "{":
-                yield Pasted(raw=raw.strip(), line=raw.strip(), prefix="", prefix_time=None)
-                continue
+        if len(raw) < SHORT and not pending and raw.strip() not in ("", "{"):
+            yield TOO_SHORT  # counted as a line; no log line is this short
+            continue
         line = raw[:MAX_LINE].strip()
         if line[:1] in _WRAPPED or line[-1:] in _WRAPPED:
-            line = _MARKUP.sub("", _QUOTE.sub("", line).strip()).strip()
+            line = _markup(_QUOTE.sub("", line).strip())
         if pending or line == "{":
             # a JSON object pretty-printed over lines: read as one line
             pending.append(line)
@@ -109,6 +119,16 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
             yield unwrap(line, today)
     if pending:
         yield unwrap(" ".join(pending), today)
+
+
+def _markup(line: str) -> str:
+    """The line without Markdown around it: inline-code backticks, and bold or italics
+    marks that open and close it (a line of uWSGI's `*** HARAKIRI ... ***` keeps them)."""
+    line = line.strip("`").strip()
+    for mark in ("**", "_"):
+        if len(line) > 2 * len(mark) and line.startswith(mark) and line.endswith(mark):
+            line = line[len(mark) : -len(mark)].strip()
+    return line
 
 
 def unwrap(line: str, today: date | None = None) -> Pasted:

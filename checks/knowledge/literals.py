@@ -8,15 +8,13 @@ from the parsed expression; an expression with no such string gets no screen.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
-try:  # Python 3.11+
-    from re import _constants as sre_constants
-    from re import _parser as sre_parse
-except ImportError:  # pragma: no cover - older interpreters
-    import sre_constants  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
+# the regular expression parser of the standard library (re._parser since 3.11)
+sre_parse: Any = importlib.import_module("re._parser")
+sre_constants: Any = importlib.import_module("re._constants")
 
 MIN_WORD = 3  # shorter strings screen out too little to pay for the check
 

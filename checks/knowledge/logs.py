@@ -24,6 +24,22 @@ from checks.knowledge.schema import KnowledgeError
 # Longest line read; the rest of a longer line is ignored (bounded work per line).
 MAX_LINE = 16_384
 TIME_FORMATS = ("epoch", "iso")
+FORMAT_KEYS = (
+    "line",
+    "json",
+    "detect",
+    "drop",
+    "extract",
+    "time",
+    "time_format",
+    "upstream",
+    "status",
+    "messages",
+    "hints",
+    "next",
+    "gate",
+    "loose",
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +94,9 @@ class LogFormat:
             found = {k: v for k, v in match.groupdict().items() if v is not None}
         for pattern in self.drop:
             found = {k: pattern.sub("", v) for k, v in found.items()}
-        for (field, pattern), words in zip(self.extract, self.extract_words or (None,) * 9):
+        for (field, pattern), words in zip(
+            self.extract, self.extract_words or (None,) * len(self.extract), strict=True
+        ):
             value = found.get(field, "")
             if not literals.holds(value, words):
                 continue
@@ -114,7 +132,9 @@ class LogPattern:
     def proof(self, fields: dict[str, str]) -> str | None:
         """What in these fields proves the cause, or None when they do not match."""
         parts = []
-        for (field, pattern), words in zip(self.match, self.words or (None,) * len(self.match)):
+        for (field, pattern), words in zip(
+            self.match, self.words or (None,) * len(self.match), strict=True
+        ):
             value = fields.get(field, "")
             if not literals.holds(value, words):
                 return None
@@ -171,15 +191,18 @@ class LogKnowledge:
             return None
         return found.pattern, found.fields, found.proof
 
-    def read(self, line: str, first: LogFormat | None = None) -> Match | None:
+    def read(
+        self, line: str, first: LogFormat | None = None, json_only: bool = False
+    ) -> Match | None:
         """The first pattern (formats in order) that explains the line; else the first
         format that reads it, without a pattern; else None.
 
         `first`, a format of a fixed shape (the previous line's, in a paste of one log),
         is tried before the others: formats of a fixed shape read disjoint lines, and
-        the loose ones come after them all, so the answer is the same, sooner."""
+        the loose ones come after them all, so the answer is the same, sooner.
+        `json_only`: the line is a JSON object, for the JSON formats alone."""
         line = line[:MAX_LINE]
-        if first is not None and not first.loose:
+        if first is not None and not first.loose and not (json_only and first.line):
             fields = first.fields(line)
             if fields is not None:
                 return self._explain(first, fields) or Match(first, None, fields, "")
@@ -187,7 +210,7 @@ class LogKnowledge:
         json_like = line.endswith("}") and "{" in line
         present = self._present(line)
         for fmt in self.formats:
-            if fmt.line is None and not json_like:
+            if (fmt.line is None and not json_like) or (json_only and fmt.line is not None):
                 continue
             entry = fmt.entry
             if entry is not None and entry.isdisjoint(present):
@@ -253,7 +276,9 @@ class LogKnowledge:
         or its prefix where the format allows it."""
         if fmt.hints:
             for hint in self.hints:
-                if ("*" in fmt.hints or hint.product in fmt.hints) and hint.match.search(context[:MAX_LINE]):
+                if ("*" in fmt.hints or hint.product in fmt.hints) and hint.match.search(
+                    context[:MAX_LINE]
+                ):
                     return hint.product
         return fmt.product
 
@@ -327,7 +352,9 @@ def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
     knowledge = LogKnowledge(
         formats=tuple(formats.values()),
         patterns={name: tuple(found) for name, found in patterns.items()},
-        hints=tuple(_hint(f"logs.toml hint #{n}", raw) for n, raw in enumerate(data.get("hint", []), 1)),
+        hints=tuple(
+            _hint(f"logs.toml hint #{n}", raw) for n, raw in enumerate(data.get("hint", []), 1)
+        ),
         guesses=_guesses(data.get("guess", {})),
     )
     for found in knowledge.patterns.values():
@@ -337,27 +364,7 @@ def logs_from_data(data: dict[str, Any]) -> LogKnowledge:
 
 
 def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
-    entry = schema.keys(
-        where,
-        raw,
-        ("product", "log"),
-        (
-            "line",
-            "json",
-            "detect",
-            "drop",
-            "extract",
-            "time",
-            "time_format",
-            "upstream",
-            "status",
-            "messages",
-            "hints",
-            "next",
-            "gate",
-            "loose",
-        ),
-    )
+    entry = schema.keys(where, raw, ("product", "log"), FORMAT_KEYS)
     is_json = entry.get("json", False)
     if is_json is not True and "json" in entry:
         raise KnowledgeError(f"{where} json: write json = true, or leave it out")
@@ -365,16 +372,7 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         raise KnowledgeError(f"{where}: give either a line pattern or json = true")
     if "detect" in entry and not is_json:
         raise KnowledgeError(f"{where}: detect is for json formats")
-    forms = entry.get("line")
-    if isinstance(forms, str):
-        forms = [forms]
-    line = (
-        tuple(schema.regex(f"{where} line", form, 0) for form in forms)
-        if forms is not None
-        else None
-    )
-    if line is not None and not line:
-        raise KnowledgeError(f"{where} line: give at least one regular expression")
+    line = _lines(where, entry.get("line"))
     groups = set().union(*(set(form.groupindex) for form in line)) if line else None
     extract = []
     for n, item in enumerate(entry.get("extract", []), 1):
@@ -422,6 +420,17 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
     )
 
 
+def _lines(where: str, forms: object) -> tuple[re.Pattern[str], ...] | None:
+    """A format's line pattern, or its alternatives (tried in turn)."""
+    if forms is None:
+        return None
+    if isinstance(forms, str):
+        forms = [forms]
+    if not isinstance(forms, list) or not forms:
+        raise KnowledgeError(f"{where} line: give a regular expression, or a list of them")
+    return tuple(schema.regex(f"{where} line", form, 0) for form in forms)
+
+
 def _flag(where: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise KnowledgeError(f"{where}: write true or false")
@@ -445,7 +454,9 @@ def _guesses(raw: dict[str, Any]) -> dict[int, Guess]:
         if code is None:
             raise KnowledgeError(f"{where}: the key must be an HTTP status")
         confidence = float(schema.number(f"{where} confidence", entry["confidence"], 0.05, 0.6))
-        found[code] = Guess(schema.one_of(f"{where} cause", entry["cause"], CAUSE_CODES), confidence)
+        found[code] = Guess(
+            schema.one_of(f"{where} cause", entry["cause"], CAUSE_CODES), confidence
+        )
     return found
 
 
