@@ -32,7 +32,8 @@ __all__ = ["Outcome", "UnseenLab", "fetch", "run_case"]
 
 
 class UnseenLab:
-    """Stacks started lazily and kept until ``close()``."""
+    """Stacks started lazily, one at a time: asking for another stops the one before
+    (the cases come stack by stack, and 2 cores do not run them all at once)."""
 
     def __init__(self) -> None:
         self.backends: Backends | None = None
@@ -40,6 +41,9 @@ class UnseenLab:
 
     def stack(self, key: str) -> Stack:
         if key not in self.stacks:
+            for other in self.stacks.values():
+                other.close()
+            self.stacks.clear()
             if self.backends is None:
                 self.backends = Backends()
             self.stacks[key] = STACKS[key](self.backends)

@@ -107,9 +107,9 @@ def _cases() -> list[Case]:
         c("nginx-uwsgi", "uwsgi_ok", "/uw/ok", ng, OK, {ng: None}),
         c("nginx-uwsgi", "uwsgi_harakiri", "/uw/slow", ng, TIMEOUT, {ng: BAD, "uwsgi": TIMEOUT}),
         c("nginx-uwsgi", "uwsgi_timeout", "/uw_short/slow", ng, TIMEOUT, {ng: TIMEOUT}),
-        c("nginx-uwsgi", "uwsgi_died", "/uw/die", ng, BAD, {ng: BAD, "uwsgi": BAD},
+        c("nginx-uwsgi", "uwsgi_died", "/uw_die/die", ng, BAD, {ng: BAD, "uwsgi": BAD},
           also=(REFUSED,)),
-        c("nginx-uwsgi", "uwsgi_exited", "/uw/exit", ng, BAD, {ng: BAD, "uwsgi": BAD},
+        c("nginx-uwsgi", "uwsgi_exited", "/uw_exit/exit", ng, BAD, {ng: BAD, "uwsgi": BAD},
           also=(REFUSED,)),
         # uWSGI sends nothing at all when the app raises before start_response
         c("nginx-uwsgi", "uwsgi_exception", "/uw/error", ng, BAD, {ng: BAD, "uwsgi": APP_ERROR},
@@ -310,9 +310,13 @@ def _nginx_uwsgi(_: Backends) -> Stack:
     app = Uwsgi(unix=True, kill_after=2, workers=2)
     short = Uwsgi(unix=True, kill_after=60)
     queue = Uwsgi(unix=True, kill_after=20, busy=6, listen_queue=1)
+    # workers that die: uWSGI sleeps 2 s when one respawns "too fast", so each its own
+    die, exit_ = Uwsgi(unix=True, workers=4), Uwsgi(unix=True, workers=4)
     front = NginxAppProxy(
         {
             "uw": _uwsgi(app, 10),
+            "uw_die": _uwsgi(die, 10),
+            "uw_exit": _uwsgi(exit_, 10),
             "uw_short": _uwsgi(short, 1),
             "uw_refused": AppRoute(closed_port(), protocol="uwsgi"),
             "uw_nosock": AppRoute(f"unix:{app.tmp}/missing.sock", protocol="uwsgi"),
@@ -320,7 +324,8 @@ def _nginx_uwsgi(_: Backends) -> Stack:
             "uw_full": _uwsgi(queue, 1),
         }
     )
-    return Stack(front, {"uwsgi": app, "uwsgi#short": short, "uwsgi#queue": queue})
+    apps: dict[str, Proxy] = {"uwsgi": app, "uwsgi#short": short, "uwsgi#queue": queue}
+    return Stack(front, {**apps, "uwsgi#die": die, "uwsgi#exit": exit_})
 
 
 def _nginx_gunicorn(_: Backends) -> Stack:
@@ -412,8 +417,6 @@ ANSWERS: dict[str, tuple[str, float | None]] = {
             "php_big_header",
             "php_refused",
             "php_missing_socket",
-            "uwsgi_died",
-            "uwsgi_exited",
             "uwsgi_exception",
             "gunicorn_exited",
             "uwsgi_big_header",
@@ -432,6 +435,8 @@ ANSWERS: dict[str, tuple[str, float | None]] = {
         ],
         ("HTTP/1.1 502 Bad Gateway", _FAST),
     ),
+    # uWSGI may hold a request while it sleeps after respawning a worker "too fast"
+    **dict.fromkeys(["uwsgi_died", "uwsgi_exited"], ("HTTP/1.1 502 Bad Gateway", None)),
     "lighttpd_refused": ("HTTP/1.1 503 Service Unavailable", _FAST),
     "lighttpd_php_missing_socket": ("HTTP/1.1 503 Service Unavailable", _FAST),
     "lighttpd_timeout": ("HTTP/1.1 504 Gateway Timeout", _TIMEOUT),
