@@ -288,3 +288,10 @@ def test_a_caddy_access_line_with_a_5xx_asks_for_its_error_line():
     finding = top(line)
     assert (finding.product, finding.status) == ("caddy", 502)
     assert finding.confidence <= 0.3 and "http.log.error" in (finding.next or "")
+
+
+def test_the_time_a_502_took_tells_a_refused_connect_from_an_answer_that_broke_off():
+    line = '203.0.113.9 - - [25/Nov/2026:14:46:55 +0000] "GET / HTTP/1.1" 502 157 "-" "curl" rt={rt} uct="-" uht="-" urt="{rt}"'
+    fast, slow = top(line.format(rt="0.001")), top(line.format(rt="30.001"))
+    assert (fast.cause, slow.cause) == ("upstream_refused", "upstream_bad_response")
+    assert max(fast.confidence, slow.confidence) <= 0.5  # a lead from timing, not a proof
