@@ -73,7 +73,9 @@ SHORT = 6  # shorter than any log line: passed on as it is
 
 # any of the prefixes at all (one search rules them all out for most lines)
 _ANY_PREFIX = re.compile(
-    "|".join("(?:" + re.sub(r"[?]P<\w+>", "", p.pattern) + ")" for p in _PREFIXES)
+    "|".join(
+        f"(?P<p{n}>" + re.sub(r"[?]P<\w+>", "", p.pattern) + ")" for n, p in enumerate(_PREFIXES)
+    )
 )
 
 
@@ -159,24 +161,18 @@ def _markup(line: str) -> str:
 
 def unwrap(line: str, today: date | None = None) -> Pasted:
     """The line under its prefixes; the prefixes and their time kept."""
-    if _ANY_PREFIX.match(line) is None:
-        return Pasted(raw=line, line=line, prefix="", prefix_time=None)
     rest = line
     when: str | None = None
     stages: list[str] = []
     for _ in range(4):
-        if stages and _ANY_PREFIX.match(rest) is None:
+        found = _first_prefix(rest)
+        if found is None:
             break
-        for prefix in _PREFIXES:
-            found = prefix.match(rest)
-            if found is None or found.end() == 0 or found.end() >= len(rest):
-                continue
-            when = when or _prefix_time(found, today)
-            rest = rest[found.end() :].lstrip()
-            stages.append(rest)
-            break
-        else:
-            break
+        when = when or _prefix_time(found, today)
+        rest = rest[found.end() :].lstrip()
+        stages.append(rest)
+    if not stages:
+        return Pasted(raw=line, line=line, prefix="", prefix_time=None)
     return Pasted(
         raw=line,
         line=rest,
@@ -184,6 +180,20 @@ def unwrap(line: str, today: date | None = None) -> Pasted:
         prefix_time=when,
         stages=tuple(stages),
     )
+
+
+def _first_prefix(rest: str) -> re.Match[str] | None:
+    """The first of the prefixes that takes something off the line (one search tells
+    which, most often; all of them in turn when that one takes all or nothing)."""
+    any_prefix = _ANY_PREFIX.match(rest)
+    if any_prefix is None:
+        return None
+    first = next(n for n in range(len(_PREFIXES)) if any_prefix.group(f"p{n}") is not None)
+    for prefix in _PREFIXES[first:]:
+        found = prefix.match(rest)
+        if found is not None and 0 < found.end() < len(rest):
+            return found
+    return None
 
 
 def _prefix_time(found: re.Match[str], today: date | None) -> str | None:
