@@ -38,6 +38,14 @@ def cases() -> dict[str, str]:
             f"--  FetchError     backend b{i}: fail errno 111 (Connection refused)"
             for i in range(10_000)
         ),
+        "1 MiB of an application's own log (no gateway line)": _fill(
+            "".join(
+                f"2026-11-25 14:46:{i % 60:02d},123 INFO [worker-{i % 7}] processed job {i} "
+                f"in {i % 97} ms for user u{i}\n"
+                for i in range(20_000)
+            )
+        ),
+        "1 MiB of HTML error pages, one <html> after another": _fill("<html>") + "</html>",
         "1 MiB of one line": "x" * (MAX_BYTES - 16),
         "1 MiB of two-byte lines (the most lines)": _fill("a\n"),
     }

@@ -11,7 +11,7 @@ import pytest
 
 from bot.render.explain import slack_messages, to_dict
 from checks.explain import explain, read_bytes
-from tests.servers.unseen_lab import CASES
+from tests.servers.unseen_lab import CASES as UNSEEN_CASES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -123,7 +123,8 @@ def test_the_lab_s_real_log_is_explained(folder, mode, top, causes):
 
 def test_every_fixture_of_the_lab_is_in_the_table():
     listed = {(folder, mode) for folder, mode, _, _ in LAB}
-    listed |= {(log, case.name) for case in CASES for log in case.logs}
+    # the unseen servers' fixtures have their own table (tests/test_explain_unseen_fixtures.py)
+    listed |= {(log, case.name) for case in UNSEEN_CASES for log in case.logs}
     on_disk = {
         (path.parent.name, path.stem)
         for path in FIXTURES.glob("*/*.log")
@@ -223,36 +224,3 @@ def test_nothing_a_client_sent_is_quoted_in_json_or_slack():
     answer = json.dumps(to_dict(result)) + json.dumps([m.blocks for m in slack_messages(result)])
     assert "lab-secret" not in answer and "doc-secret" not in answer
     assert "GET /" not in " ".join(f.evidence for f in result.findings)
-
-
-# What the servers the first lab never ran wrote (tests/servers/unseen_lab.py holds the
-# truth for each case; `python -m tests.servers.unseen_capture --write` writes them again)
-UNSEEN = [
-    pytest.param(
-        log,
-        case.name,
-        expected,
-        id=f"{log}-{case.name}",
-        marks=(
-            [pytest.mark.xfail(reason="uWSGI logged only the holder's request, not the full queue")]
-            if (log, case.name) == ("uwsgi", "uwsgi_queue_full")
-            else []
-        ),
-    )
-    for case in CASES
-    for log, expected in case.logs.items()
-    if (FIXTURES / log / f"{case.name}.log").exists()
-]
-
-
-@pytest.mark.parametrize(("log", "name", "expected"), UNSEEN)
-def test_the_unseen_servers_logs_are_explained(log, name, expected):
-    text = (FIXTURES / log / f"{name}.log").read_text()
-    result = explain(text) if text.strip() else None
-    if expected is None:
-        causes = {f.cause for f in result.findings} if result else set()
-        assert causes <= {"client_closed"}, [(f.cause, f.evidence) for f in result.findings]
-        return
-    assert result is not None and result.findings, text
-    top = result.findings[0]
-    assert (top.product, top.cause) == (log, expected), (top.evidence, text[:500])

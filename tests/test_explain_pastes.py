@@ -267,3 +267,24 @@ def test_pastes_are_split_into_lines_with_their_wrappings_kept_apart():
     (pasted,) = lines("[pod/kong-7d9c/proxy] 2026/11/25 14:46:55 [error] x")
     assert pasted.prefix == "[pod/kong-7d9c/proxy] "
     assert pasted.line.startswith("2026/11/25")
+
+
+def test_terminal_colours_are_taken_off():
+    coloured = f"\x1b[36mnginx_1  |\x1b[0m {NGINX_REFUSED}"
+    assert (top(coloured).product, top(coloured).cause) == ("nginx", "upstream_refused")
+
+
+def test_an_application_that_cannot_reach_its_database_is_not_a_refused_upstream():
+    finding = top("psycopg2.OperationalError: could not connect to server: Connection refused")
+    assert finding.cause == "server_error" and finding.confidence <= 0.6
+    assert "database" in finding.title
+
+
+def test_a_caddy_access_line_with_a_5xx_asks_for_its_error_line():
+    line = json.dumps(
+        {"level": "info", "ts": 1795618015.4, "logger": "http.log.access.log0", "status": 502}
+        | {"msg": "handled request"}
+    )
+    finding = top(line)
+    assert (finding.product, finding.status) == ("caddy", 502)
+    assert finding.confidence <= 0.3 and "http.log.error" in (finding.next or "")

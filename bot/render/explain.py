@@ -61,6 +61,7 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
         "status": finding.status,
         "log": finding.log,
         "source": finding.source,
+        "next": finding.next,
     }
 
 
@@ -80,6 +81,8 @@ def render_terminal(explanation: Explanation) -> Group:
         )
         parts.append(Text("   " + _facts(finding), style="dim"))
         parts.append(Text.assemble("   ", (finding.evidence, "cyan")))
+        if finding.next:
+            parts.append(Text.assemble("   ", ("Next: ", "bold yellow"), finding.next))
         if (finding.product, finding.cause) not in explained:
             explained.add((finding.product, finding.cause))
             parts.append(Text("   " + finding.explanation))
@@ -175,6 +178,8 @@ def slack_messages(explanation: Explanation, user: str | None = None) -> list[Me
             f"*{number}. {escape(finding.title)}* · `{finding.cause}` · "
             f"{finding.confidence:.0%}\n{code(finding.evidence)}"
         )
+        if finding.next:
+            text += f"\n:point_right: {escape(finding.next)}"
         if (finding.product, finding.cause) not in explained:
             explained.add((finding.product, finding.cause))
             steps = "\n".join(

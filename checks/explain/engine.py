@@ -105,11 +105,14 @@ def explain(
     lines = recognized = 0
     recent: LogFormat | None = None  # the last line's format: the next is likely one too
     kept: list[str] = []  # the start of the paste, for a page split over lines
+    last: tuple[str, tuple[Match, str | None] | None] = ("", None)
     for pasted in paste.lines(text, today):
         lines += 1
         if len(pasted.line) < MIN_LINE:
             continue
-        read = _read(logs, pasted, recent)
+        if pasted.raw != last[0]:  # a line repeated as it is reads the same again
+            last = (pasted.raw, _read(logs, pasted, recent))
+        read = last[1]
         if read is None:
             if len(kept) < MAX_PAGE_LINES:
                 kept.append(pasted.line)
@@ -143,7 +146,7 @@ def _add(
     fmt = found.format
     status = _status(fmt, found.fields)
     if found.pattern is None:
-        guess = logs.guesses.get(status or 0)
+        guess = fmt.guesses.get(status or 0) or logs.guesses.get(status or 0)
         if guess is None:
             return 0
         pattern = _guessed(fmt, guess, status or 0)
@@ -185,7 +188,7 @@ def _read(
 
     A JSON object is read by the JSON formats, then by its message (a Docker log line's
     `log` holds an nginx line, whose fields are clean there), and only then as text."""
-    candidates: list[tuple[str, str | None, bool]] = []
+    candidates: list[tuple[str, str | None, bool]] = []  # line, its time, JSON alone
     inner = paste.json_message(pasted.line) if pasted.line.endswith("}") else None
     if inner is not None:
         candidates.append((pasted.line, pasted.prefix_time, True))
@@ -196,8 +199,10 @@ def _read(
     candidates.append((pasted.raw, pasted.prefix_time, False))
     candidates += [(stage, pasted.prefix_time, False) for stage in pasted.stages]
     partial: tuple[Match, str | None] | None = None
+    memo: dict[str, frozenset[str]] = {}  # the raw line's words serve its stages too
     for line, when, json_only in candidates:
-        found = logs.read(line, recent, json_only)
+        part = not json_only and (line == pasted.raw or line in pasted.stages)
+        found = logs.read(line, recent, json_only, memo if part else None)
         if found is None:
             continue
         if found.pattern is not None:
@@ -225,8 +230,9 @@ def _guessed(fmt: LogFormat, guess: Guess, status: int) -> LogPattern:
         explanation=(
             f"This is a line of {fmt.log}, with status {status}, but not one whose wording "
             f"proves a cause. A {status} from {{gateway}} most often means "
-            f"`{guess.cause}`; that is only a lead. {fmt.next or ''}"
-        ).strip(),
+            f"`{guess.cause}`; that is only a lead. "
+            + (fmt.next or "The error log line it wrote for the same request settles it.")
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 _FENCE = re.compile(r"```")
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,20}[A-Za-z]")
 _QUOTE = re.compile(r"^(?:\s*(?:>|&gt;)\s?)+")
 _WRAPPED = frozenset(">`*_&")
 # a response as curl prints it: the status line, the headers, and the body's first line
@@ -27,7 +28,7 @@ _RESPONSE = re.compile(
     re.MULTILINE,
 )
 _NEWLINES = re.compile(r"(?:\r?\n(?:< )?)+")
-_PAGE = re.compile(r"<html[^>]{0,200}>.{0,4000}?</html>", re.IGNORECASE | re.DOTALL)
+MAX_PAGE = 4000  # an error page longer than this is not joined into one line
 _ENTITY = re.compile(r"&(?:gt|lt|amp|quot|#39|#x27);")
 _ENTITIES = {"&gt;": ">", "&lt;": "<", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -92,12 +93,14 @@ TOO_SHORT = Pasted(raw="", line="", prefix="", prefix_time=None)
 
 def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
     """The non-empty lines of a paste, each with its wrappings undone."""
+    if "\x1b" in text:  # colours of a terminal or of docker compose's prefixes
+        text = _ANSI.sub("", text)
     if "&" in text:
         text = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
     if "```" in text:
         text = _FENCE.sub("\n", text)
     if "</html>" in text.lower():
-        text = _PAGE.sub(lambda m: " ".join(m.group(0).split()), text)
+        text = _pages(text)
     if "HTTP/" in text:
         text = _RESPONSE.sub(lambda m: " | ".join(_NEWLINES.split(m.group(0).strip())), text)
     pending: list[str] = []
@@ -121,6 +124,29 @@ def lines(text: str, today: date | None = None) -> Iterator[Pasted]:
         yield unwrap(" ".join(pending), today)
 
 
+def _pages(text: str) -> str:
+    """Each HTML page (<html ...> to </html>, up to 4000 characters) on one line.
+
+    Found with str.find, not a regular expression: a paste of many `<html>` and one
+    `</html>` costs one pass, not one scan per `<html>`."""
+    lower = text.lower()
+    out: list[str] = []
+    done = 0
+    while True:
+        end = lower.find("</html>", done)
+        if end < 0:
+            break
+        end += len("</html>")
+        start = lower.rfind("<html", max(done, end - MAX_PAGE), end)
+        if start >= 0:
+            out += [text[done:start], " ".join(text[start:end].split())]
+        else:
+            out.append(text[done:end])
+        done = end
+    out.append(text[done:])
+    return "".join(out)
+
+
 def _markup(line: str) -> str:
     """The line without Markdown around it: inline-code backticks, and bold or italics
     marks that open and close it (a line of uWSGI's `*** HARAKIRI ... ***` keeps them)."""
@@ -139,6 +165,8 @@ def unwrap(line: str, today: date | None = None) -> Pasted:
     when: str | None = None
     stages: list[str] = []
     for _ in range(4):
+        if stages and _ANY_PREFIX.match(rest) is None:
+            break
         for prefix in _PREFIXES:
             found = prefix.match(rest)
             if found is None or found.end() == 0 or found.end() >= len(rest):

@@ -39,6 +39,7 @@ FORMAT_KEYS = (
     "next",
     "gate",
     "loose",
+    "guess",
 )
 
 
@@ -60,6 +61,7 @@ class LogFormat:
     next: str | None = None
     gate: tuple[str, ...] = ()
     loose: bool = False
+    guesses: dict[int, Guess] = dataclasses.field(default_factory=dict)
     words: tuple[tuple[str, ...] | None, ...] = ()  # per line pattern: literals.required
     extract_words: tuple[tuple[str, ...] | None, ...] = ()
 
@@ -192,7 +194,11 @@ class LogKnowledge:
         return found.pattern, found.fields, found.proof
 
     def read(
-        self, line: str, first: LogFormat | None = None, json_only: bool = False
+        self,
+        line: str,
+        first: LogFormat | None = None,
+        json_only: bool = False,
+        memo: dict[str, frozenset[str]] | None = None,
     ) -> Match | None:
         """The first pattern (formats in order) that explains the line; else the first
         format that reads it, without a pattern; else None.
@@ -200,7 +206,9 @@ class LogKnowledge:
         `first`, a format of a fixed shape (the previous line's, in a paste of one log),
         is tried before the others: formats of a fixed shape read disjoint lines, and
         the loose ones come after them all, so the answer is the same, sooner.
-        `json_only`: the line is a JSON object, for the JSON formats alone."""
+        `json_only`: the line is a JSON object, for the JSON formats alone. `memo` keeps
+        the entry words found in the first line read with it, for its parts (a line under
+        its prefixes holds no word the whole line does not)."""
         line = line[:MAX_LINE]
         if first is not None and not first.loose and not (json_only and first.line):
             fields = first.fields(line)
@@ -208,13 +216,13 @@ class LogKnowledge:
                 return self._explain(first, fields) or Match(first, None, fields, "")
         partial: Match | None = None
         json_like = line.endswith("}") and "{" in line
-        present = self._present(line)
-        for fmt in self.formats:
-            if (fmt.line is None and not json_like) or (json_only and fmt.line is not None):
-                continue
-            entry = fmt.entry
-            if entry is not None and entry.isdisjoint(present):
-                continue
+        if memo is None:
+            present = self.present(line)
+        elif "present" in memo:
+            present = memo["present"]
+        else:
+            present = memo["present"] = self.present(line)
+        for fmt in self._candidates(present, json_like, json_only):
             fields = fmt.fields(line, screened=True)
             if fields is None:
                 continue
@@ -234,17 +242,70 @@ class LogKnowledge:
         """One search for every format's entry words at once (overlapping, so that
         `] [` does not hide `[pool `), and for each word found, the words it starts with."""
         words = {w for fmt in self.formats if fmt.entry for w in fmt.entry}
-        ordered = sorted(words, key=lambda w: (-len(w), w))
-        scan = re.compile("(?=(" + "|".join(re.escape(w) for w in ordered) + "))")
+        scan = re.compile("(?=(" + _trie(words) + "))")
         prefixes = {w: frozenset(p for p in words if w.startswith(p)) for w in words}
         return scan, prefixes
 
-    def _present(self, line: str) -> frozenset[str]:
+    def present(self, line: str) -> frozenset[str]:
+        """The formats' entry words in the line (a part of it holds no others)."""
         scan, prefixes = self._scan
         found = set(scan.findall(line))
         return frozenset().union(*(prefixes[w] for w in found)) if found else frozenset()
 
+    def _candidates(
+        self, present: frozenset[str], json_like: bool, json_only: bool
+    ) -> tuple[LogFormat, ...]:
+        """The formats, in order, that a line with these entry words may be of (cached:
+        the lines of a paste have few different sets of words)."""
+        key = (present, json_like, json_only)
+        found = self._tried.get(key)
+        if found is None:
+            if len(self._tried) > 4096:
+                self._tried.clear()
+            found = self._tried[key] = tuple(
+                fmt
+                for fmt in self.formats
+                if (json_like or fmt.line is not None)
+                and not (json_only and fmt.line is not None)
+                and (fmt.entry is None or not fmt.entry.isdisjoint(present))
+            )
+        return found
+
+    @functools.cached_property
+    def _tried(self) -> dict[tuple[frozenset[str], bool, bool], tuple[LogFormat, ...]]:
+        return {}
+
+    @functools.cached_property
+    def _hint_words(self) -> re.Pattern[str] | None:
+        """One search, in the lowercased line, for a word every hint needs: most lines
+        name no product at all (None: some hint has no such word)."""
+        words: set[str] = set()
+        for hint in self.hints:
+            regex = hint.match.pattern
+            body = regex[4:] if regex.startswith("(?i)") else regex
+            found = literals.required(re.compile(body))
+            if found is None:
+                return None
+            words.update(word.lower() for word in found)
+        return re.compile(_trie(words))
+
+    @functools.cached_property
+    def _screens(self) -> dict[str, tuple[str, re.Pattern[str]]]:
+        """Per format whose every pattern needs one of a few words in the same field:
+        that field and one search for all those words (no word, no pattern to try)."""
+        found = {}
+        for name, patterns in self.patterns.items():
+            keys = [_needs(p) for p in patterns]
+            fields = {key[0] for key in keys if key}
+            if patterns and all(keys) and len(fields) == 1:
+                words = {w for key in keys if key for w in key[1]}
+                found[name] = (fields.pop(), re.compile(_trie(words)))
+        return found
+
     def _explain(self, fmt: LogFormat, fields: dict[str, str]) -> Match | None:
+        words = self._screens.get(fmt.name)
+        if words is not None and words[1].search(fields.get(words[0], "")) is None:
+            return self._messages(fmt, fields) if fmt.messages else None
         for pattern in self.patterns[fmt.name]:
             screen = pattern.screen
             if screen is not None and screen[1] not in fields.get(screen[0], ""):
@@ -274,13 +335,58 @@ class LogKnowledge:
     def product(self, fmt: LogFormat, context: str) -> str:
         """The product that wrote a line of this format, named by the line's own wording
         or its prefix where the format allows it."""
-        if fmt.hints:
+        if not fmt.hints:
+            return fmt.product
+        cache = self._named
+        key = (fmt.name, context)
+        if key not in cache:
+            if len(cache) > 4096:  # bounded: a paste of one log repeats its lines
+                cache.clear()
+            cache[key] = self._name(fmt, context)
+        return cache[key]
+
+    @functools.cached_property
+    def _named(self) -> dict[tuple[str, str], str]:
+        return {}
+
+    def _name(self, fmt: LogFormat, context: str) -> str:
+        screen = self._hint_words
+        if screen is None or screen.search(context[:MAX_LINE].lower()):
             for hint in self.hints:
                 if ("*" in fmt.hints or hint.product in fmt.hints) and hint.match.search(
                     context[:MAX_LINE]
                 ):
                     return hint.product
         return fmt.product
+
+
+def _trie(words: set[str]) -> str:
+    """An alternation of the words, nested by common prefixes (much faster to scan)."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _branch(root) or "$^"
+
+
+def _branch(node: dict[str, Any]) -> str:
+    alternatives = [
+        re.escape(char) + _branch(child) for char, child in sorted(node.items()) if char
+    ]
+    if not alternatives:
+        return ""
+    body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
+def _needs(pattern: LogPattern) -> tuple[str, tuple[str, ...]] | None:
+    """(field, words): words of which the pattern cannot match without one."""
+    for (field, _), words in zip(pattern.match, pattern.words, strict=False):
+        if words:
+            return field, words
+    return None
 
 
 def render(template: str, fields: dict[str, str]) -> str | None:
@@ -415,6 +521,7 @@ def _format(where: str, name: str, raw: dict[str, Any]) -> LogFormat:
         next=schema.text(f"{where} next", entry["next"]) if "next" in entry else None,
         gate=tuple(schema.text(f"{where} gate", word) for word in entry.get("gate", [])),
         loose=_flag(f"{where} loose", entry.get("loose", False)),
+        guesses=_guesses(entry.get("guess", {}), f"{where} guess"),
         words=tuple(literals.required(form) for form in line) if line else (),
         extract_words=tuple(literals.required(pattern) for _, pattern in extract),
     )
@@ -445,10 +552,10 @@ def _hint(where: str, raw: dict[str, Any]) -> Hint:
     )
 
 
-def _guesses(raw: dict[str, Any]) -> dict[int, Guess]:
+def _guesses(raw: dict[str, Any], table: str = "logs.toml [guess]") -> dict[int, Guess]:
     found = {}
     for status, entry in raw.items():
-        where = f"logs.toml [guess] {status}"
+        where = f"{table} {status}"
         entry = schema.keys(where, entry, ("cause", "confidence"))
         code = schema.status(where, int(status)) if status.isdigit() else None
         if code is None:
