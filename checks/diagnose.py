@@ -23,7 +23,7 @@ from checks.weigh import Weighed, weigh
 
 SLOW_MS = DEFAULT_SLOW_MS  # a watch's `slow` replaces it
 CERT_WARNING_DAYS = 14
-MAX_CAUSES = 4
+MAX_CAUSES = 5  # nginx's one fast 502 has five honest readings
 MAX_OWNER_STEPS = 7
 STANDARD_STATUSES = (100, 599)  # RFC 9110 §15: a status outside this range is not HTTP
 

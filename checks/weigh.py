@@ -66,6 +66,9 @@ def weigh(sample: HttpSample, knowledge: Knowledge, product: str) -> Weighed:
         timed = rule.slower_than_ms is None and (sample.status or 0) in clues.GATEWAY_STATUSES
         for code, confidence in _killed(base, reading) if timed else base:
             found.add(code, confidence)
+        for clue in reading.words:  # the answer's own words, where they agree
+            if clue.code in found.scores:
+                found.add(clue.code, found.scores[clue.code], clue.line)
     elif reading.words:
         _by_words(found, reading, base, own)
     else:
@@ -195,8 +198,9 @@ def _slow_line(waited: float) -> str:
 
 
 def _fast_line(waited: float) -> str:
+    took = f"{waited:.0f} ms" if waited >= 1 else "less than a millisecond"
     return (
-        f"the error came {waited:.0f} ms after the request was sent: too soon for any "
+        f"the error came {took} after the request was sent: too soon for any "
         "timeout, so the upstream refused, closed or answered wrongly at once"
     )
 

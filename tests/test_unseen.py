@@ -11,6 +11,9 @@ answered is recorded in docs/proxy-signatures.md.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from tests.conftest import check_json, run_cli
@@ -91,3 +94,18 @@ def test_explain_reads_what_each_server_logged(lab, case, log, tmp_path):
     assert result.code == 0, (text, result.stderr)
     finding = result.json["findings"][0]
     assert (finding["product"], finding["cause"]) == (log, expected), text
+
+
+@pytest.mark.parametrize(("route", "status"), [("ok", "200"), ("refused", "502"), ("hang", "504")])
+def test_nghttpx_answers_the_same_over_http2(lab, route, status):
+    """The lab's check and captures speak HTTP/1.1 to nghttpx; curl speaks HTTP/2."""
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("curl not installed")
+    front = lab.stack("nghttpx").front
+    out = subprocess.run(
+        [curl, "-s", "-o", "/dev/null", "--http2", "--cacert", str(front.ca_file), "-m", "10",
+         "-w", "%{http_version} %{http_code}", front.url(f"/{route}/x")],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert out.stdout == f"2 {status}", out

@@ -167,6 +167,7 @@ def score(keys: list[str]) -> str:  # pragma: no cover - a tool
     from tests.conftest import check_json
 
     rows, cause_ok, product_ok, failures, logs_ok, logs_total = [], 0, 0, 0, 0, 0
+    exact, listed = 0, 0
     lab = UnseenLab()
     try:
         for case in [c for c in CASES if not keys or c.stack in keys]:
@@ -180,6 +181,8 @@ def score(keys: list[str]) -> str:  # pragma: no cover - a tool
             if case.cause != "healthy":
                 failures += 1
                 cause_ok += cause in (case.cause, *case.also)
+                exact += cause == case.cause
+                listed += case.cause in [c["code"] for c in data["causes"]]
                 product_ok += product == case.product
             seen = []
             for log, want in case.logs.items():
@@ -197,6 +200,8 @@ def score(keys: list[str]) -> str:  # pragma: no cover - a tool
         lab.close()
     totals = {
         "check_cause": f"{cause_ok}/{failures}",
+        "check_cause_exactly_first": f"{exact}/{failures}",
+        "check_truth_listed": f"{listed}/{failures}",
         "check_product": f"{product_ok}/{failures}",
         "explain_logs": f"{logs_ok}/{logs_total}",
     }
