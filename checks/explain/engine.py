@@ -1,10 +1,13 @@
 """Log lines in, what they prove out. Pure: no I/O, no clock.
 
-Each line is read by the first format of checks/knowledge/logs.toml that parses
-it and explained by the first of that format's patterns that matches; lines
-nothing explains are counted, never guessed at. Recognized lines are grouped by
-what they prove (product, cause, upstream) and each group carries the same
-explanation and owner fixes the check gives for that cause and product.
+A paste is first undone into lines (checks.explain.paste: prefixes, quotes, JSON,
+pages). Each line is read by the first format of checks/knowledge/logs.toml that
+parses it and explained by the first of that format's patterns that matches; a line
+of a known format whose message proves nothing gets only the weak lead of its status
+and what to paste next; lines nothing reads are counted, never guessed at.
+Recognized lines are grouped by what they prove (product, cause, upstream) and each
+group carries the same explanation and owner fixes the check gives for that cause
+and product.
 """
 
 from __future__ import annotations
