@@ -44,6 +44,8 @@ _PREFIXES = (
     re.compile(r"^pod/[\w.-]{1,253}\s"),
     # docker compose: "web_1  | ", "web-1  | "
     re.compile(r"^[\w.-]{1,100}\s{0,40}\|\s?(?=\S)"),
+    # klog, as Kubernetes' Go programs write it: "W1125 14:46:55.123456       7 file.go:42] "
+    re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{1,9}\s{1,20}\d{1,10} [\w./-]{1,100}:\d{1,6}\] "),
     # syslog priority "<13>"
     re.compile(r"^<\d{1,3}>(?:1 )?"),
     # RFC 3164 syslog / journald short: "Nov 25 14:46:55 host prog[812]: "
