@@ -163,6 +163,8 @@ class Proxy:
     product: ClassVar[str] = ""
     binary: ClassVar[str] = ""
     start_timeout: ClassVar[float] = 15.0
+    # how late its log may be written after the event (seconds; buffered logs)
+    log_delay: ClassVar[float] = 0.0
 
     def __init__(
         self,

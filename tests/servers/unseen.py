@@ -330,6 +330,7 @@ class TrafficServerProxy(Proxy):
     product = "trafficserver"
     binary = "traffic_server"
     start_timeout = 30.0
+    log_delay = 1.5  # error.log is written from a buffer, once a second at best
 
     def __init__(self, *args: object, dns: str | None = None, **kwargs: object) -> None:
         self.dns = dns
@@ -417,6 +418,7 @@ CONFIG proxy.config.exec_thread.limit INT 1
 CONFIG proxy.config.task_threads INT 1
 CONFIG proxy.config.cache.ram_cache.size INT 1048576
 CONFIG proxy.config.log.periodic_tasks_interval INT 1
+CONFIG proxy.config.log.max_secs_per_buffer INT 1
 {dns}"""
 
     def _remap(self) -> str:

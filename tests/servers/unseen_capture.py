@@ -126,7 +126,7 @@ def run_case(
         if logs != last:
             last, quiet_since = logs, time.monotonic()
         grown = {log_name(k) for k, v in logs.items() if len(v) > before.get(k, 0)}
-        if expected <= grown and time.monotonic() - quiet_since > 1.2:
+        if expected <= grown and time.monotonic() - quiet_since > 1.2 + stack.front.log_delay:
             break  # what it should write is there, and nothing more came for a while
     new: dict[str, str] = {}
     for key, text in stack.logs().items():

@@ -6,12 +6,12 @@ accelerator, nginx before PHP-FPM/uWSGI/gunicorn) with what stands behind it: th
 misbehaving backends of tests/servers/misbehave.py and real application servers
 (tests/servers/appservers.py). A :class:`Case` is one request through a stack, the
 cause and product ``gateway check`` must name, and the cause ``gateway explain`` must
-give first for each log the servers wrote meanwhile (None: the log must prove nothing).
+give first for each log the servers wrote meanwhile (None: the log must prove no
+fault). ``ANSWERS`` is what each front answered in the lab (status line and time).
 
-``python -m tests.servers.unseen_lab [stack ...]`` runs every case once, prints what
-the client received and what each server logged (the raw material of
-docs/proxy-signatures.md), and with ``--write`` stores the logs as fixtures under
-tests/fixtures/logs/<log>/<case>.log.
+tests/servers/unseen_capture.py runs the cases (``python -m
+tests.servers.unseen_capture [--write | --score] [stack ...]``); tests/test_unseen.py
+and tests/test_explain_unseen_fixtures.py hold the engine to the truth written here.
 """
 
 from __future__ import annotations
