@@ -295,3 +295,19 @@ def test_the_time_a_502_took_tells_a_refused_connect_from_an_answer_that_broke_o
     fast, slow = top(line.format(rt="0.001")), top(line.format(rt="30.001"))
     assert (fast.cause, slow.cause) == ("upstream_refused", "upstream_bad_response")
     assert max(fast.confidence, slow.confidence) <= 0.5  # a lead from timing, not a proof
+
+
+@pytest.mark.parametrize(
+    ("line", "cause"),
+    [
+        ("curl: (7) Failed to connect to shop.example port 443: Connection refused", "tcp_refused"),
+        ("curl: (6) Could not resolve host: shop.example", "dns_nxdomain"),
+        ("curl: (60) SSL certificate problem: certificate has expired", "tls_expired"),
+        ("curl: (52) Empty reply from server", "connection_reset"),
+        ("This site can't be reached ... ERR_TOO_MANY_REDIRECTS", "redirect_loop"),
+    ],
+)
+def test_a_client_s_own_error_is_the_site_s_not_an_upstream_s(line, cause):
+    finding = top(line)
+    assert finding.cause == cause and finding.product == "unknown"
+    assert "its port" not in finding.title
