@@ -211,6 +211,11 @@ CASES = [
     (
         'Nov 25 14:46:55 lb1 haproxy[901]: Server app/web1 is DOWN, reason: Layer4 connection problem, info: "Connection refused", check duration: 0ms. 0 active and 0 backup servers left.',
         "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        'Nov 25 14:46:55 lb1 haproxy[901]: Health check for server app/web1 failed, reason: Layer4 connection problem, info: "Connection refused", check duration: 0ms, status: 0/2 DOWN.',
+        "haproxy",
         "upstream_refused",
     ),
     (

@@ -47,7 +47,7 @@ LAB = [
     ("haproxy", "tls", "upstream_refused", {"upstream_refused"}),
     ("haproxy", "died", "upstream_refused", {"upstream_refused"}),
     ("haproxy", "died_hanging", "upstream_timeout", {"upstream_timeout"}),
-    ("haproxy", "startup", "no_healthy_upstream", {"no_healthy_upstream", "upstream_refused"}),
+    ("haproxy", "startup", "no_healthy_upstream", {"no_healthy_upstream"}),
     ("haproxy", "ok", None, set()),
     # ---- with 503: the server's own 503, passed on
     ("haproxy", "backend503", "service_unavailable", {"service_unavailable"}),
