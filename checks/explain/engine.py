@@ -116,9 +116,11 @@ def explain(
         if pasted.raw != last[0]:  # a line repeated as it is reads the same again
             last = (pasted.raw, _read(logs, pasted, recent))
         read = last[1]
+        if len(kept) < MAX_PAGE_LINES and (
+            read is None or (read[0].pattern is None and read[0].format.line is not None)
+        ):
+            kept.append(pasted.line)  # unproven text: it may be half of a line the paste broke
         if read is None:
-            if len(kept) < MAX_PAGE_LINES:
-                kept.append(pasted.line)
             continue
         recent = read[0].format
         recognized += _add(groups, logs, read, pasted.raw)
