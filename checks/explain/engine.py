@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from checks.diagnose import fill
@@ -36,6 +36,7 @@ MAX_EVIDENCE = 200
 MAX_UPSTREAM = 100
 MAX_OWNER_STEPS = 7
 
+GENERAL_WORDING = 0.7  # the most a line read only by wording any program may write proves
 MIN_LINE = 6  # shorter than any line a gateway writes about a failure
 MAX_PAGE_LINES = 60  # an error page pasted over lines is read as one, up to here
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -162,6 +163,9 @@ def _add(
         _upstream(found.via, found.fields) if found.via else None
     )
     product = logs.product(fmt, context)
+    if product == "unknown" == fmt.product and pattern.confidence > GENERAL_WORDING:
+        # no product's format read it and nothing names its writer: only its wording
+        pattern = replace(pattern, confidence=GENERAL_WORDING)
     key = (product, pattern.cause, upstream, found.pattern is None)
     group = groups.get(key)
     if group is None:

@@ -1,0 +1,410 @@
+"""`gateway explain` on whole classes of lines, each in its product's own wording.
+
+Every line here is built from the format string in the product's source (named in the
+comment above each group) or from its documentation, with made-up addresses and
+names: HAProxy's termination states and server events, Varnish's FetchError and
+Backend_health records, Apache's mod_proxy_ajp, mod_ssl and mod_proxy_http messages,
+Traffic Server's CONNECT and TLS errors, Kong's and APISIX's Lua wording, PHP-FPM's and
+uWSGI's warnings, nginx lines under wrappers or broken in two by the paste, Envoy's
+transport failure reasons, cloudflared's and Traefik's Go errors.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.explain import explain
+
+CASES = [
+    (
+        "hap-cd",
+        'Dec  3 10:00:00 lb1 haproxy[2211]: 10.1.2.3:51234 [03/Dec/2026:10:00:00.123] www~ app/web1 0/0/1/-1/5002 -1 0 - - CD-- 12/12/3/1/0 0/0 "GET /api/items HTTP/1.1"',
+        "haproxy",
+        "client_closed",
+    ),
+    (
+        "hap-cc503",
+        'Dec  3 10:00:00 lb1 haproxy[2211]: 10.1.2.3:51234 [03/Dec/2026:10:00:00.123] www app/<NOSRV> 0/-1/-1/-1/3001 503 0 - - CC-- 1/1/0/0/0 0/0 "POST /upload HTTP/1.1"',
+        "haproxy",
+        "client_closed",
+    ),
+    (
+        "hap-cd-ingress",
+        '[pod/haproxy-ingress-6c8f/haproxy-ingress] 10.244.0.1:40112 [03/Dec/2026:10:00:00.123] _front_http default_web_8080/srv001 0/0/0/-1/60001 -1 0 - - CD-- 3/3/0/0/0 0/0 "GET /stream HTTP/1.1"',
+        "haproxy",
+        "client_closed",
+    ),
+    (
+        "hap-cc-200",
+        '10.1.2.3:51234 [03/Dec/2026:10:00:00.123] fe be/s2 0/0/2/110/-1 200 1024 - - CC-- 5/5/1/1/0 0/0 "GET / HTTP/1.1"',
+        "haproxy",
+        "client_closed",
+    ),
+    (
+        "hap-l4con",
+        'Dec  3 10:00:00 lb1 haproxy[2211]: Server app/web1 is DOWN, reason: Layer4 connection problem, info: "Connection refused", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        "hap-l4to",
+        "[WARNING]  (8) : Server app/web2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        "hap-l7",
+        'Dec  3 10:00:00 lb1 haproxy[2211]: Server app/web1 is DOWN, reason: Layer7 wrong status, code: 503, info: "Service Unavailable", check duration: 3ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        "hap-l7to",
+        "Server app/web1 is DOWN, reason: Layer7 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        "hap-dns-nx",
+        "[WARNING]  (7) : Server be_app/app1 is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-dns-to",
+        "Dec  3 10:00:00 lb haproxy[7]: Server be_app/app1 is going DOWN for maintenance (DNS timeout status). 0 active and 0 backup servers left.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-cant-resolve",
+        "[ALERT]    (1) : config : parsing [/usr/local/etc/haproxy/haproxy.cfg:41] : 'server app1' : could not resolve address 'app'.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-noip",
+        "[WARNING]  (9) : Server be_app/app1 is going DOWN for maintenance (No IP for server ). 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-resolvers",
+        "[ALERT] 336/100000 (1) : parsing [/etc/haproxy/haproxy.cfg:30] : 'server s1' : could not resolve address 'backend.internal'.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "v-sick",
+        "0 Backend_health - boot.default Still sick -------- 2 3 5 0.000000 0.000000 ",
+        "varnish",
+        "no_healthy_upstream",
+    ),
+    (
+        "v-wentsick",
+        "-   Backend_health default Went sick 4---X-R- 2 3 5 0.000000 0.000000 Open error 111 (Connection refused)",
+        "varnish",
+        "no_healthy_upstream",
+    ),
+    ("v-nobackend", "-   FetchError     No backend", "varnish", "no_healthy_upstream"),
+    ("v-fbt", "--  FetchError     first byte timeout", "varnish", "upstream_timeout"),
+    ("v-eof", "--  FetchError     http first read error: EOF", "varnish", "upstream_bad_response"),
+    ("v-eof2", "-- FetchError http read error: EOF", "varnish", "upstream_bad_response"),
+    (
+        "v-htc",
+        "-   FetchError     HTC eof (Unexpected end of input)",
+        "varnish",
+        "upstream_bad_response",
+    ),
+    ("v-closed", "-   FetchError     backend closed", "varnish", "upstream_bad_response"),
+    (
+        "a-ajp1030",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_ajp:error] [pid 2345:tid 140] (70007)The timeout specified has expired: [client 10.1.2.3:51234] AH01030: ajp_ilink_receive() can't receive header",
+        "apache",
+        "upstream_timeout",
+    ),
+    (
+        "a-ajp992",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_ajp:error] [pid 2345:tid 140] [client 10.1.2.3:51234] AH00992: ajp_read_header: ajp_ilink_receive failed",
+        "apache",
+        "upstream_timeout",
+    ),
+    (
+        "a-ajp878",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_ajp:error] [pid 2345:tid 140] (120006)APR does not understand this error code: [client 10.1.2.3:51234] AH00878: read response failed from 127.0.0.1:8009 (localhost)",
+        "apache",
+        "upstream_timeout",
+    ),
+    (
+        "a-sslproxy",
+        "[Thu Dec 03 10:00:00.123456 2026] [ssl:error] [pid 2345:tid 140] [client 10.1.2.3:51234] AH01961: SSL Proxy requested for shop.example:443 but not enabled [Hint: SSLProxyEngine]",
+        "apache",
+        "upstream_tls",
+    ),
+    (
+        "a-sslproxy2",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] AH00961: HTTPS: failed to enable ssl support for 10.0.0.7:443 (backend.internal)",
+        "apache",
+        "upstream_tls",
+    ),
+    (
+        "a-97",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_http:error] [pid 2345:tid 140] (32)Broken pipe: [client 10.1.2.3:51234] AH01097: pass request body failed to 10.0.0.7:8080 (10.0.0.7) from 10.1.2.3 ()",
+        "apache",
+        "upstream_bad_response",
+    ),
+    (
+        "a-102",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_http:error] [pid 2345:tid 140] [client 10.1.2.3:51234] AH01102: error reading status line from remote server 10.0.0.7:8080",
+        "apache",
+        "upstream_bad_response",
+    ),
+    (
+        "a-proxyerr",
+        "Proxy Error\nThe proxy server received an invalid response from an upstream server.\nThe proxy server could not handle the request GET /.\nReason: Error reading from remote server",
+        "apache",
+        "upstream_bad_response",
+    ),
+    (
+        "a-balancer",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_balancer:error] [pid 2345:tid 140] [client 10.1.2.3:51234] AH01167: balancer://mycluster: All workers are in error state for route (node1)",
+        "apache",
+        "no_healthy_upstream",
+    ),
+    (
+        "a-balancer2",
+        "[proxy:error] [pid 2345:tid 140] AH00940: HTTP: disabled connection for (app1)",
+        "apache",
+        "no_healthy_upstream",
+    ),
+    (
+        "ats-conn2",
+        "[Dec  3 10:00:00.123] [ET_NET 1] ERROR: CONNECT: could not connect to 10.0.0.7 for 'http://origin.example/' (setting last failure time) connect_result=111",
+        "trafficserver",
+        "upstream_refused",
+    ),
+    (
+        "ats-tls",
+        "[Dec  3 10:00:00.123] [ET_NET 2] ERROR: SSL connection failed for 'origin.example': error:0A000086:SSL routines::certificate verify failed",
+        "trafficserver",
+        "upstream_tls",
+    ),
+    (
+        "k-nrf",
+        '2026/12/03 10:00:00 [error] 1290#0: *5961 [lua] balancer.lua:1064: execute(): DNS resolution failed: dns server error: 3 name error. Tried: ["(short)backend.internal:(na) - cache-miss","backend.internal:33 - cache-miss/querying/dns server error: 3 name error"], client: 10.1.2.3, server: kong, request: "GET / HTTP/1.1", host: "api.example"',
+        "kong",
+        "upstream_dns",
+    ),
+    (
+        "k-initial",
+        '2026/12/03 10:00:00 [error] 22#0: *3345 [lua] handler.lua:1082: before(): failed the initial dns/balancer resolve for \'backend.internal\' with: dns server error: 3 name error, client: 10.1.2.3, server: kong, request: "GET / HTTP/1.1", host: "api.example"',
+        "kong",
+        "upstream_dns",
+    ),
+    ("k-body", '{"message":"name resolution failed"}', "kong", "upstream_dns"),
+    (
+        "k-body2",
+        'HTTP/1.1 503 Service Temporarily Unavailable\nServer: kong/3.4.2\n\n{\n  "message":"name resolution failed"\n}',
+        "kong",
+        "upstream_dns",
+    ),
+    (
+        "apisix-1",
+        '2026/12/03 10:00:00 [error] 49#49: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 10.1.2.3, server: _, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:80/", host: "api.example", apisix',
+        "openresty",
+        "upstream_refused",
+    ),
+    (
+        "apisix-2",
+        '2026/12/03 10:00:00 [error] 49#49: *1 [lua] init.lua:527: http_access_phase(): failed to set upstream: no valid upstream node, client: 10.1.2.3, server: _, request: "GET / HTTP/1.1", host: "api.example"',
+        "openresty",
+        "no_healthy_upstream",
+    ),
+    (
+        "or-1",
+        "2026/12/03 10:00:00 [error] 7#7: *3 lua tcp socket read timed out, context: ngx.timer",
+        "openresty",
+        "upstream_timeout",
+    ),
+    (
+        "fpm-busy",
+        "[03-Dec-2026 10:00:00] WARNING: [pool www] seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), spawning 8 children, there are 0 idle, and 13 total children",
+        "php-fpm",
+        "upstream_overloaded",
+    ),
+    (
+        "fpm-busy2",
+        "Dec 03 10:00:00 web1 php-fpm[812]: [WARNING] [pool www] seems busy (you may need to increase pm.start_servers, or pm.min/max_spare_servers), spawning 32 children, there are 3 idle, and 45 total children",
+        "php-fpm",
+        "upstream_overloaded",
+    ),
+    (
+        "uw-ibs",
+        "invalid request block size: 4420 (max 4096)...skip",
+        "uwsgi",
+        "upstream_header_too_big",
+    ),
+    (
+        "uw-ibs2",
+        "Dec 03 10:00:00 web1 uwsgi[812]: invalid request block size: 21573 (max 4096)...skip",
+        "uwsgi",
+        "upstream_header_too_big",
+    ),
+    (
+        "uw-ibs-nginx",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream prematurely closed connection while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "uwsgi://127.0.0.1:3031", host: "shop.example"\ninvalid request block size: 4420 (max 4096)...skip',
+        "uwsgi",
+        "upstream_header_too_big",
+    ),
+    (
+        "n-send104",
+        '2026/12/03 10:00:00 [error] 812#812: *7 send() failed (104: Connection reset by peer) while sending request to upstream, client: 10.1.2.3, server: shop, request: "POST / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-recv104",
+        '2026/12/03 10:00:00 [error] 812#812: *7 recv() failed (104: Connection reset by peer) while reading upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-writev32",
+        'nginx_1  | 2026/12/03 10:00:00 [error] 29#29: *7 writev() failed (32: Broken pipe) while sending request to upstream, client: 172.18.0.1, server: _, request: "POST /upload HTTP/1.1", upstream: "http://172.18.0.3:8000/upload", host: "localhost"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-to-docker",
+        'proxy-1  | 2026/12/03 10:00:00 [error] 29#29: *7 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 172.18.0.1, server: _, request: "GET / HTTP/1.1", upstream: "http://172.18.0.3:8000/", host: "localhost"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-to-journald",
+        'Dec 03 10:00:00 web1 nginx[812]: 2026/12/03 10:00:00 [error] 812#812: *7 upstream timed out (110: Unknown error) while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:8000/", host: "shop.example"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-to-wrap",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream timed out (110: Connection timed out) while reading response header from\nupstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:8000/", host: "shop.example"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-to-wrap2",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream timed out (110: Connection\ntimed out) while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:8000/", host: "shop.example"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-unix2",
+        '2026/12/03 10:00:00 [crit] 812#812: *7 connect() to unix:/run/gunicorn.sock failed (2: No such file or directory) while connecting to upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://unix:/run/gunicorn.sock:/", host: "shop.example"',
+        "nginx",
+        "upstream_refused",
+    ),
+    (
+        "n-readv104",
+        '2026/12/03 10:00:00 [error] 812#812: *7 readv() failed (104: Connection reset by peer) while reading upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "e-110",
+        "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: 110",
+        "envoy",
+        "upstream_timeout",
+    ),
+    (
+        "e-111",
+        "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: 111",
+        "envoy",
+        "upstream_refused",
+    ),
+    (
+        "e-tls",
+        "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: 268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER",
+        "envoy",
+        "upstream_tls",
+    ),
+    (
+        "e-tls2",
+        "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end",
+        "envoy",
+        "upstream_tls",
+    ),
+    (
+        "cf-stream",
+        '2026-12-03T10:00:00Z ERR  error="stream 17 canceled by remote with error code 0" cfRay=8a1b2c3d4e5f6a7b-FRA originService=http://localhost:8080',
+        "cloudflared",
+        "client_closed",
+    ),
+    (
+        "cf-ctx",
+        '2026-12-03T10:00:00Z ERR Request failed error="context canceled" connIndex=0 dest=https://app.example/ ip=198.41.192.7 type=http',
+        "cloudflared",
+        "client_closed",
+    ),
+    (
+        "cf-tls",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: tls: failed to verify certificate: x509: certificate is valid for localhost, not app.internal" cfRay=8a1b2c3d4e5f6a7b-FRA originService=https://app.internal:8443',
+        "cloudflared",
+        "upstream_tls",
+    ),
+    (
+        "cf-tls2",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: remote error: tls: handshake failure" cfRay=8a1b2c3d4e5f6a7b-FRA originService=https://localhost:8443',
+        "cloudflared",
+        "upstream_tls",
+    ),
+    (
+        "t-wsa",
+        'time="2026-12-03T10:00:00Z" level=debug msg="\'502 Bad Gateway\' caused by: read tcp 10.0.0.2:51234->10.0.0.7:80: wsarecv: An existing connection was forcibly closed by the remote host."',
+        "traefik",
+        "upstream_bad_response",
+    ),
+    (
+        "t-reset",
+        '2026-12-03T10:00:00Z DBG github.com/traefik/traefik/v3/pkg/proxy/httputil/proxy.go:113 > 502 Bad Gateway error="read tcp 10.0.0.2:51234->10.0.0.7:80: read: connection reset by peer"',
+        "traefik",
+        "upstream_bad_response",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "product", "cause"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_the_class_is_named(text, product, cause):
+    result = explain(text)
+    assert result.findings, text
+    finding = result.findings[0]
+    assert (finding.product, finding.cause) == (product, cause)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dial tcp 10.0.0.7:8080: connect: connection refused",
+        "Error: read ECONNRESET",
+        "lookup shop-app on 127.0.0.11:53: no such host",
+    ],
+)
+def test_wording_alone_is_no_more_than_a_lead(text):
+    """A message any program may write, in no product's format and naming none, proves
+    its cause less surely than a gateway's own line: at most 70 %."""
+    (finding,) = explain(text).findings
+    assert finding.product == "unknown"
+    assert finding.confidence <= 0.7
+
+
+def test_a_server_taken_out_of_a_pool_that_still_has_others_is_a_weaker_lead():
+    down = (
+        "Server app/web1 is DOWN, reason: Layer4 connection problem, "
+        'info: "Connection refused", check duration: 0ms. {} active and 0 backup servers left.'
+    )
+    (last,) = explain(down.format(0)).findings
+    (one_of_two,) = explain(down.format(1)).findings
+    assert last.cause == one_of_two.cause == "no_healthy_upstream"
+    assert last.confidence > one_of_two.confidence
