@@ -165,6 +165,9 @@ class Proxy:
     start_timeout: ClassVar[float] = 15.0
     # how late its log may be written after the event (seconds; buffered logs)
     log_delay: ClassVar[float] = 0.0
+    # a route whose every request writes one log line (with its path) right away, to
+    # tell where a late log has caught up; "" when the log is never late
+    marker_route: ClassVar[str] = ""
 
     def __init__(
         self,

@@ -331,6 +331,7 @@ class TrafficServerProxy(Proxy):
     binary = "traffic_server"
     start_timeout = 30.0
     log_delay = 1.5  # error.log is written from a buffer, once a second at best
+    marker_route = "refused"  # 'CONNECT: attempt fail ... url=...' names the path
 
     def __init__(self, *args: object, dns: str | None = None, **kwargs: object) -> None:
         self.dns = dns

@@ -20,6 +20,7 @@ import ssl
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,11 +110,34 @@ def _quietly(func: Callable[..., Any], *args: Any) -> None:
         func(*args)
 
 
+def _drain(stack: Stack, deadline: float = 15.0) -> None:
+    """For a front whose log is written late (Traffic Server's buffered error.log), wait
+    until everything the previous case made it write is in: make it log one line of its
+    own (a request to a refused route, with a unique path) and wait for that line, which
+    it writes after the earlier ones."""
+    route = stack.front.marker_route
+    if not route:
+        return
+    token = f"/{route}/drain-{uuid.uuid4().hex}"
+    _quietly(fetch, stack, token, 10.0)
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and token not in stack.logs().get(_front_key(stack), ""):
+        time.sleep(0.1)
+
+
+def _front_key(stack: Stack) -> str:
+    return next(iter(stack.log_files()))
+
+
 def run_case(
     lab: UnseenLab, case: Case, action: Callable[[Stack], Any], settle: float = 8.0
 ) -> Outcome:
-    """Run ``action(stack)`` for ``case``; wait (bounded) for the logs it should write."""
+    """Run ``action(stack)`` for ``case``; wait (bounded) for the logs it should write.
+
+    Only what the logs got after the case began is the case's: a front with a late log
+    is drained first (``_drain``), so the previous case's lines never land in this one."""
     stack = lab.stack(case.stack)
+    _drain(stack)
     before = {name: len(text) for name, text in stack.logs().items()}
     _hold(stack, case)
     result = action(stack)
