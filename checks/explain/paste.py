@@ -190,7 +190,7 @@ def _first_prefix(rest: str) -> re.Match[str] | None:
     any_prefix = _ANY_PREFIX.match(rest)
     if any_prefix is None:
         return None
-    first = next(n for n in range(len(_PREFIXES)) if any_prefix.group(f"p{n}") is not None)
+    first = int((any_prefix.lastgroup or "p0")[1:])  # the outer group closes last
     for prefix in _PREFIXES[first:]:
         found = prefix.match(rest)
         if found is not None and 0 < found.end() < len(rest):

@@ -23,6 +23,7 @@ from checks.knowledge.schema import KnowledgeError
 
 # Longest line read; the rest of a longer line is ignored (bounded work per line).
 MAX_LINE = 16_384
+_WHOLE = re.compile(r"\^\(\?P<\w+>\.\{\d+,\}\)")  # a line pattern that reads the whole line
 TIME_FORMATS = ("epoch", "iso")
 FORMAT_KEYS = (
     "line",
@@ -222,7 +223,14 @@ class LogKnowledge:
             present = memo["present"]
         else:
             present = memo["present"] = self.present(line)
+        silent = memo.get("silent", frozenset()) if memo is not None else frozenset()
         for fmt in self._candidates(present, json_like, json_only):
+            whole = self._whole_line_screens.get(fmt.name)
+            if whole is not None and (fmt.name in silent or whole.search(line) is None):
+                # none of the words its patterns need: a part of the line holds none either
+                if memo is not None:
+                    memo["silent"] = silent = silent | {fmt.name}
+                continue
             fields = fmt.fields(line, screened=True)
             if fields is None:
                 continue
@@ -246,8 +254,16 @@ class LogKnowledge:
         prefixes = {w: frozenset(p for p in words if w.startswith(p)) for w in words}
         return scan, prefixes
 
+    @functools.cached_property
+    def _any_entry(self) -> re.Pattern[str]:
+        """Whether the line holds any entry word at all (faster than finding them all,
+        and most lines of an application's own log hold none)."""
+        return re.compile(_trie({w for fmt in self.formats if fmt.entry for w in fmt.entry}))
+
     def present(self, line: str) -> frozenset[str]:
         """The formats' entry words in the line (a part of it holds no others)."""
+        if self._any_entry.search(line) is None:
+            return frozenset()
         scan, prefixes = self._scan
         found = set(scan.findall(line))
         return frozenset().union(*(prefixes[w] for w in found)) if found else frozenset()
@@ -300,6 +316,21 @@ class LogKnowledge:
             if patterns and all(keys) and len(fields) == 1:
                 words = {w for key in keys if key for w in key[1]}
                 found[name] = (fields.pop(), re.compile(_trie(words)))
+        return found
+
+    @functools.cached_property
+    def _whole_line_screens(self) -> dict[str, re.Pattern[str]]:
+        """Per loose format that reads the whole line into the one field its patterns
+        screen (the shared messages): that screen, searched in the line itself before
+        any field is read."""
+        found = {}
+        for fmt in self.formats:
+            screen = self._screens.get(fmt.name)
+            if not fmt.loose or screen is None or fmt.messages or fmt.drop or not fmt.line:
+                continue
+            whole = len(fmt.line) == 1 and _WHOLE.fullmatch(fmt.line[0].pattern)
+            if whole and fmt.line[0].groupindex == {screen[0]: 1}:
+                found[fmt.name] = screen[1]
         return found
 
     def _explain(self, fmt: LogFormat, fields: dict[str, str]) -> Match | None:
