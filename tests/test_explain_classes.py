@@ -370,6 +370,319 @@ CASES = [
         "traefik",
         "upstream_bad_response",
     ),
+    (
+        "n-novalid",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream sent no valid HTTP/1.0 header while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-chunked",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream sent invalid chunked response while reading upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-cl-te",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-invalidstatus",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream sent invalid status "abc" while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-noresolver",
+        '2026/12/03 10:00:00 [error] 812#812: *7 no resolver defined to resolve backend.internal, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", host: "shop.example"',
+        "nginx",
+        "upstream_dns",
+    ),
+    (
+        "n-hostnotfound",
+        '2026/12/03 10:00:00 [emerg] 1#1: host not found in upstream "app:8000" in /etc/nginx/conf.d/default.conf:12',
+        "nginx",
+        "upstream_dns",
+    ),
+    (
+        "n-hostnotfound2",
+        'nginx: [emerg] host not found in upstream "backend" in /etc/nginx/nginx.conf:40',
+        "nginx",
+        "upstream_dns",
+    ),
+    (
+        "n-sslread",
+        '2026/12/03 10:00:00 [error] 812#812: *7 SSL_do_handshake() failed (SSL: error:14094410:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure:SSL alert number 40) while SSL handshaking to upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_tls",
+    ),
+    (
+        "n-recv111",
+        '2026/12/03 10:00:00 [error] 812#812: *7 recv() failed (111: Connection refused) while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_refused",
+    ),
+    (
+        "n-upgraded",
+        '2026/12/03 10:00:00 [error] 812#812: *7 recv() failed (104: Connection reset by peer) while proxying upgraded connection, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
+    (
+        "n-resolv-to",
+        '2026/12/03 10:00:00 [error] 812#812: *7 backend.internal could not be resolved (110: Operation timed out), client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", host: "shop.example"',
+        "nginx",
+        "upstream_dns",
+    ),
+    (
+        "n-ingress-wrap",
+        '[pod/ingress-nginx-controller-5c8d/controller] 2026/12/03 10:00:00 [error] 31#31: *9 upstream timed out (110: Operation timed out) while reading response header from upstream, client: 10.244.0.1, server: app.example, request: "GET / HTTP/2.0", upstream: "http://10.244.1.5:8080/", host: "app.example"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-json",
+        '{"log":"2026/12/03 10:00:00 [error] 29#29: *1 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 172.17.0.1, server: _, request: \\"GET / HTTP/1.1\\", upstream: \\"http://172.17.0.3:80/\\", host: \\"localhost\\"\\n","stream":"stderr","time":"2026-12-03T10:00:00.1Z"}',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "hap-json",
+        '{"client_ip":"10.1.2.3","backend_name":"app","server_name":"web1","status_code":-1,"termination_state":"CD--"}',
+        "haproxy",
+        "client_closed",
+    ),
+    (
+        "hap-no-srv-ingress",
+        '10.244.0.1:40112 [03/Dec/2026:10:00:00.123] _front_http default_web_8080/<NOSRV> 0/-1/-1/-1/0 503 222 - - SC-- 3/3/0/0/0 0/0 "GET / HTTP/1.1"',
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        "hap-sq",
+        '10.1.2.3:51234 [03/Dec/2026:10:00:00.123] fe be/s1 0/0/0/-1/30001 504 194 - - sH-- 1/1/0/0/0 0/0 "GET / HTTP/1.1"',
+        "haproxy",
+        "upstream_timeout",
+    ),
+    (
+        "v-503page",
+        "Error 503 Backend fetch failed\nBackend fetch failed\nGuru Meditation:\nXID: 32770\nVarnish cache server",
+        "varnish",
+        "upstream_refused",
+    ),
+    ("v-nconn", "-   FetchError     no backend connection", "varnish", "upstream_refused"),
+    (
+        "v-hdrlen",
+        "-   FetchError     http first read error: overflow",
+        "varnish",
+        "upstream_header_too_big",
+    ),
+    (
+        "v-sick2",
+        "Backend_health - boot.web1 Still sick 4--X-R- 0 5 10 0.000000 0.000000 Open error 111 (Connection refused)",
+        "varnish",
+        "no_healthy_upstream",
+    ),
+    (
+        "a-dns2",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] (EAI 2)Name or service not known: AH00898: DNS lookup failure for: backend.internal returned by /app",
+        "apache",
+        "upstream_dns",
+    ),
+    (
+        "a-refused-unix",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] (2)No such file or directory: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/php8.2-fpm.sock (*:80) failed",
+        "apache",
+        "upstream_refused",
+    ),
+    (
+        "a-to-read",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_http:error] [pid 2345:tid 140] (70007)The timeout specified has expired: [client 10.1.2.3:51234] AH01102: error reading status line from remote server 10.0.0.7:8080",
+        "apache",
+        "upstream_timeout",
+    ),
+    (
+        "a-ssl-hs",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] [client 10.1.2.3:51234] AH00898: Error during SSL Handshake with remote server returned by /app",
+        "apache",
+        "upstream_tls",
+    ),
+    (
+        "a-1084",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] (111)Connection refused: AH00957: HTTP: attempt to connect to 127.0.0.1:8080 (localhost) failed",
+        "apache",
+        "upstream_refused",
+    ),
+    (
+        "a-fcgi-to",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_fcgi:error] [pid 2345:tid 140] (70007)The timeout specified has expired: [client 10.1.2.3:51234] AH01075: Error dispatching request to : (polling)",
+        "apache",
+        "upstream_timeout",
+    ),
+    (
+        "a-wstunnel",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 2345:tid 140] (111)Connection refused: AH00957: WS: attempt to connect to 127.0.0.1:3000 (localhost) failed",
+        "apache",
+        "upstream_refused",
+    ),
+    (
+        "e-uf",
+        '[2026-12-03T10:00:00.000Z] "GET / HTTP/1.1" 503 UF 0 91 1 - "10.1.2.3" "curl/8.5.0" "5b3c" "app.example" "10.0.0.7:8080"',
+        "envoy",
+        "upstream_refused",
+    ),
+    (
+        "e-urx-uf",
+        '[2026-12-03T10:00:00.000Z] "GET / HTTP/1.1" 503 UF,URX 0 91 1 - "10.1.2.3" "curl/8.5.0" "5b3c" "app.example" "10.0.0.7:8080"',
+        "envoy",
+        "upstream_refused",
+    ),
+    (
+        "e-dc",
+        '[2026-12-03T10:00:00.000Z] "GET /stream HTTP/1.1" 0 DC 0 0 5000 - "10.1.2.3" "curl/8.5.0" "5b3c" "app.example" "10.0.0.7:8080"',
+        "envoy",
+        "client_closed",
+    ),
+    (
+        "e-ut",
+        '[2026-12-03T10:00:00.000Z] "GET / HTTP/2" 504 UT 0 24 15001 - "10.1.2.3" "Mozilla/5.0" "5b3c" "app.example" "10.0.0.7:8080"',
+        "envoy",
+        "upstream_timeout",
+    ),
+    (
+        "e-tls3",
+        "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: verify SAN list:TLS_error_end",
+        "envoy",
+        "upstream_tls",
+    ),
+    (
+        "t-refused",
+        'time="2026-12-03T10:00:00Z" level=debug msg="\'502 Bad Gateway\' caused by: dial tcp 10.0.0.7:80: connect: connection refused"',
+        "traefik",
+        "upstream_refused",
+    ),
+    (
+        "t-timeout",
+        'time="2026-12-03T10:00:00Z" level=debug msg="\'504 Gateway Timeout\' caused by: net/http: timeout awaiting response headers"',
+        "traefik",
+        "upstream_timeout",
+    ),
+    (
+        "t-tls",
+        'time="2026-12-03T10:00:00Z" level=debug msg="\'500 Internal Server Error\' caused by: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+        "traefik",
+        "upstream_tls",
+    ),
+    (
+        "t-nas",
+        '2026-12-03T10:00:00Z DBG github.com/traefik/traefik/v3/pkg/proxy/httputil/proxy.go:113 > 503 Service Unavailable error="no available server"',
+        "traefik",
+        "no_healthy_upstream",
+    ),
+    (
+        "cf-refused",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: dial tcp [::1]:8080: connect: connection refused" cfRay=8a1b2c3d4e5f6a7b-FRA originService=http://localhost:8080',
+        "cloudflared",
+        "upstream_refused",
+    ),
+    (
+        "cf-dns",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: dial tcp: lookup app on 127.0.0.11:53: no such host" cfRay=8a1b2c3d4e5f6a7b-FRA originService=http://app:8080',
+        "cloudflared",
+        "upstream_dns",
+    ),
+    (
+        "cf-to",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: dial tcp 10.0.0.7:8080: i/o timeout" cfRay=8a1b2c3d4e5f6a7b-FRA originService=http://10.0.0.7:8080',
+        "cloudflared",
+        "upstream_timeout",
+    ),
+    (
+        "cf-ctx2",
+        '2026-12-03T10:00:00Z ERR Failed to handle QUIC stream error="context canceled" connIndex=1 event=1 ip=198.41.200.13',
+        "cloudflared",
+        "client_closed",
+    ),
+    (
+        "cf-eof",
+        '2026-12-03T10:00:00Z ERR  error="Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared: EOF" cfRay=8a1b2c3d4e5f6a7b-FRA originService=http://localhost:8080',
+        "cloudflared",
+        "upstream_bad_response",
+    ),
+    (
+        "k-refused",
+        '2026/12/03 10:00:00 [error] 1290#0: *5961 connect() failed (111: Connection refused) while connecting to upstream, client: 10.1.2.3, server: kong, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "api.example"',
+        "kong",
+        "upstream_refused",
+    ),
+    (
+        "k-dns-body",
+        '{"message":"name resolution failed","request_id":"5b3c"}',
+        "kong",
+        "upstream_dns",
+    ),
+    (
+        "k-timeout-body",
+        '{"message":"The upstream server is timing out","request_id":"5b3c"}',
+        "kong",
+        "upstream_timeout",
+    ),
+    (
+        "k-balancer",
+        '2026/12/03 10:00:00 [error] 22#0: *3345 [lua] balancer.lua:275: queryDns(): [ring-balancer] querying dns for backend.internal failed: dns server error: 3 name error, client: 10.1.2.3, server: kong, request: "GET / HTTP/1.1", host: "api.example"',
+        "kong",
+        "upstream_dns",
+    ),
+    (
+        "fpm-max",
+        "[03-Dec-2026 10:00:00] WARNING: [pool www] server reached pm.max_children setting (5), consider raising it",
+        "php-fpm",
+        "upstream_overloaded",
+    ),
+    (
+        "fpm-slow",
+        "[03-Dec-2026 10:00:00] WARNING: [pool www] child 1234, script '/var/www/index.php' (request: \"GET /index.php\") execution timed out (30.012 sec), terminating",
+        "php-fpm",
+        "upstream_timeout",
+    ),
+    (
+        "fpm-exit",
+        "[03-Dec-2026 10:00:00] WARNING: [pool www] child 1234 exited on signal 11 (SIGSEGV) after 12.3 seconds from start",
+        "php-fpm",
+        "upstream_bad_response",
+    ),
+    (
+        "gu-wt",
+        "[2026-12-03 10:00:00 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:17)",
+        "gunicorn",
+        "upstream_timeout",
+    ),
+    (
+        "uw-harakiri",
+        "Thu Dec  3 10:00:00 2026 - *** HARAKIRI ON WORKER 2 (pid: 812, try: 1) ***",
+        "uwsgi",
+        "upstream_timeout",
+    ),
+    (
+        "uw-listen",
+        '*** uWSGI listen queue of socket "127.0.0.1:3031" (fd: 3) full !!! (101/100) ***',
+        "uwsgi",
+        "upstream_overloaded",
+    ),
+    (
+        "ats-dns",
+        "[Dec  3 10:00:00.123] [ET_NET 1] ERROR: DNS Error: looking up origin.example",
+        "trafficserver",
+        "upstream_dns",
+    ),
+    (
+        "caddy-refused",
+        '{"level":"error","ts":1795622408.6,"logger":"http.log.error","msg":"dial tcp 127.0.0.1:8080: connect: connection refused","request":{"remote_ip":"10.1.2.3"},"duration":0.001,"status":502,"err_id":"abc","err_trace":"reverseproxy.statusError (reverseproxy.go:1269)"}',
+        "caddy",
+        "upstream_refused",
+    ),
 ]
 
 
@@ -408,3 +721,25 @@ def test_a_server_taken_out_of_a_pool_that_still_has_others_is_a_weaker_lead():
     (one_of_two,) = explain(down.format(1)).findings
     assert last.cause == one_of_two.cause == "no_healthy_upstream"
     assert last.confidence > one_of_two.confidence
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        (
+            "20261125.14h46m55s CONNECT: could not connect to 10.0.0.7 for "
+            "'http://shop.example/?session=SECRET' (setting last failure time) connect_result=111",
+            "upstream_refused",
+        ),
+        (
+            "[Nov 25 14:46:55.123] [ET_NET 1] ERROR: CONNECT Error: ETIMEDOUT: Connection timed out "
+            "[110] connecting to 10.0.0.7:8080 for 'http://shop.example/?token=SECRET' "
+            "(setting last failure time)",
+            "upstream_timeout",
+        ),
+    ],
+)
+def test_traffic_server_s_failed_connect_is_quoted_without_its_url(text, cause):
+    (finding,) = explain(text).findings
+    assert (finding.product, finding.cause) == ("trafficserver", cause)
+    assert "SECRET" not in finding.evidence and "shop.example" not in finding.evidence
