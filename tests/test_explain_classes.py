@@ -803,6 +803,77 @@ CASES = [
         "openresty",
         "upstream_refused",
     ),
+    (
+        "g-errno110",
+        "proxy: failed to connect to upstream 10.0.0.7:8080: [Errno 110] Connection timed out",
+        "unknown",
+        "upstream_timeout",
+    ),
+    (
+        "g-iotimeout",
+        "http: proxy error: read tcp 10.0.0.2:5000->10.0.0.7:80: i/o timeout",
+        "unknown",
+        "upstream_timeout",
+    ),
+    ("g-etimedout", "Error: connect ETIMEDOUT 10.0.0.7:443", "unknown", "upstream_timeout"),
+    ("g-epipe", "proxy error: Error: write EPIPE", "unknown", "upstream_bad_response"),
+    (
+        "g-unixnoent",
+        "http: proxy error: dial unix /run/app.sock: connect: no such file or directory",
+        "unknown",
+        "upstream_refused",
+    ),
+    (
+        "g-noroute",
+        "http: proxy error: dial tcp 10.0.0.7:8080: connect: no route to host",
+        "unknown",
+        "upstream_refused",
+    ),
+    (
+        "g-wrongver",
+        "proxy error: write EPROTO 140:error:0A00010B:SSL routines::wrong version number",
+        "unknown",
+        "upstream_tls",
+    ),
+    (
+        "g-cvf",
+        "upstream error: SSL routines:tls_process_server_certificate:certificate verify failed",
+        "unknown",
+        "upstream_tls",
+    ),
+    (
+        "g-errno111",
+        "upstream request failed: [Errno 111] Connection refused",
+        "unknown",
+        "upstream_refused",
+    ),
+    ("g-econnreset", "proxy error: read ECONNRESET", "unknown", "upstream_bad_response"),
+    ("g-ctx", "http: proxy error: context canceled", "unknown", "client_closed"),
+    (
+        "g-noip",
+        "upstream failed: no IP address found for backend.internal",
+        "unknown",
+        "upstream_dns",
+    ),
+    (
+        "g-errno-eq-111",
+        "connect to backend failed, errno=111 (Connection refused)",
+        "unknown",
+        "upstream_refused",
+    ),
+    (
+        "g-errno-eq-110",
+        "connect to backend failed, errno=110 (Connection timed out)",
+        "unknown",
+        "upstream_timeout",
+    ),
+    (
+        "g-113",
+        "connect() to 10.0.0.7:8080 failed (113: No route to host)",
+        "nginx",
+        "upstream_refused",
+    ),
+    ("g-gw-to", "[proxy] upstream 10.0.0.7:8080 error: ETIMEDOUT", "unknown", "upstream_timeout"),
 ]
 
 
