@@ -874,6 +874,24 @@ CASES = [
         "upstream_refused",
     ),
     ("g-gw-to", "[proxy] upstream 10.0.0.7:8080 error: ETIMEDOUT", "unknown", "upstream_timeout"),
+    (
+        "hap-dns-cfg-new",
+        "[ALERT]    (1) : config : backend 'be_app': server 'app1': could not resolve address 'app'.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-dns-named",
+        "Dec  3 10:00:00 lb haproxy[7]: Server be_app/app1 ('app') is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left.",
+        "haproxy",
+        "upstream_dns",
+    ),
+    (
+        "hap-json-cc",
+        '{"client_ip":"10.1.2.3","backend_name":"app","server_name":"<NOSRV>","status_code":503,"termination_state":"CC--"}',
+        "haproxy",
+        "client_closed",
+    ),
 ]
 
 
