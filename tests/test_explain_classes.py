@@ -892,6 +892,18 @@ CASES = [
         "haproxy",
         "client_closed",
     ),
+    (
+        "a-page-tls",
+        "Proxy Error\nThe proxy server could not handle the request GET /.\nReason: Error during SSL Handshake with remote server",
+        "apache",
+        "upstream_tls",
+    ),
+    (
+        "a-balancer-any",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_balancer:error] [pid 1] [client 10.1.2.3:5] AH01170: balancer://mycluster: All workers are in error state",
+        "apache",
+        "no_healthy_upstream",
+    ),
 ]
 
 
