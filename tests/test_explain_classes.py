@@ -964,3 +964,15 @@ def test_traffic_server_s_failed_connect_is_quoted_without_its_url(text, cause):
     (finding,) = explain(text).findings
     assert (finding.product, finding.cause) == ("trafficserver", cause)
     assert "SECRET" not in finding.evidence and "shop.example" not in finding.evidence
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_a_line_a_terminal_cut_at_its_width_is_read_whole(width):
+    """Copied from a terminal, one long line comes as several, cut mid-word."""
+    line = (
+        "Nov 25 14:46:55 lb1 haproxy[655]: 10.1.2.3:48847 [25/Nov/2026:14:46:55.054] "
+        "fe_tls be_tcp/web1 9998/-1/12140 213 SC 0/0/0/0/3 0/0"
+    )
+    cut = "\n".join(line[i : i + width] for i in range(0, len(line), width))
+    (finding,) = explain(cut).findings
+    assert (finding.product, finding.cause) == ("haproxy", "upstream_refused")

@@ -108,7 +108,7 @@ def explain(
     groups: dict[tuple[str, str, str | None, bool], _Group] = {}
     lines = recognized = 0
     recent: LogFormat | None = None  # the last line's format: the next is likely one too
-    kept: list[str] = []  # the start of the paste, for a page split over lines
+    kept: list[paste.Pasted] = []  # the start of the paste, for a page split over lines
     last: tuple[str, tuple[Match, str | None] | None] = ("", None)
     for pasted in paste.lines(text, today):
         lines += 1
@@ -120,17 +120,13 @@ def explain(
         if len(kept) < MAX_PAGE_LINES and (
             read is None or (read[0].pattern is None and read[0].format.line is not None)
         ):
-            kept.append(pasted.line)  # unproven text: it may be half of a line the paste broke
+            kept.append(pasted)  # unproven text: it may be half of a line the paste broke
         if read is None:
             continue
         recent = read[0].format
         recognized += _add(groups, logs, read, pasted.raw)
     if kept and not any(g.pattern.match for g in groups.values()):
-        # nothing proven line by line: an error page or a message split over lines
-        whole = paste.unwrap(" ".join(kept)[: paste.MAX_LINE])
-        read = _read(logs, whole)
-        if read is not None and (read[0].pattern is not None or not groups):
-            recognized += _add(groups, logs, read, whole.raw)
+        recognized += _read_together(groups, logs, kept)
     ranked = sorted(groups.values(), key=lambda g: (-g.confidence, -g.count, g.first or ""))
     findings = tuple(_finding(g, knowledge) for g in ranked[:MAX_FINDINGS])
     return Explanation(
@@ -139,6 +135,29 @@ def explain(
         recognized=recognized,
         more_findings=max(0, len(ranked) - MAX_FINDINGS),
     )
+
+
+def _read_together(
+    groups: dict[tuple[str, str, str | None, bool], _Group],
+    logs: LogKnowledge,
+    kept: list[paste.Pasted],
+) -> int:
+    """Nothing proven line by line: an error page, a message split over lines, or a
+    line a terminal wrapped at its width (mid-word): the lines read as one, joined by
+    spaces (each under its prefixes), else joined as they were cut (as pasted)."""
+    found = None
+    for glue in (" ", ""):
+        parts = [p.line for p in kept] if glue else [p.raw for p in kept]
+        whole = paste.unwrap(glue.join(parts)[: paste.MAX_LINE])
+        read = _read(logs, whole)
+        if read is not None and read[0].pattern is not None:
+            return _add(groups, logs, read, whole.raw)
+        found = found or (read and (read, whole.raw))
+        if len(kept) == 1:
+            break
+    if found is not None and not groups:
+        return _add(groups, logs, found[0], found[1])
+    return 0
 
 
 def _add(
