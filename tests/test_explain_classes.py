@@ -904,6 +904,24 @@ CASES = [
         "apache",
         "no_healthy_upstream",
     ),
+    (
+        "a-prefetch-to",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_http:error] [pid 1] (70007)The timeout specified has expired: [client 10.1.2.3:5] AH01095: prefetch request body failed to 10.0.0.7:8080 (10.0.0.7) from 10.1.2.3 ()",
+        "apache",
+        "client_closed",
+    ),
+    (
+        "a-prefetch-reset",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy_http:error] [pid 1] (104)Connection reset by peer: [client 10.1.2.3:5] AH01095: prefetch request body failed to 10.0.0.7:8080 (10.0.0.7) from 10.1.2.3 ()",
+        "apache",
+        "client_closed",
+    ),
+    (
+        "a-connect-110",
+        "[Thu Dec 03 10:00:00.123456 2026] [proxy:error] [pid 1] (110)Connection timed out: AH00957: HTTP: attempt to connect to 10.0.0.7:8080 (10.0.0.7) failed",
+        "apache",
+        "upstream_timeout",
+    ),
 ]
 
 
