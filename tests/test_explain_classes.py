@@ -922,6 +922,18 @@ CASES = [
         "apache",
         "upstream_timeout",
     ),
+    (
+        "n-win-10060",
+        '2026/12/03 10:00:00 [error] 812#812: *7 upstream timed out (10060: A connection attempt failed because the connected party did not properly respond after a period of time, or established connection failed because connected host has failed to respond) while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_timeout",
+    ),
+    (
+        "n-win-10054",
+        '2026/12/03 10:00:00 [error] 812#812: *7 WSARecv() failed (10054: An existing connection was forcibly closed by the remote host) while reading response header from upstream, client: 10.1.2.3, server: shop, request: "GET / HTTP/1.1", upstream: "http://10.0.0.7:8080/", host: "shop.example"',
+        "nginx",
+        "upstream_bad_response",
+    ),
 ]
 
 
