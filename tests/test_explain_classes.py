@@ -934,6 +934,24 @@ CASES = [
         "nginx",
         "upstream_bad_response",
     ),
+    (
+        "caddy-rp-canceled",
+        '{"level":"error","ts":1795622408.6,"logger":"http.handlers.reverse_proxy","msg":"aborting with incomplete response","upstream":"127.0.0.1:8080","error":"reading: context canceled"}',
+        "caddy",
+        "client_closed",
+    ),
+    (
+        "caddy-rp-refused",
+        '{"level":"error","ts":1795622408.6,"logger":"http.handlers.reverse_proxy","msg":"upstream roundtrip","upstream":"app:8080","duration":0.01,"request":{"remote_ip":"10.1.2.3"},"error":"dial tcp 172.18.0.3:8080: connect: connection refused"}',
+        "caddy",
+        "upstream_refused",
+    ),
+    (
+        "h2o-path",
+        "[lib/core/proxy.c] failed to connect to upstream: connection refused",
+        "h2o",
+        "upstream_refused",
+    ),
 ]
 
 
