@@ -952,6 +952,18 @@ CASES = [
         "h2o",
         "upstream_refused",
     ),
+    (
+        "hap-sD",
+        '10.1.2.3:51000 [03/Dec/2026:10:00:00.120] fe app/web2 0/0/1/12/30012 200 1043 - - sD-- 3/3/1/1/0 0/0 "GET /export HTTP/1.1"',
+        "haproxy",
+        "upstream_timeout",
+    ),
+    (
+        "hap-SD",
+        '10.1.2.3:51000 [03/Dec/2026:10:00:00.120] fe app/web2 0/0/1/12/312 200 1043 - - SD-- 3/3/1/1/0 0/0 "GET /export HTTP/1.1"',
+        "haproxy",
+        "upstream_bad_response",
+    ),
 ]
 
 
