@@ -964,6 +964,18 @@ CASES = [
         "haproxy",
         "upstream_bad_response",
     ),
+    (
+        "e-json-tls",
+        '{"start_time":"2026-12-03T10:00:00.410Z","response_code":503,"response_flags":"UF","response_code_details":"upstream_reset_before_response_started{remote_connection_failure,TLS_error:_268435703:SSL_routines:OPENSSL_internal:WRONG_VERSION_NUMBER}","upstream_host":"10.0.0.7:8443"}',
+        "envoy",
+        "upstream_tls",
+    ),
+    (
+        "e-umsdr",
+        '[2026-12-03T10:00:00.000Z] "GET / HTTP/1.1" 504 UMSDR 0 24 15001 - "10.1.2.3" "curl/8.5.0" "5b3c" "app.example" "10.0.0.7:8080"',
+        "envoy",
+        "upstream_timeout",
+    ),
 ]
 
 
