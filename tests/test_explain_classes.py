@@ -976,6 +976,12 @@ CASES = [
         "envoy",
         "upstream_timeout",
     ),
+    (
+        "ats-verify",
+        "[Dec  3 10:00:00.123] [ET_NET 1] WARNING: Core server certificate verification failed for (origin.example). Action=Terminate Error=certificate has expired server=origin.example(10.0.0.7) depth=0",
+        "trafficserver",
+        "upstream_tls",
+    ),
 ]
 
 
