@@ -175,6 +175,8 @@ def _run_via(args: argparse.Namespace, options: CheckOptions) -> int:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Exit 0 when a line was recognized, 1 when none was, 2 for unusable input."""
+    from datetime import UTC, datetime
+
     from checks.explain import MAX_BYTES, ExplainInputError, explain, read_bytes
 
     try:
@@ -183,7 +185,8 @@ def run_explain(args: argparse.Namespace) -> int:
         else:
             with open(args.file, "rb") as handle:
                 data = handle.read(MAX_BYTES + 1)
-        explanation = explain(read_bytes(data))
+        # today dates syslog prefixes, which carry no year
+        explanation = explain(read_bytes(data), today=datetime.now(UTC).date())
     except OSError as exc:
         raise UsageError(f"{args.file}: {exc.strerror or exc}") from None
     except ExplainInputError as exc:

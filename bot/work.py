@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.agents import conversation as agents
@@ -54,7 +55,8 @@ class Work:
 
     async def explain(self, chat: Chat, request: Request, text: str, thread_ts: str | None) -> None:
         try:
-            explanation = await asyncio.to_thread(explain, text)  # pure, but up to 1 MiB
+            today = datetime.now(UTC).date()  # dates syslog prefixes, which carry no year
+            explanation = await asyncio.to_thread(explain, text, None, None, today)  # 1 MiB
             messages = render_explain.slack_messages(explanation, request.user)
             await self._post_explanation(chat, request, messages, thread_ts)
         except Exception:  # one failed explanation must never take the bot down

@@ -9,20 +9,22 @@ come from `checks.knowledge`, not from branches here.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from statistics import median
 
 from checks.expect import DEFAULT_SLOW_MS, Expectations, status_expected, unmet
 from checks.fingerprint import Fingerprint, identify
 from checks.h2_cause import finding as h2_finding
-from checks.knowledge import Knowledge, Rule
+from checks.knowledge import Knowledge
 from checks.knowledge import load as load_knowledge
-from checks.models import ErrorKind, Evidence, HttpSample
+from checks.models import Ending, ErrorKind, Evidence, HttpSample
 from checks.steps import Step, build_steps
+from checks.weigh import Weighed, weigh
 
 SLOW_MS = DEFAULT_SLOW_MS  # a watch's `slow` replaces it
 CERT_WARNING_DAYS = 14
-MAX_CAUSES = 4
+MAX_CAUSES = 5  # nginx's one fast 502 has five honest readings
 MAX_OWNER_STEPS = 7
 STANDARD_STATUSES = (100, 599)  # RFC 9110 §15: a status outside this range is not HTTP
 
@@ -293,18 +295,20 @@ def _http_layer(
     weight = 0.6 if tls_broken else 1.0
     # When some attempts work, what broke the others explains only part of the picture.
     part = 0.7 if ok else 1.0
+    behind = _behind_gateway(prints.values(), knowledge)
     for group in _groups(failed, prints):
-        sample = group[0]
+        sample = _typical(group)
         line = _group_line(group, prints.get(id(sample)))
         missed = unmet(sample, expect) if sample.error is None else None
+        weighed = _sample_causes(sample, knowledge, prints.get(id(sample)), behind)
         # The product's rules explain an error page better; a watch's condition speaks
         # where they are silent (a 200 that is not the page it expects).
-        if missed is not None and not _sample_causes(sample, knowledge, prints.get(id(sample))):
+        if missed is not None and not weighed:
             found.add(missed.code, 0.9 * weight * part, missed.evidence, line)
             found.headlines.setdefault(missed.code, missed.headline)
             continue
-        for code, confidence in _sample_causes(sample, knowledge, prints.get(id(sample))):
-            found.add(code, confidence * weight * part, line)
+        for code, confidence in weighed.causes():
+            found.add(code, confidence * weight * part, line, *weighed.lines.get(code, ()))
     if ok and failed:
         lines = [_group_line(g, prints.get(id(g[0]))) for g in _groups(samples, prints)]
         bad_addresses = {s.address for s in failed} - {s.address for s in ok}
@@ -347,40 +351,76 @@ def _works(
 
 
 def _sample_causes(
-    sample: HttpSample, knowledge: Knowledge, fingerprint: Fingerprint | None
-) -> tuple[tuple[str, float], ...]:
-    """What one failed attempt points at: by its product's rules, or by its error."""
+    sample: HttpSample,
+    knowledge: Knowledge,
+    fingerprint: Fingerprint | None,
+    behind: bool = False,
+) -> Weighed:
+    """What one failed attempt points at: by its own evidence and its product's rules,
+    or by its error. `behind`: other attempts were answered by a gateway."""
+    found = Weighed()
+    if sample.error is ErrorKind.NO_RESPONSE and behind:
+        line = "other attempts were answered by a gateway: this one waited on its upstream"
+        for code, confidence in _GATEWAY_WAITED:
+            found.add(code, confidence, line)
+        return found
     if sample.error in _NO_RESPONSE_CAUSES:  # no response, or a redirect that went wrong
-        return _NO_RESPONSE_CAUSES[sample.error]
+        for code, confidence in _NO_RESPONSE_CAUSES[sample.error]:
+            found.add(code, confidence, _ending_line(sample))
+        return found
     if sample.status is None:
-        return (("connection_reset", 0.5),)
-    product = fingerprint.product if fingerprint else "unknown"
-    for key in dict.fromkeys((product, "unknown")):
-        for rule in knowledge.products[key].rules:
-            if _rule_matches(rule, sample):
-                return rule.causes
-    return ()
+        found.add("connection_reset", 0.5, _ending_line(sample))
+        return found
+    if sample.ok and _cut_short(sample):  # a working status, then half a page
+        found.add("upstream_bad_response", 0.7, _ending_line(sample))
+        found.add("server_error", 0.3)
+        return found
+    return weigh(sample, knowledge, fingerprint.product if fingerprint else "unknown")
 
 
-def _rule_matches(rule: Rule, sample: HttpSample) -> bool:
-    status = sample.status or 0
-    if rule.statuses and status not in rule.statuses:
-        return False
-    if rule.status_range and not rule.status_range[0] <= status <= rule.status_range[1]:
-        return False
-    if not rule.statuses and not rule.status_range:
-        return False
-    if rule.body and rule.body not in sample.flat_body:
-        return False
-    if rule.header:
-        value = sample.header(rule.header)
-        if value is None or (rule.pattern and not rule.pattern.search(value)):
-            return False
-    if rule.slower_than_ms is not None:
-        took = sample.timings.first_byte_ms or sample.timings.total_ms or 0.0
-        if took < rule.slower_than_ms:
-            return False
-    return True
+# No answer in time while other attempts got a gateway's page: the gateway was waiting
+# on an upstream that is slow or has no free worker, not the site's front being silent.
+_GATEWAY_WAITED = (
+    ("upstream_timeout", 0.6),
+    ("upstream_overloaded", 0.2),
+    ("response_timeout", 0.2),
+)
+_GATEWAY_KINDS = frozenset({"proxy", "lb", "cdn", "platform"})
+
+
+def _behind_gateway(prints: Iterable[Fingerprint], knowledge: Knowledge) -> bool:
+    """Some answer came from a named gateway (a proxy, a load balancer, a CDN)."""
+    return any(
+        p.product in knowledge.products and knowledge.products[p.product].kind in _GATEWAY_KINDS
+        for p in prints
+    )
+
+
+_ENDINGS = {
+    Ending.CLOSED: "the server closed the connection cleanly (FIN), with no complete answer",
+    Ending.RESET: "the server reset the connection (RST)",
+}
+
+
+def _ending_line(sample: HttpSample) -> str | None:
+    """Which side ended the connection, and how: a clean close is not a reset."""
+    said = _ENDINGS.get(sample.ending)
+    if said and _cut_short(sample):
+        return f"{said} in the middle of the body: visitors get half a page"
+    return said
+
+
+def _cut_short(sample: HttpSample) -> bool:
+    """The server ended the connection before the body it announced was complete."""
+    return sample.body_truncated and sample.ending in (Ending.CLOSED, Ending.RESET)
+
+
+def _typical(group: list[HttpSample]) -> HttpSample:
+    """The attempt whose wait is the group's median: one slow outlier decides nothing."""
+    if len(group) < 3:
+        return group[0]
+    timed = sorted(group, key=lambda s: s.timings.waited_ms or 0.0)
+    return timed[len(timed) // 2]
 
 
 # --- ranking and wording ----------------------------------------------------------------
@@ -392,6 +432,8 @@ def _rank(
     ranked = sorted(found.scores.items(), key=lambda item: -item[1])[:MAX_CAUSES]
     # Rules give calibrated shares; only when layers pile up past 1 are they scaled down.
     total = max(1.0, sum(score for _, score in ranked))
+    # A cause that would show as 0% is noise, not a candidate.
+    ranked = ranked[:1] + [(code, score) for code, score in ranked[1:] if score / total >= 0.005]
     causes = []
     for code, score in ranked:
         info = knowledge.causes[code]
@@ -508,6 +550,8 @@ def _group_line(group: list[HttpSample], fingerprint: Fingerprint | None) -> str
         line += f" (page by {fingerprint.product})"
     if sample.error:
         line += f"; {sample.detail}"
+    elif _cut_short(sample):
+        line += f"; {_ending_line(sample)}"
     return line
 
 

@@ -8,6 +8,7 @@ through Cloudflare is nginx's 502, behind Cloudflare.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from checks.knowledge import Knowledge, Product, Signal
@@ -32,8 +33,9 @@ def identify(sample: HttpSample, knowledge: Knowledge) -> Fingerprint:
         body_score, header_score, evidence = _score(product, sample, body)
         if body_score or header_score:
             scored.append((body_score, header_score, product.key, evidence))
-    if not scored:
-        return Fingerprint(product="unknown", evidence=())
+    if not scored:  # no signal: a product may still name itself in a header
+        named = _self_named(sample, knowledge)
+        return named or Fingerprint(product="unknown", evidence=_unnamed(sample))
     by_page = max(scored, key=lambda s: (s[0], s[1]))
     by_headers = max(scored, key=lambda s: (s[1], s[0]))
     if by_page[0] and by_headers[2] != by_page[2] and by_headers[1]:
@@ -95,3 +97,34 @@ def _excerpt_around(text: str, at: int, length: int) -> str:
         return line
     offset = max(0, at - start - 20)
     return line[offset : offset + EXCERPT]
+
+
+_SELF_NAMING = ("server", "via", "x-powered-by", "x-cache", "x-served-by")
+
+
+def _self_named(sample: HttpSample, knowledge: Knowledge) -> Fingerprint | None:
+    """A product whose own name stands as a word in a header where products name
+    themselves ("Via: 1.1 edge (lighttpd)"), when none of its signals matched."""
+    for name in _SELF_NAMING:
+        value = sample.header(name)
+        if not value:
+            continue
+        words = set(_WORDS.findall(value.lower()))
+        for key in knowledge.products:
+            if key != "unknown" and key in words:
+                return Fingerprint(
+                    product=key, evidence=(f"{_header_name(sample, name)}: {value[:EXCERPT]}",)
+                )
+    return None
+
+
+_WORDS = re.compile(r"[a-z0-9][a-z0-9_-]*[a-z0-9]")
+
+
+def _unnamed(sample: HttpSample) -> tuple[str, ...]:
+    """The raw headers a product would name itself in, for a person to read."""
+    return tuple(
+        f"{_header_name(sample, name)}: {value[:EXCERPT]}"
+        for name in _SELF_NAMING
+        if (value := sample.header(name))
+    )

@@ -27,7 +27,16 @@ import h11
 
 from checks.body import BoundedDecoder, DecodeError, text_of
 from checks.guard import TargetRefused
-from checks.models import ErrorKind, Hop, HttpSample, Target, TcpAttempt, Timings, TlsResult
+from checks.models import (
+    Ending,
+    ErrorKind,
+    Hop,
+    HttpSample,
+    Target,
+    TcpAttempt,
+    Timings,
+    TlsResult,
+)
 from checks.target import TargetError, parse_target
 from checks.tcp import classify_os_error
 from checks.text import printable
@@ -88,10 +97,11 @@ class _Wire:
 class _Failed(Exception):
     """A request ended at a known place; `kind` and `detail` say where and why."""
 
-    def __init__(self, kind: ErrorKind, detail: str) -> None:
+    def __init__(self, kind: ErrorKind, detail: str, ending: Ending = Ending.UNKNOWN) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.ending = ending
 
 
 @dataclass(frozen=True)
@@ -312,7 +322,7 @@ async def _get_once(
         left = timeout - (time.perf_counter() - wire.started)
         connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEADER_CAP)
         response = await _exchange(reader, writer, connection, parts, left, wire)
-        body, truncated = await _read_body(reader, connection, response, wire, timeout)
+        body, truncated, ending = await _read_body(reader, connection, response, wire, timeout)
         sample = HttpSample(
             address=address,
             url=url,
@@ -323,6 +333,7 @@ async def _get_once(
             body=printable(text_of(body, _charset(response)), lines=True),
             body_truncated=truncated,
             timings=_timings(wire),
+            ending=ending,
         )
     except _Failed as failed:
         sample = HttpSample(
@@ -331,6 +342,7 @@ async def _get_once(
             error=failed.kind,
             detail=failed.detail,
             timings=_timings(wire),
+            ending=failed.ending,
         )
     finally:
         if writer is not None:
@@ -410,11 +422,11 @@ async def _exchange(
             detail = f"only {wire.received} bytes arrived before the deadline"
         else:
             detail = "connected, but no response arrived before the deadline"
-        raise _Failed(ErrorKind.NO_RESPONSE, detail) from None
+        raise _Failed(ErrorKind.NO_RESPONSE, detail, Ending.TIMEOUT) from None
     except h11.RemoteProtocolError:
         if wire.received == 0:
             detail = "the server closed the connection without sending a byte"
-            raise _Failed(ErrorKind.RESET, detail) from None
+            raise _Failed(ErrorKind.RESET, detail, Ending.CLOSED) from None
         excerpt = wire.first_bytes[:80].decode("latin-1")
         raise _Failed(
             ErrorKind.PROTOCOL,
@@ -422,7 +434,7 @@ async def _exchange(
         ) from None
     except OSError:
         detail = f"the connection was reset after {wire.received} bytes"
-        raise _Failed(ErrorKind.RESET, detail) from None
+        raise _Failed(ErrorKind.RESET, detail, Ending.RESET) from None
 
 
 async def _read_body(
@@ -431,7 +443,7 @@ async def _read_body(
     response: h11.Response | h11.InformationalResponse,
     wire: _Wire,
     timeout: float,
-) -> tuple[bytes, bool]:
+) -> tuple[bytes, bool, Ending]:
     """Read at most BODY_CAP decoded bytes, whatever the encoding layers; never more.
 
     The raw bytes read are capped too, so a body that inflates to nothing cannot
@@ -439,7 +451,7 @@ async def _read_body(
     the deadline or a broken encoding) is still evidence, marked truncated.
     """
     if isinstance(response, h11.InformationalResponse):
-        return b"", False
+        return b"", False, Ending.COMPLETE
     encodings = [
         part
         for name, value in response.headers
@@ -458,13 +470,19 @@ async def _read_body(
                     raw_read += len(event.data)
                     chunks.append(decoder.feed(bytes(event.data)))
                     if decoder.full or raw_read >= RAW_CAP:
-                        return b"".join(chunks), True
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    return b"".join(chunks), False
-                else:  # PAUSED or anything else: the message is over for us
-                    return b"".join(chunks), False
-    except (TimeoutError, OSError, h11.RemoteProtocolError, DecodeError):
-        return b"".join(chunks), True
+                        return b"".join(chunks), True, Ending.UNKNOWN
+                elif isinstance(event, h11.ConnectionClosed):
+                    return b"".join(chunks), False, Ending.CLOSED
+                else:  # the end of the message, PAUSED or anything else: over for us
+                    return b"".join(chunks), False, Ending.COMPLETE
+    except TimeoutError:
+        return b"".join(chunks), True, Ending.TIMEOUT
+    except OSError:
+        return b"".join(chunks), True, Ending.RESET
+    except h11.RemoteProtocolError:  # closed before the framing said the body ends
+        return b"".join(chunks), True, Ending.CLOSED
+    except DecodeError:
+        return b"".join(chunks), True, Ending.UNKNOWN
 
 
 async def _next_event(

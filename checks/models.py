@@ -194,6 +194,27 @@ class Timings:
     first_byte_ms: float | None = None
     total_ms: float | None = None
 
+    @property
+    def waited_ms(self) -> float | None:
+        """How long the server thought before its first byte: after connect and TLS.
+
+        A refused connect behind a proxy answers in milliseconds; a worker killed or
+        timed out behind it answers after its timeout. This is the time that tells.
+        """
+        if self.first_byte_ms is None:
+            return None
+        return max(0.0, self.first_byte_ms - (self.connect_ms or 0.0) - (self.tls_ms or 0.0))
+
+
+class Ending(enum.StrEnum):
+    """How the server ended the connection of one attempt, as the probe saw it."""
+
+    COMPLETE = "complete"  # the message ended by its own framing
+    CLOSED = "closed"  # the server closed cleanly (FIN) before a complete message
+    RESET = "reset"  # the server reset the connection (RST)
+    TIMEOUT = "timeout"  # the check gave up waiting
+    UNKNOWN = ""  # not seen (no connection, or the check stopped reading at its cap)
+
 
 @dataclass(frozen=True)
 class Hop:
@@ -219,6 +240,7 @@ class HttpSample:
     error: ErrorKind | None = None
     detail: str = ""
     timings: Timings = field(default_factory=Timings)
+    ending: Ending = Ending.UNKNOWN
     redirects: tuple[Hop, ...] = ()
     # The first hop's connection, which doubles as the TCP probe of its address, and
     # its TLS session when the handshake verified: a healthy check opens one connection.

@@ -97,7 +97,7 @@ CASES = [
     (
         NGINX.format("upstream sent too big header while reading response header from upstream"),
         "nginx",
-        "upstream_bad_response",
+        "upstream_header_too_big",
     ),
     (
         NGINX.format("no live upstreams while connecting to upstream"),
@@ -206,10 +206,15 @@ CASES = [
     (HAPROXY.format("web1", "0/0/0/-1/30001", 504, "sH--"), "haproxy", "upstream_timeout"),
     (HAPROXY.format("web1", "0/0/0/-1/0", 502, "SH--"), "haproxy", "upstream_bad_response"),
     (HAPROXY.format("web1", "0/0/0/-1/0", 502, "PH--"), "haproxy", "upstream_bad_response"),
-    (HAPROXY.format("web1", "0/0/0/3/240", 200, "CD--"), "haproxy", "healthy"),
+    (HAPROXY.format("web1", "0/0/0/3/240", 200, "CD--"), "haproxy", "client_closed"),
     (HAPROXY.format("<NOSRV>", "0/-1/-1/-1/0", 503, "SC--"), "haproxy", "no_healthy_upstream"),
     (
         'Nov 25 14:46:55 lb1 haproxy[901]: Server app/web1 is DOWN, reason: Layer4 connection problem, info: "Connection refused", check duration: 0ms. 0 active and 0 backup servers left.',
+        "haproxy",
+        "no_healthy_upstream",
+    ),
+    (
+        'Nov 25 14:46:55 lb1 haproxy[901]: Health check for server app/web1 failed, reason: Layer4 connection problem, info: "Connection refused", check duration: 0ms, status: 0/2 DOWN.',
         "haproxy",
         "upstream_refused",
     ),
@@ -261,15 +266,15 @@ CASES = [
     (traefik(504, 0), "traefik", "upstream_timeout"),
     (traefik(503, 0), "traefik", "no_healthy_upstream"),
     (traefik(500, 500), "traefik", "server_error"),
-    # PHP-FPM and gunicorn (application servers: the gateway in front is not named)
+    # PHP-FPM and gunicorn (application servers: named as such)
     (
         "[25-Nov-2026 14:46:55] WARNING: [pool www] server reached pm.max_children setting (5), consider raising it",
-        "unknown",
-        "upstream_timeout",
+        "php-fpm",
+        "upstream_overloaded",
     ),
     (
         "[2026-11-25 14:46:55 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:17)",
-        "unknown",
+        "gunicorn",
         "upstream_timeout",
     ),
     # AWS ALB: the load balancer's status against the target's
@@ -345,7 +350,7 @@ def test_lines_are_grouped_by_what_they_prove_with_first_and_last_seen():
 
 def test_a_client_that_went_away_is_not_called_a_working_site():
     (finding,) = explain(HAPROXY.format("web1", "0/0/0/3/240", 200, "CD--")).findings
-    assert finding.cause == "healthy"
+    assert finding.cause == "client_closed"
     assert finding.title == "The client went away; the server side was not at fault"
     assert "works from here" not in finding.explanation
 
@@ -354,7 +359,7 @@ def test_application_servers_are_named_though_the_gateway_is_not():
     (finding,) = explain(
         "[2026-11-25 14:46:55 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:17)"
     ).findings
-    assert (finding.product, finding.log) == ("unknown", "gunicorn error log")
+    assert (finding.product, finding.log) == ("gunicorn", "gunicorn error log")
     assert finding.title.startswith("gunicorn killed a worker")
 
 
@@ -407,7 +412,8 @@ def test_the_settling_line_for_an_ambiguous_verdict_comes_from_the_knowledge():
         "connect() failed (111: Connection refused) while connecting to upstream"
     )
     assert settling_line("varnish", "upstream_timeout").startswith("backend r2: fail errno 110")
-    assert settling_line("squid", "upstream_refused") is None
+    assert settling_line("squid", "upstream_refused") == "TCP connection to 127.0.0.1/8080 failed"
+    assert settling_line("fastly", "upstream_refused") is None
 
 
 # ---------------------------------------------------------------------------- privacy

@@ -12,6 +12,8 @@ def tables() -> str:
     logs = load_logs()
     out = []
     for fmt in logs.formats:
+        if not logs.patterns[fmt.name]:
+            continue  # read for its status only (listed in the prose)
         out += [
             f"### {fmt.log} (`{fmt.product}`)",
             "",

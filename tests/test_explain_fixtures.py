@@ -11,6 +11,7 @@ import pytest
 
 from bot.render.explain import slack_messages, to_dict
 from checks.explain import explain, read_bytes
+from tests.servers.unseen_lab import CASES as UNSEEN_CASES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -46,9 +47,10 @@ LAB = [
     ("haproxy", "tls", "upstream_refused", {"upstream_refused"}),
     ("haproxy", "died", "upstream_refused", {"upstream_refused"}),
     ("haproxy", "died_hanging", "upstream_timeout", {"upstream_timeout"}),
-    ("haproxy", "startup", "no_healthy_upstream", {"no_healthy_upstream", "upstream_refused"}),
+    ("haproxy", "startup", "no_healthy_upstream", {"no_healthy_upstream"}),
     ("haproxy", "ok", None, set()),
-    ("haproxy", "backend503", None, set()),
+    # ---- with 503: the server's own 503, passed on
+    ("haproxy", "backend503", "service_unavailable", {"service_unavailable"}),
     ("apache", "refused", "upstream_refused", {"upstream_refused"}),
     ("apache", "connect_timeout", "upstream_timeout", {"upstream_timeout", "upstream_refused"}),
     ("apache", "hang", "upstream_timeout", {"upstream_timeout", "upstream_bad_response"}),
@@ -121,6 +123,8 @@ def test_the_lab_s_real_log_is_explained(folder, mode, top, causes):
 
 def test_every_fixture_of_the_lab_is_in_the_table():
     listed = {(folder, mode) for folder, mode, _, _ in LAB}
+    # the unseen servers' fixtures have their own table (tests/test_explain_unseen_fixtures.py)
+    listed |= {(log, case.name) for case in UNSEEN_CASES for log in case.logs}
     on_disk = {
         (path.parent.name, path.stem)
         for path in FIXTURES.glob("*/*.log")
@@ -151,7 +155,7 @@ DOCUMENTED = [
             "no_healthy_upstream",
             "upstream_timeout",
             "server_error",
-            "healthy",
+            "client_closed",
         ],
         1,
     ),
@@ -179,14 +183,14 @@ DOCUMENTED = [
     ),
     (
         "gunicorn.log",
-        "unknown",
+        "gunicorn",
         ["upstream_timeout", "upstream_bad_response", "upstream_timeout", "upstream_refused"],
         1,
     ),
     (
         "php-fpm.log",
-        "unknown",
-        ["upstream_timeout", "upstream_timeout", "upstream_bad_response"],
+        "php-fpm",
+        ["upstream_overloaded", "upstream_timeout", "upstream_bad_response"],
         1,
     ),
 ]

@@ -264,3 +264,13 @@ def test_a_mistake_in_the_log_knowledge_fails_at_load(change, message):
 def test_the_shipped_log_knowledge_loads_with_every_pattern_reachable():
     logs = load_logs()
     assert sum(len(p) for p in logs.patterns.values()) >= 80
+
+
+def test_every_shared_message_pattern_needs_a_word_so_one_search_screens_them_all():
+    """The shared `messages` are tried on every line nothing else reads (an
+    application's whole log): one search for the words their patterns cannot match
+    without rules them out. A pattern without such a word (e.g. written with (?i))
+    would send every line through all of them: ten times the time."""
+    logs = load_logs()
+    wordless = [p.key for p in logs.patterns["messages"] if not any(p.words)]
+    assert wordless == []

@@ -100,6 +100,7 @@ def _attempt(sample: HttpSample) -> dict[str, Any]:
         "error": sample.error.value if sample.error else None,
         "detail": sample.detail or None,
         "timings_ms": {k: _round(v) for k, v in asdict(sample.timings).items()},
+        "ending": sample.ending.value or None,
         "redirects": [asdict(h) for h in sample.redirects],
         "headers": [[k, v] for k, v in sample.headers],
         "body_bytes": len(sample.body.encode("utf-8", errors="replace")),

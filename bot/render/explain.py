@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
 from checks.diagnose import Diagnosis
 from checks.explain import Explanation, Finding, settling_line
+from checks.knowledge import load as load_knowledge
 from checks.knowledge.logs import load_logs
 
 from .mrkdwn import SECTION_LIMIT, TEXT_LIMIT, Message, clip, code, escape, mrkdwn
@@ -60,6 +61,7 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
         "status": finding.status,
         "log": finding.log,
         "source": finding.source,
+        "next": finding.next,
     }
 
 
@@ -79,6 +81,8 @@ def render_terminal(explanation: Explanation) -> Group:
         )
         parts.append(Text("   " + _facts(finding), style="dim"))
         parts.append(Text.assemble("   ", (finding.evidence, "cyan")))
+        if finding.next:
+            parts.append(Text.assemble("   ", ("Next: ", "bold yellow"), finding.next))
         if (finding.product, finding.cause) not in explained:
             explained.add((finding.product, finding.cause))
             parts.append(Text("   " + finding.explanation))
@@ -136,8 +140,16 @@ def _facts(
 
 
 def _known_products() -> str:
-    logs = sorted({fmt.log for fmt in load_logs().formats})
-    return "It reads: " + ", ".join(logs) + "."
+    products = load_knowledge().products
+    names = dict.fromkeys(
+        products[fmt.product].name for fmt in load_logs().formats if fmt.product != "unknown"
+    )
+    return (
+        "It reads the logs and error pages of "
+        + ", ".join(names)
+        + ", and error messages in anyone's words (Go, Node.js, OpenSSL). "
+        "Paste whole lines, with the error message."
+    )
 
 
 # --------------------------------------------------------------------------------- Slack
@@ -166,6 +178,8 @@ def slack_messages(explanation: Explanation, user: str | None = None) -> list[Me
             f"*{number}. {escape(finding.title)}* · `{finding.cause}` · "
             f"{finding.confidence:.0%}\n{code(finding.evidence)}"
         )
+        if finding.next:
+            text += f"\n:point_right: {escape(finding.next)}"
         if (finding.product, finding.cause) not in explained:
             explained.add((finding.product, finding.cause))
             steps = "\n".join(

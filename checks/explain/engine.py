@@ -1,32 +1,50 @@
 """Log lines in, what they prove out. Pure: no I/O, no clock.
 
-Each line is read by the first format of checks/knowledge/logs.toml that parses
-it and explained by the first of that format's patterns that matches; lines
-nothing explains are counted, never guessed at. Recognized lines are grouped by
-what they prove (product, cause, upstream) and each group carries the same
-explanation and owner fixes the check gives for that cause and product.
+A paste is first undone into lines (checks.explain.paste: prefixes, quotes, JSON,
+pages). Each line is read by the first format of checks/knowledge/logs.toml that
+parses it and explained by the first of that format's patterns that matches; a line
+of a known format whose message proves nothing gets only the weak lead of its status
+and what to paste next; lines nothing reads are counted, never guessed at.
+Recognized lines are grouped by what they prove (product, cause, upstream) and each
+group carries the same explanation and owner fixes the check gives for that cause
+and product.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 
 from checks.diagnose import fill
+from checks.explain import paste
 from checks.knowledge import Knowledge
 from checks.knowledge import load as load_knowledge
-from checks.knowledge.logs import LogFormat, LogKnowledge, LogPattern, load_logs, render
+from checks.knowledge.logs import (
+    Guess,
+    LogFormat,
+    LogKnowledge,
+    LogPattern,
+    Match,
+    load_logs,
+    render,
+)
 
 MAX_FINDINGS = 20
 MAX_EVIDENCE = 200
 MAX_UPSTREAM = 100
 MAX_OWNER_STEPS = 7
 
-_FENCE = re.compile(r"^\s*(?:```|>\s?)+")
+GENERAL_WORDING = 0.7  # the most a line read only by wording any program may write proves
+MIN_LINE = 6  # shorter than any line a gateway writes about a failure
+MAX_PAGE_LINES = 60  # an error page pasted over lines is read as one, up to here
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)")
 _ADDRESS_JUNK = re.compile(r"[^\w.:\[\]/ -]")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PATH = re.compile(r"[/?#]")
+_QUERY = re.compile(r"[?#]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,7 @@ class Finding:
     title: str
     explanation: str
     owner: tuple[str, ...]
+    next: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ class Explanation:
 @dataclass
 class _Group:
     pattern: LogPattern
+    product: str
+    fmt: LogFormat
     evidence: str
     upstream: str | None
     status: int | None
@@ -74,43 +95,38 @@ class _Group:
 
 
 def explain(
-    text: str, knowledge: Knowledge | None = None, logs: LogKnowledge | None = None
+    text: str,
+    knowledge: Knowledge | None = None,
+    logs: LogKnowledge | None = None,
+    today: date | None = None,
 ) -> Explanation:
-    """Classify every line of the text (checked by checks.explain.reading first)."""
+    """Classify every line of the text (checked by checks.explain.reading first).
+
+    `today` dates syslog prefixes, which carry no year; without it they give no time."""
     knowledge = knowledge or load_knowledge()
     logs = logs or load_logs()
-    groups: dict[tuple[str, str, str | None], _Group] = {}
+    groups: dict[tuple[str, str, str | None, bool], _Group] = {}
     lines = recognized = 0
-    for raw in text.splitlines():
-        line = _FENCE.sub("", raw).strip().removesuffix("```").strip()
-        if not line:
-            continue
+    recent: LogFormat | None = None  # the last line's format: the next is likely one too
+    kept: list[paste.Pasted] = []  # the start of the paste, for a page split over lines
+    last: tuple[str, tuple[Match, str | None] | None] = ("", None)
+    for pasted in paste.lines(text, today):
         lines += 1
-        found = logs.classify(line)
-        if found is None:
+        if len(pasted.line) < MIN_LINE:
             continue
-        recognized += 1
-        pattern, fields, proof = found
-        fmt = pattern.format
-        upstream = _upstream(fmt, fields)
-        key = (fmt.product, pattern.cause, upstream)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(
-                pattern=pattern,
-                evidence=_clean(proof, MAX_EVIDENCE),
-                upstream=upstream,
-                status=_status(fmt, fields) or pattern.status,
-            )
-        group.count += 1
-        if pattern.confidence > group.confidence:
-            group.confidence = pattern.confidence
-            group.pattern = pattern
-            group.evidence = _clean(proof, MAX_EVIDENCE)
-        seen = _time(fmt, fields)
-        if seen:
-            group.first = min(group.first or seen, seen)
-            group.last = max(group.last or seen, seen)
+        if pasted.raw != last[0]:  # a line repeated as it is reads the same again
+            last = (pasted.raw, _read(logs, pasted, recent))
+        read = last[1]
+        if len(kept) < MAX_PAGE_LINES and (
+            read is None or (read[0].pattern is None and read[0].format.line is not None)
+        ):
+            kept.append(pasted)  # unproven text: it may be half of a line the paste broke
+        if read is None:
+            continue
+        recent = read[0].format
+        recognized += _add(groups, logs, read, pasted.raw)
+    if kept and not any(g.pattern.match for g in groups.values()):
+        recognized += _read_together(groups, logs, kept)
     ranked = sorted(groups.values(), key=lambda g: (-g.confidence, -g.count, g.first or ""))
     findings = tuple(_finding(g, knowledge) for g in ranked[:MAX_FINDINGS])
     return Explanation(
@@ -121,9 +137,142 @@ def explain(
     )
 
 
+def _read_together(
+    groups: dict[tuple[str, str, str | None, bool], _Group],
+    logs: LogKnowledge,
+    kept: list[paste.Pasted],
+) -> int:
+    """Nothing proven line by line: an error page, a message split over lines, or a
+    line a terminal wrapped at its width (mid-word): the lines read as one, joined by
+    spaces (each under its prefixes), else joined as they were cut (as pasted)."""
+    found = None
+    for glue in (" ", ""):
+        parts = [p.line for p in kept] if glue else [p.raw for p in kept]
+        whole = paste.unwrap(glue.join(parts)[: paste.MAX_LINE])
+        read = _read(logs, whole)
+        if read is not None and read[0].pattern is not None:
+            return _add(groups, logs, read, whole.raw)
+        found = found or (read and (read, whole.raw))
+        if len(kept) == 1:
+            break
+    if found is not None and not groups:
+        return _add(groups, logs, found[0], found[1])
+    return 0
+
+
+def _add(
+    groups: dict[tuple[str, str, str | None, bool], _Group],
+    logs: LogKnowledge,
+    read: tuple[Match, str | None],
+    context: str,
+) -> int:
+    """Count a line read into the group of what it proves; 1 when it proves something."""
+    found, fallback_time = read
+    fmt = found.format
+    status = _status(fmt, found.fields)
+    if found.pattern is None:
+        guess = fmt.guesses.get(status or 0) or logs.guesses.get(status or 0)
+        if guess is None:
+            return 0
+        pattern = _guessed(fmt, guess, status or 0)
+        proof = _partial_proof(fmt, status or 0, found.fields)
+    else:
+        pattern, proof = found.pattern, found.proof
+    upstream = _upstream(fmt, found.fields) or (
+        _upstream(found.via, found.fields) if found.via else None
+    )
+    product = logs.product(fmt, context)
+    if product == "unknown" == fmt.product and pattern.confidence > GENERAL_WORDING:
+        # no product's format read it and nothing names its writer: only its wording
+        pattern = replace(pattern, confidence=GENERAL_WORDING)
+    key = (product, pattern.cause, upstream, found.pattern is None)
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(
+            pattern=pattern,
+            product=product,
+            fmt=fmt,
+            evidence=_clean(proof, MAX_EVIDENCE),
+            upstream=upstream,
+            status=status or pattern.status,
+        )
+    group.count += 1
+    if pattern.confidence > group.confidence:
+        group.confidence = pattern.confidence
+        group.pattern = pattern
+        group.evidence = _clean(proof, MAX_EVIDENCE)
+    seen = _time(fmt, found.fields) or fallback_time
+    if seen:
+        group.first = min(group.first or seen, seen)
+        group.last = max(group.last or seen, seen)
+    return 1
+
+
+def _read(
+    logs: LogKnowledge, pasted: paste.Pasted, recent: LogFormat | None = None
+) -> tuple[Match, str | None] | None:
+    """The line as pasted, then under its prefixes, then the message inside its JSON:
+    the first reading that explains it, else the first that at least knows its format.
+
+    A JSON object is read by the JSON formats, then by its message (a Docker log line's
+    `log` holds an nginx line, whose fields are clean there), and only then as text."""
+    candidates: list[tuple[str, str | None, bool]] = []  # line, its time, JSON alone
+    inner = paste.json_message(pasted.line) if pasted.line.endswith("}") else None
+    if inner is not None:
+        candidates.append((pasted.line, pasted.prefix_time, True))
+        when = inner[1] or pasted.prefix_time
+        candidates.append((inner[0], when, False))
+        nested = paste.unwrap(inner[0])
+        candidates += [(stage, nested.prefix_time or when, False) for stage in nested.stages]
+    candidates.append((pasted.raw, pasted.prefix_time, False))
+    candidates += [(stage, pasted.prefix_time, False) for stage in pasted.stages]
+    partial: tuple[Match, str | None] | None = None
+    memo: dict[str, frozenset[str]] = {}  # the raw line's words serve its stages too
+    for line, when, json_only in candidates:
+        part = not json_only and (line == pasted.raw or line in pasted.stages)
+        found = logs.read(line, recent, json_only, memo if part else None)
+        if found is None:
+            continue
+        if found.pattern is not None:
+            return found, when
+        if found.format.line is None:
+            return found, when  # a structured format's line: not read again by wording
+        partial = partial or (found, when)
+    return partial
+
+
+def _guessed(fmt: LogFormat, guess: Guess, status: int) -> LogPattern:
+    """A stand-in pattern for a line whose format is known and whose message is not:
+    the status's weak lead, and what to paste next."""
+    return LogPattern(
+        key=f"{fmt.name}#status",
+        format=fmt,
+        match=(),
+        cause=guess.cause,
+        confidence=guess.confidence,
+        status=status,
+        evidence=None,
+        source=f"the status alone ({status}); the line says nothing more this tool knows",
+        example="",
+        title=f"{{gateway}} answered {status}; this {fmt.log} line does not say why",
+        explanation=(
+            f"This is a line of {fmt.log}, with status {status}, but not one whose wording "
+            f"proves a cause. A {status} from {{gateway}} most often means "
+            f"`{guess.cause}`; that is only a lead. "
+            + (fmt.next or "The error log line it wrote for the same request settles it.")
+        ),
+    )
+
+
+def _partial_proof(fmt: LogFormat, status: int, fields: dict[str, str]) -> str:
+    upstream = _upstream(fmt, fields)
+    where = f", upstream {upstream}" if upstream else ""
+    return f"{fmt.log} line: status {status}{where}"
+
+
 def _finding(group: _Group, knowledge: Knowledge) -> Finding:
     pattern = group.pattern
-    product = pattern.format.product
+    product = group.product
     info = knowledge.causes[pattern.cause]
     name = knowledge.products[product].name
     context = {
@@ -143,8 +292,9 @@ def _finding(group: _Group, knowledge: Knowledge) -> Finding:
         upstream=group.upstream,
         evidence=group.evidence,
         status=group.status,
-        log=pattern.format.log,
+        log=group.fmt.log,
         source=pattern.source,
+        next=group.fmt.next if pattern.key.endswith("#status") else None,
         title=fill(pattern.title or info.title, context),
         explanation=fill(pattern.explanation or info.explanation, context),
         owner=tuple(fill(step, context) for step in owner),
@@ -194,11 +344,16 @@ def _upstream(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = render(fmt.upstream, fields)
     if not value:
         return None
-    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip(), flags=re.IGNORECASE)
+    return _address(value, "/" in fmt.upstream)
+
+
+@functools.lru_cache(maxsize=1024)  # a paste names few upstreams, on many lines
+def _address(value: str, keep_path: bool) -> str | None:
+    value = _SCHEME.sub("", value.strip())
     value = value.rsplit("@", 1)[-1]
-    if not value.startswith("unix:"):
-        value = re.split(r"[/?#]", value, maxsplit=1)[0] if "/" not in fmt.upstream else value
-    value = re.split(r"[?#]", value, maxsplit=1)[0]
+    if not value.startswith("unix:") and not keep_path:
+        value = _PATH.split(value, maxsplit=1)[0]
+    value = _QUERY.split(value, maxsplit=1)[0]
     value = _clean(_ADDRESS_JUNK.sub("", value), MAX_UPSTREAM).strip()
     return value if value and value != "-" else None
 
@@ -215,7 +370,12 @@ def _time(fmt: LogFormat, fields: dict[str, str]) -> str | None:
     value = fields.get(fmt.time or "")
     if not value:
         return None
-    for form in fmt.time_format:
+    return _parse_time(value, fmt.time_format)
+
+
+@functools.lru_cache(maxsize=4096)  # lines of one second share their time
+def _parse_time(value: str, forms: tuple[str, ...]) -> str | None:
+    for form in forms:
         if form == "iso":
             found = _ISO.search(value)
             if found:

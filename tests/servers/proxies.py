@@ -163,6 +163,11 @@ class Proxy:
     product: ClassVar[str] = ""
     binary: ClassVar[str] = ""
     start_timeout: ClassVar[float] = 15.0
+    # how late its log may be written after the event (seconds; buffered logs)
+    log_delay: ClassVar[float] = 0.0
+    # a route whose every request writes one log line (with its path) right away, to
+    # tell where a late log has caught up; "" when the log is never late
+    marker_route: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -265,6 +270,15 @@ class Proxy:
             "TMPDIR": str(self.tmp),
         }
 
+    def accepts(self) -> bool:
+        """Whether the daemon takes connections yet (its TCP port; unix-socket servers differ)."""
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((self.host, self.port), timeout=0.5),
+        ):
+            return True
+        return False
+
     def after_start(self) -> None:
         """Extra readiness (e.g. wait for health checks); runs after the port answers."""
 
@@ -336,10 +350,7 @@ class Proxy:
                     f"{self.product} exited with {self.proc.returncode} at start\n"
                     + self._log_tails()
                 )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), timeout=0.5),
-            ):
+            if self.accepts():
                 return
             time.sleep(0.05)
         raise ProxyStartError(
