@@ -79,7 +79,7 @@ def render_short(diagnosis: Diagnosis, width: int = 80) -> Group:
         head.append(_cause_line(number, cause, short=True))
     more = len(diagnosis.causes) - SHORT_CAUSES
     steps = [_numbered(n, step) for n, step in enumerate(diagnosis.cause.owner, 1)]
-    budget = SHORT_LINES - _height(head, width) - 3  # blank, section title, the footer
+    budget = SHORT_LINES - _height(head, width) - 4  # blank, section title, the footer (2)
     shown: list[Hanging] = []
     for step in steps[:SHORT_STEPS]:
         if _height([*shown, step], width) > budget and shown:
@@ -88,7 +88,7 @@ def render_short(diagnosis: Diagnosis, width: int = 80) -> Group:
     footer = _footer(len(steps) - len(shown), max(more, 0), diagnosis)
     if shown:
         head += [Text(), *_section("First steps for the site owner"), *shown]
-    return Group(*head, Text(footer, style="dim"))
+    return Group(*head, hanging(Text(footer.strip(), style="dim"), "  ", "  "))
 
 
 def render_via(result: ViaCheck, full: bool = False) -> Group:
