@@ -73,8 +73,8 @@ class Home:
         found = []
         for row in sorted(rows, key=lambda r: (r.channel, r.url)):
             info = service.watches.get(row.id)
-            if info is None and not service.leading and unusable(row) is None:
-                info = watch_info(row)  # a follower shows the database's copy
+            if info is None and not service.owns(row.id) and unusable(row) is None:
+                info = watch_info(row)  # another replica checks it: the database's copy
             if info is None:
                 continue
             incident = incidents.get(row.id) if info.memory.state == "down" else None

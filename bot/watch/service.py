@@ -5,8 +5,8 @@ result to the pure state machine (bot/watch/state.py); hand its event to
 bot/watch/incidents.py, which posts, edits and replies. A full re-check
 confirms before an alert opens, and the bot checks its own network first.
 Check history and counters are written behind, in batches, once a second.
-With several replicas on PostgreSQL only the fleet's leader checks
-(bot/watch/fleet.py); every replica takes commands and tells the leader.
+With several replicas on PostgreSQL each checks the watches of the shards it
+holds (bot/watch/fleet.py); every replica takes commands and tells the holder.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, future, unusable, watch_info
 from bot.watch.scheduler import Scheduler
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
+from bot.watch.shards import shard_of
 from bot.watch.state import (
     Event,
     Incident,
@@ -157,44 +158,76 @@ class WatchService:
         self.scheduler.start()
         await self.incidents.escalations.start()
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
-        # Every replica runs the clock; only the leader's sweeps act (see `sweep`).
+        # Every replica runs the clock, over the watches it holds (see `sweep`).
         self._alarm_clock = asyncio.get_running_loop().create_task(self._alarms_forever())
         await self.fleet.start(self)
 
     @property
     def leading(self) -> bool:
+        """Whether this replica does the fleet's chores (pruning the history)."""
         return self.fleet.leading
 
-    async def lead(self) -> None:
-        """This replica checks the watches now: rebuild every job from the watches table,
-        and finish what a crash (of this process or of the last leader) left half done."""
+    def owns(self, watch_id: int) -> bool:
+        """Whether this replica checks the watch (holds its shard): its checks, alarms and
+        buttons act on the memory here; elsewhere the database's copy is read."""
+        return self.fleet.owns(watch_id)
+
+    async def shards_changed(
+        self, gained: frozenset[int], lost: frozenset[int], handing_over: bool
+    ) -> None:
+        """The fleet moved shards (bot/watch/fleet.py): let go of the watches of `lost`,
+        then schedule those of `gained` from the watches table."""
+        if lost:
+            await self._let_go(lost, handing_over)
+        if gained:
+            await self._take(gained)
+        metrics.LEADER.set(1 if self.leading else 0)
+
+    async def _take(self, shards: frozenset[int]) -> None:
+        """Rebuild these shards' jobs from the watches table, and finish what a crash (of
+        this process or of the last holder) left half done."""
         skipped: list[tuple[Any, str]] = []
+        adopted = []
         for row in await self._rows(skipped):
+            if shard_of(row.id) not in shards:
+                continue
             problem = self._adopt(row)
             if problem is not None:
                 log.warning(
                     "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
                 )
                 skipped.append((row, problem))
-        await self._reconcile()
+            else:
+                adopted.append(row.id)
+        skipped = [(row, why) for row, why in skipped if shard_of(row.id) in shards]
+        await self._reconcile(set(adopted))
         self._resynced = self.clock()
-        metrics.LEADER.set(1)
         if skipped:
             task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        log.info("watching %d sites", len(self.watches))
+        log.info("watching %d sites (%d more)", len(self.watches), len(adopted))
 
-    async def follow(self) -> None:
-        """Another replica checks now: forget the jobs, and the writes not yet made."""
-        metrics.LEADER.set(0)
-        for watch_id in list(self.watches):
+    async def _let_go(self, shards: frozenset[int], handing_over: bool) -> None:
+        """Stop these shards' watches. Handing over: after their running checks, with their
+        memory written (the next holder schedules from last_checked_at). Otherwise another
+        replica may hold them already: forget them, and their writes not yet made."""
+        leaving = [w for w in self.watches if shard_of(w) in shards]
+        for watch_id in leaving:
+            self.scheduler.remove(watch_id)
+        if handing_over:
+            for watch_id in leaving:
+                async with self._lock(watch_id):  # not in the middle of its check
+                    pass
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self.flush()
+        for watch_id in leaving:
             self._forget(watch_id)
-        self._history, self._pending = [], {}
+        self._history = [r for r in self._history if shard_of(r.watch_id) not in shards]
 
     async def changed(self, what: str, watch_id: int) -> None:
-        """Another replica changed a watch (bot/watch/fleet.py's NOTIFY); the leader acts."""
-        if not self.leading:
+        """Another replica changed a watch (bot/watch/fleet.py's NOTIFY); its holder acts."""
+        if not self.owns(watch_id):
             return
         if what == "recheck":
             if watch_id in self.watches:
@@ -217,6 +250,8 @@ class WatchService:
         problem = unusable(row)
         if problem is not None:
             return problem
+        if not self.owns(row.id):  # its shard moved on while the row was read
+            return None
         known = self.watches.get(row.id)
         try:
             fresh = watch_info(row)
@@ -243,8 +278,8 @@ class WatchService:
         self._pending.pop(watch_id, None)
 
     async def _resync(self) -> None:
-        """The leader re-reads the watches table: a lost NOTIFY costs RESYNC seconds at most."""
-        rows = await self._rows()
+        """Re-read the watches table: a lost NOTIFY costs RESYNC seconds at most."""
+        rows = [row for row in await self._rows() if self.owns(row.id)]
         for row in rows:
             if self._adopt(row) is not None:
                 self._forget(row.id)
@@ -252,12 +287,12 @@ class WatchService:
         for watch_id in [w for w in self.watches if w not in ids]:
             self._forget(watch_id)
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, adopted: set[int]) -> None:
         """What a crash may have left half done: an open incident behind a watch whose
         state was not yet written "down", an alert posted without its ts being stored."""
         for incident in await self.store.open_incidents():
             info = self.watches.get(incident.watch_id)
-            if info is None:
+            if info is None or incident.watch_id not in adopted:
                 continue
             if info.memory.state != "down":
                 info.memory = replace(
@@ -322,7 +357,7 @@ class WatchService:
                 log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 
     async def stop(self) -> None:
-        """Finish the running checks and write them down, then let another replica lead."""
+        """Finish the running checks and write them down, then let the others take over."""
         await self.home.stop()
         if self._alarm_clock:
             self._alarm_clock.cancel()
@@ -436,7 +471,7 @@ class WatchService:
                 in_channel=False,
             )
             return
-        if not self.leading:  # the leader schedules it
+        if not self.owns(row.id):  # the holder of its shard schedules it
             await self.fleet.notify("new" if stored.created else "watch", row.id)
             return
         info = self.watches.get(row.id) or watch_info(row)
@@ -500,7 +535,7 @@ class WatchService:
         )
         lines = []
         for row in rows:
-            if (row.id not in self.watches or not self.leading) and unusable(row):
+            if (row.id not in self.watches or not self.owns(row.id)) and unusable(row):
                 lines.append(
                     alerts.WatchLine(
                         url=row.url,
@@ -512,7 +547,7 @@ class WatchService:
                     )
                 )
                 continue
-            info = (self.watches.get(row.id) if self.leading else None) or watch_info(row)
+            info = (self.watches.get(row.id) if self.owns(row.id) else None) or watch_info(row)
             lines.append(
                 alerts.WatchLine(
                     url=row.url,
@@ -550,7 +585,7 @@ class WatchService:
         if info is None:
             await self._refuse_button(chat, press, value)
             return
-        if not self.leading:  # the leader checks it
+        if not self.owns(info.id):  # the holder of its shard checks it
             await self.fleet.notify("recheck", info.id)
             return
         await self.run(info.id)
@@ -638,7 +673,7 @@ class WatchService:
         await self.store.save_watch_state(
             info.id, muted_until=until, muted_by=user, mute_reason=reason
         )
-        await self.fleet.notify("watch", info.id)  # the leader's copy learns it
+        await self.fleet.notify("watch", info.id)  # the holder's copy learns it
 
     # --- mute / unmute: planned work ------------------------------------------------------
 
@@ -698,7 +733,7 @@ class WatchService:
         if incident.alert_ts:
             await self.incidents.edit(info, incident)
             return
-        if self.leading:  # elsewhere the leader's next check opens it, unmuted now
+        if self.owns(info.id):  # elsewhere the holder's next check opens it, unmuted now
             await self._run(info)  # a fresh check: still failing = the alert, now
 
     async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
@@ -719,8 +754,8 @@ class WatchService:
         return info, incident
 
     async def _info(self, watch_id: int) -> WatchInfo | None:
-        """The watch as the leader holds it, or as the database does (on any other replica)."""
-        if self.leading:
+        """The watch as its holder knows it, or as the database does (on any other replica)."""
+        if self.owns(watch_id):
             return self.watches.get(watch_id)
         try:
             row = await self.store.watch(watch_id)
@@ -748,7 +783,7 @@ class WatchService:
         """Check one watch and act on what changed; never raises for a site's trouble."""
         async with self._lock(watch_id):
             info = self.watches.get(watch_id)
-            if info is None or not self.leading:
+            if info is None or not self.owns(watch_id):
                 self.scheduler.remove(watch_id)
                 return
             with logs.context(watch=watch_id, channel=info.channel):
@@ -887,9 +922,7 @@ class WatchService:
     async def sweep(self) -> None:
         """One look at every watch's clock: one query for the open incidents, and the
         watch's lock only for those with something due."""
-        if not self.leading:  # one replica reminds and escalates: the one that checks
-            return
-        now = self.clock()
+        now = self.clock()  # the watches held here: a watch's holder reminds and escalates
         concerned = [w for w in self.watches.values() if w.memory.state == "down" or w.muted_until]
         incidents = await self.store.open_incidents_of(
             [w.id for w in concerned if w.memory.state == "down"]
@@ -983,11 +1016,11 @@ class WatchService:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
-            if self.leading and (self.clock() - self._resynced).total_seconds() > RESYNC:
+            if self.fleet.shards and (self.clock() - self._resynced).total_seconds() > RESYNC:
                 self._resynced = self.clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self._resync()
-            if self.clock() - pruned_at > timedelta(hours=1):
+            if self.leading and self.clock() - pruned_at > timedelta(hours=1):
                 pruned_at = self.clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.store.prune_history(pruned_at)
