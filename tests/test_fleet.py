@@ -3,9 +3,9 @@
 Each replica is the console entry point in a child process, in HTTP mode, its Web API
 pointed at the Slack stand-in; the site is a loopback server the test breaks and heals.
 The replica checking the watch (holding its shard) is killed with SIGKILL mid-incident
-and mid-recovery; the test then counts, in the checks table and in what the stand-in was asked to post, that every
-watch went on being checked, never twice in one interval, and that each alert and each
-recovery was posted once.
+and mid-recovery; the test then counts, in the checks table and in what the stand-in was
+asked to post, that every watch went on being checked, never twice in one interval, and
+that each alert and each recovery was posted once.
 """
 
 from __future__ import annotations

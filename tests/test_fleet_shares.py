@@ -23,18 +23,17 @@ from contextlib import contextmanager
 import pytest
 
 from tests.servers.misbehave import Behaviour, ServerHandle, serve
-from tests.test_fleet import (  # noqa: F401 (fixtures)
+from tests.servers.postgres import PostgresServer
+from tests.slack.stand_in import SlackStandIn
+from tests.test_fleet import (
     INTERVAL,
     NGINX_502,
     Replica,
     _samples,
     alert_posts,
     alerts,
-    database_url,
     fleet,
     holder_of,
-    postgres,
-    slack,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -42,6 +41,24 @@ pytestmark = pytest.mark.timeout(240)
 WATCHES = 30
 FAILOVER = max(INTERVAL, 15.0)
 BUSY = {"GATEWAY_USER_PER_MINUTE": "1000", "GATEWAY_TEAM_PER_MINUTE": "1000"}
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    return postgres.create_database(f"shares_{next(_databases)}")
+
+
+@pytest.fixture
+def slack():
+    with SlackStandIn() as stand_in:
+        yield stand_in
 
 
 class Arrivals:
@@ -189,7 +206,7 @@ def test_a_replica_started_later_takes_a_share_and_no_watch_is_checked_twice(
             late.stop()
 
 
-def reminders(slack) -> list[float]:
+def reminders(slack: SlackStandIn) -> list[float]:
     """When a reminder was posted (monotonic), oldest first."""
     return [
         c.at
