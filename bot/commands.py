@@ -1,7 +1,8 @@
-"""What `/gateway …` asks for, parsed from the command's text. Pure.
+"""What `/gateway …` asks for: the commands, and the grammar of each verb's words. Pure.
 
-Unusable text raises `CommandError` whose message says what was wrong; the
-caller shows it with the usage.
+Which verb reads which words is the dispatch table's (bot/verbs.py). Unusable
+text raises `CommandError` whose message says what was wrong; the caller shows
+it with the usage.
 """
 
 from __future__ import annotations
@@ -10,24 +11,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason, tokenize
+from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason
 from checks.expect import Expectations
 from checks.models import Target
 from checks.target import TargetError, parse_target
-
-USAGE = """\
-*Usage*
-• `/gateway check site.com`: diagnose now (or just `/gateway site.com`)
-• `/gateway watch site.com [every 30s|5m|1h] [after N] [expect 200] [contains "TEXT"] \
-[!contains "TEXT"] [slow 800ms] [notify @group @person…]`: alert this channel when it breaks
-• `/gateway unwatch site.com`: stop watching
-• `/gateway watches`: this channel's watches and their state
-• `/gateway mute site.com for 2h [reason]` / `/gateway unmute site.com`: planned work, \
-checks go on, alerts wait for the end of the window
-• `/gateway explain LOG LINES`: what pasted gateway log lines prove
-  (or the message shortcut *Explain with gateway* on a message holding them)
-• `/gateway help`: this message
-A target can be `site.com`, `site.com:8443`, `http://site.com:8080/health` or an IP."""
 
 _INTERVAL = re.compile(
     r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$", re.ASCII
@@ -87,51 +74,18 @@ class Explain:
     text: str  # the pasted lines, line breaks kept
 
 
-Command = Check | Watch | Unwatch | ListWatches | Help | Explain | Mute | Unmute
-
-
-def parse_command(text: str) -> Command:
-    words = tokenize(text)
-    if not words:
-        raise CommandError("tell me which site to check, e.g. `/gateway check example.com`")
-    verb = words[0].lower()
-    rest = words[1:]
-    if verb in ("help", "-h", "--help", "?"):
-        return Help()
-    if verb == "watches":
-        return ListWatches()
-    if verb == "check":
-        return Check(_one_target(rest, "check"))
-    if verb == "watch":
-        return _watch(rest)
-    if verb == "unwatch":
-        return Unwatch(_one_target(rest, "unwatch"))
-    if verb == "mute":
-        return _mute(rest)
-    if verb == "unmute":
-        return Unmute(_one_target(rest, "unmute"))
-    if verb == "explain":
-        pasted = text.lstrip()[len(words[0]) :].strip()
-        if not pasted:
-            raise CommandError("`explain` needs log lines: `/gateway explain` then paste them")
-        return Explain(pasted)
-    if len(words) == 1:
-        return Check(_target(words[0]))
-    raise CommandError(f"I don't know the command `{_short(words[0])}`")
-
-
-def _one_target(words: list[str], verb: str) -> Target:
+def one_target(words: list[str], verb: str) -> Target:
     if not words:
         raise CommandError(f"`{verb}` needs a site, e.g. `/gateway {verb} example.com`")
     if len(words) > 1:
-        raise CommandError(f"`{verb}` takes one site; I don't understand `{_short(words[1])}`")
-    return _target(words[0])
+        raise CommandError(f"`{verb}` takes one site; I don't understand `{short(words[1])}`")
+    return target(words[0])
 
 
-def _watch(words: list[str]) -> Watch:
+def watch(words: list[str]) -> Watch:
     if not words:
         raise CommandError("`watch` needs a site, e.g. `/gateway watch example.com every 5m`")
-    target = _target(words[0])
+    site = target(words[0])
     interval = after = None
     try:
         expect, notify, rest = parse_alerting(words[1:])
@@ -145,19 +99,19 @@ def _watch(words: list[str]) -> Watch:
             after = _count(rest.pop(0))
         else:
             raise CommandError(
-                f"I don't understand `{_short(word)}`: try `watch site.com every 5m after 3`"
+                f"I don't understand `{short(word)}`: try `watch site.com every 5m after 3`"
             )
-    return Watch(target=target, interval=interval, after=after, expect=expect, notify=notify)
+    return Watch(target=site, interval=interval, after=after, expect=expect, notify=notify)
 
 
-def _mute(words: list[str]) -> Mute:
+def mute(words: list[str]) -> Mute:
     if len(words) < 3 or words[1].lower() != "for":
         raise CommandError("`mute` needs a site and how long, e.g. `/gateway mute site.com for 2h`")
     try:
         span = parse_span(words[2])
     except SyntaxProblem as exc:
         raise CommandError(str(exc)) from None
-    return Mute(_target(words[0]), span, plain_reason(" ".join(words[3:])))
+    return Mute(target(words[0]), span, plain_reason(" ".join(words[3:])))
 
 
 def parse_interval(text: str) -> float:
@@ -168,13 +122,13 @@ def parse_interval(text: str) -> float:
     text = text.strip().lower()
     match = _INTERVAL.match(text) or _INTERVAL.match(text + "s")
     if not match:
-        raise CommandError(f"`{_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
+        raise CommandError(f"`{short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
     seconds = float(match.group(1)) * _UNITS[match.group(2)[0]]
     if not 0 < seconds <= MAX_INTERVAL:
         raise CommandError(
-            f"`every {_short(text)}` is out of range: the longest interval is 24 h"
+            f"`every {short(text)}` is out of range: the longest interval is 24 h"
             if seconds > 0
-            else f"`every {_short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`"
+            else f"`every {short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`"
         )
     return seconds
 
@@ -182,12 +136,12 @@ def parse_interval(text: str) -> float:
 def _count(text: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) < 4) or not 1 <= int(text) <= MAX_AFTER:
         raise CommandError(
-            f"`after` takes a number of failed checks from 1 to {MAX_AFTER}, not `{_short(text)}`"
+            f"`after` takes a number of failed checks from 1 to {MAX_AFTER}, not `{short(text)}`"
         )
     return int(text)
 
 
-def _target(text: str) -> Target:
+def target(text: str) -> Target:
     try:
         return parse_target(text)
     except (TargetError, ValueError) as exc:  # e.g. an IDNA error: still one line, not a 500
@@ -199,6 +153,6 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _short(text: str, limit: int = 40) -> str:
+def short(text: str, limit: int = 40) -> str:
     text = text.replace("`", "'")
     return text if len(text) <= limit else text[: limit - 1] + "…"

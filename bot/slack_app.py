@@ -23,11 +23,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs, metrics
 from bot.chat import SlackChat
-from bot.render.alerts import ACTION_ACK, ACTION_MUTE, ACTION_RECHECK, ACTION_UNWATCH
 from bot.render.home import MODAL_CALLBACK
-from bot.render.slack import ACTION_RERUN, ACTION_VISITOR, ACTION_WATCH, notice
-from bot.service import HOME_ACTIONS, Gateway, Request
+from bot.render.slack import notice
+from bot.service import Gateway, Request
 from bot.settings import Settings
+from bot.verbs import VERBS
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +144,7 @@ def build_app(
         elif answer.text:
             await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
-    for action_id in (
-        ACTION_RERUN,
-        ACTION_VISITOR,
-        ACTION_WATCH,
-        ACTION_ACK,
-        ACTION_MUTE,
-        ACTION_RECHECK,
-        ACTION_UNWATCH,
-        *HOME_ACTIONS,
-    ):
+    for action_id in VERBS.actions:  # every button of the dispatch table
         app.action(action_id)(on_button)
 
     @app.event("app_home_opened")

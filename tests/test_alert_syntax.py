@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.commands import CommandError, Mute, Unmute, Watch, parse_command
+from bot.commands import CommandError, Mute, Unmute, Watch
 from bot.settings import SettingsError, from_environment
+from bot.verbs import parse_command
 from checks.expect import Expectations
 
 

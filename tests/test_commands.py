@@ -15,8 +15,8 @@ from bot.commands import (
     ListWatches,
     Unwatch,
     Watch,
-    parse_command,
 )
+from bot.verbs import parse_command
 
 WORDS = st.sampled_from(
     [
@@ -104,3 +104,28 @@ def test_the_bounds_themselves_are_accepted(text, interval, after):
     command = parse_command(text)
     assert isinstance(command, Watch)
     assert (command.interval, command.after) == (interval, after)
+
+
+@pytest.mark.parametrize("text", ["timeline x", "agentz all", "frobnicate example.com now"])
+def test_an_unknown_verb_gets_the_help_not_a_default_verb(text):
+    from bot.service import Gateway, Request
+    from bot.settings import from_environment
+    from bot.verbs import USAGE
+
+    gateway = Gateway(from_environment({}))
+    answer = gateway.on_command(None, Request("T1", "C1", "U1", text))
+    verb = text.split()[0]
+    assert answer.work is None and answer.prepare is None
+    assert answer.text is not None
+    assert f"unknown command `{verb}`" in answer.text
+    assert answer.text.endswith(USAGE)
+
+
+def test_every_verb_has_its_line_of_help_and_every_line_a_verb():
+    from bot.verbs import USAGE, VERBS
+
+    for name, verb in VERBS.verbs.items():
+        if verb.usage:
+            assert verb.usage in USAGE
+        told = verb.usage or next(v.usage for v in VERBS.verbs.values() if f" {name} " in v.usage)
+        assert f"/gateway {name}" in told or name in ("-h", "--help", "?")

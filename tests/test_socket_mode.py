@@ -23,7 +23,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import USAGE
+from bot.verbs import USAGE
 from tests.conftest import ROOT
 from tests.servers.misbehave import Behaviour, serve
 from tests.slack.stand_in import SlackStandIn

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.chat import SlackChat
-from bot.commands import parse_command
 from bot.service import Gateway, Request
 from bot.settings import from_environment
 from bot.slack_app import web_client
+from bot.verbs import parse_command
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 from tests.servers.dns_server import DnsServer
