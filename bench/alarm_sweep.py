@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.watch_scale import CountingChat  # noqa: E402
+from bot.migrations import opened  # noqa: E402
 from bot.settings import from_environment  # noqa: E402
 from bot.watch.model import watch_info  # noqa: E402
 from bot.watch.service import WatchService  # noqa: E402
@@ -95,7 +96,7 @@ async def main(watches: int, down: int) -> None:
         now = datetime.now(UTC)
         chat = HomeChat()
         service = WatchService(Store(settings.database_url), settings, chat, clock=lambda: now)
-        await service.store.open()
+        await opened(service.store)
         await fill(service.store, watches, down, now)
         for row in await service.store.watches():
             service.watches[row.id] = watch_info(row)

@@ -38,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from bench.loopback_site import start_nginx  # noqa: E402
 from bench.watch_scale import create_watches  # noqa: E402
-from bot.watch.store import Store  # noqa: E402
+from bot.migrations import open_migrated  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
 from tests.servers.proxies import free_port  # noqa: E402
 from tests.slack.signing import SIGNING_SECRET  # noqa: E402
@@ -98,7 +98,7 @@ async def history(url: str, since: float, until: float) -> list[tuple[int, float
 
 
 async def seed(url: str, watches: int, port: int, interval: float) -> None:
-    store = await Store(url).open()
+    store = await open_migrated(url)
     try:
         await create_watches(store, watches, port, interval)
     finally:

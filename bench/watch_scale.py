@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.loopback_site import start_nginx  # noqa: E402
 from bot import loop  # noqa: E402
+from bot.migrations import open_migrated  # noqa: E402
 from bot.render.slack import Message  # noqa: E402
 from bot.settings import from_environment  # noqa: E402
 from bot.watch.service import WatchService  # noqa: E402
@@ -96,7 +97,7 @@ async def run(count: int, interval: float, seconds: float, database: str, port: 
     settings = from_environment(
         {"GATEWAY_ALLOW_PRIVATE": "1", "GATEWAY_TIMEOUT": "5", "GATEWAY_DATABASE_URL": database}
     )
-    store = await Store(database).open()
+    store = await open_migrated(database)
     await create_watches(store, count, port, interval)
     await store.close()
     chat = CountingChat()
@@ -142,7 +143,7 @@ async def _availability(database: str) -> float:
 
     from bot.watch.store import CheckRow
 
-    store = await Store(database).open()
+    store = await open_migrated(database)
     async with store.session() as session:
         total = (await session.execute(select(func.count()).select_from(CheckRow))).scalar_one()
         healthy = (

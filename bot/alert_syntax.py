@@ -12,6 +12,7 @@ import html
 import re
 from datetime import timedelta
 
+from bot import durations
 from checks.expect import Expectations
 
 MAX_NOTIFY = 10
@@ -23,9 +24,6 @@ _TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{1,20})(?:\|[^>]*)?>$")
 _PERSON = re.compile(r"^<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>$")
 _LABELLED = re.compile(r"<[^|>]*\|([^>]*)>")
-_MS = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s)?$")
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
-_SPAN_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 class SyntaxProblem(ValueError):
@@ -138,10 +136,10 @@ def plain_reason(text: str, limit: int = 200) -> str:
 
 def parse_span(text: str) -> timedelta:
     """A mute's length: `30m`, `2h`, `1d`, up to 7 days."""
-    match = _SPAN.match(text.strip().lower())
-    if not match:
+    seconds = durations.seconds(text, bare=None, units="smhd")
+    if seconds is None:
         raise SyntaxProblem(f"`{_short(text)}` is not a duration: use e.g. `30m`, `2h` or `1d`")
-    span = timedelta(seconds=float(match.group(1)) * _SPAN_SECONDS[match.group(2)])
+    span = timedelta(seconds=seconds)
     if not timedelta(0) < span <= MAX_MUTE:
         raise SyntaxProblem("a mute lasts up to 7 days")
     return span
@@ -160,10 +158,10 @@ def _status(text: str) -> int:
 
 
 def _milliseconds(text: str) -> float:
-    match = _MS.match(text.strip().lower())
-    if not match:
+    seconds = durations.seconds(text, bare="ms", units="xs")
+    if seconds is None:
         raise SyntaxProblem(f"`slow` takes a time such as `800ms` or `2s`, not `{_short(text)}`")
-    value = float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
+    value = seconds * 1000
     if not 1 <= value <= MAX_SLOW_MS:
         raise SyntaxProblem("`slow` takes from 1 ms to 60 s")
     return value

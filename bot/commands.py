@@ -7,19 +7,15 @@ it with the usage.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
+from bot import durations
 from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason
-from checks.expect import Expectations
+from bot.spec import WatchSpec
 from checks.models import Target
 from checks.target import TargetError, parse_target
 
-_INTERVAL = re.compile(
-    r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)$", re.ASCII
-)
-_UNITS = {"s": 1, "m": 60, "h": 3600}
 MAX_INTERVAL = 24 * 3600.0  # seconds; the shortest is the GATEWAY_MIN_INTERVAL setting
 MAX_AFTER = 20
 
@@ -33,13 +29,7 @@ class Check:
     target: Target
 
 
-@dataclass(frozen=True)
-class Watch:
-    target: Target
-    interval: float | None = None
-    after: int | None = None
-    expect: Expectations = field(default_factory=Expectations)
-    notify: tuple[str, ...] = ()  # Slack IDs: S… user groups, U…/W… people
+Watch = WatchSpec  # `/gateway watch …` asks for exactly a watch's settings
 
 
 @dataclass(frozen=True)
@@ -120,10 +110,9 @@ def parse_interval(text: str) -> float:
     The lower bound is a setting (GATEWAY_MIN_INTERVAL), so the watch service checks it.
     """
     text = text.strip().lower()
-    match = _INTERVAL.match(text) or _INTERVAL.match(text + "s")
-    if not match:
+    seconds = durations.seconds(text, bare="s", units="smh")
+    if seconds is None:
         raise CommandError(f"`{short(text)}` is not an interval: use e.g. `30s`, `5m` or `1h`")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)[0]]
     if not 0 < seconds <= MAX_INTERVAL:
         raise CommandError(
             f"`every {short(text)}` is out of range: the longest interval is 24 h"

@@ -13,14 +13,13 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot import durations
 from checks.dns import ResolverAddress
 from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions
 from checks.target import TargetError, parse_target
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
 class SettingsError(ValueError):
@@ -169,8 +168,8 @@ def duration(environ: dict[str, str], name: str, default: float) -> float | None
     text = (environ.get(name) or "").strip().lower()
     if not text:
         return default
-    match = _DURATION.match(text)
-    seconds = float(match.group(1)) * _SECONDS[match.group(2)] if match else -1.0
+    found = durations.seconds(text, bare="s", units="smh")
+    seconds = -1.0 if found is None else found
     if not 0 <= seconds <= 7 * 86400:
         raise SettingsError(f"{name} must be a duration such as 30s, 15m or 2h, not {text!r}")
     return seconds or None
@@ -179,10 +178,10 @@ def duration(environ: dict[str, str], name: str, default: float) -> float | None
 def _seconds(environ: dict[str, str], name: str, default: float, low: float, high: float) -> float:
     """A duration setting: plain seconds, or with `s`, `m` or `h`."""
     text = (environ.get(name) or "").strip().lower()
-    match = _DURATION.match(text)
-    if not text or not match:
+    found = durations.seconds(text, bare="s", units="smh")
+    if not text or found is None:
         return _number(environ, name, default, low, high)  # the one-line error, or the default
-    value = float(match.group(1)) * _SECONDS[match.group(2)]
+    value = found
     if not low <= value <= high:
         raise SettingsError(f"{name} must be from {low:g} s to {high:g} s, not {text!r}")
     return value

@@ -147,6 +147,18 @@ def build_app(
     for action_id in VERBS.actions:  # every button of the dispatch table
         app.action(action_id)(on_button)
 
+    _home_listeners(app, gateway)
+
+    @app.error
+    async def on_error(error, body):
+        log.error("unhandled error in a listener: %s", error, exc_info=error)
+
+    return app
+
+
+def _home_listeners(app: AsyncApp, gateway: Gateway) -> None:
+    """The Home tab opened, and the watch modal submitted."""
+
     @app.event("app_home_opened")
     async def on_home_opened(event, body, client):
         if event.get("tab", "home") != "home":
@@ -166,12 +178,6 @@ def build_app(
         await ack()
         if answer.work is not None:
             gateway.spawn(answer.work)
-
-    @app.error
-    async def on_error(error, body):
-        log.error("unhandled error in a listener: %s", error, exc_info=error)
-
-    return app
 
 
 def _request_from_action(body: dict) -> Request:

@@ -206,7 +206,7 @@ def watch_button(desk: Desk, chat: Chat, request: Request, value: str) -> Answer
         home = desk.watches.home
         return Answer(
             work=home.open_modal(
-                chat, request.trigger_id, request.team, url=target.url, channel=request.channel
+                chat, request.trigger_id, request.team, target=target, channel=request.channel
             )
         )
     return desk.on_parsed(chat, request, WatchCommand(target))

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.watch.store import CheckRecord, Store
+from bot.migrations import open_migrated
+from bot.watch.store import CheckRecord
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +28,14 @@ def database_url(request, tmp_path) -> str:
 
 async def test_hourly_availability_and_open_incidents_in_one_query_each(database_url):
     now = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         ids = []
         for i in range(3):
             row, _ = await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=f"https://{i}.test/",
-                target_input=f"{i}.test",
-                interval_s=60,
-                fail_after=2,
+                spec=stored_spec(f"https://{i}.test/", f"{i}.test", 60, 2),
                 created_by="U1",
                 now=now,
             )

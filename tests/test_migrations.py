@@ -15,10 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.migrations import head
-from bot.watch.store import Base, Store, async_url
+from bot.migrations import head, open_migrated
+from bot.watch.store import Base, async_url
 from tests.conftest import run_cli
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 
 DATA = Path(__file__).parent / "data"
 _databases = itertools.count(1)
@@ -103,7 +104,7 @@ async def _revision(url: str) -> str | None:
 
 async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(database_url):
     await _make_old_database(database_url)
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         (watch,) = await store.watches()
         assert (watch.id, watch.channel, watch.url, watch.state, watch.failures) == (
@@ -128,10 +129,7 @@ async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(data
         row, created = await store.upsert_watch(
             team="T1",
             channel="C1",
-            url="https://other.example/",
-            target_input="other.example",
-            interval_s=60,
-            fail_after=2,
+            spec=stored_spec("https://other.example/", "other.example", 60, 2),
             created_by="U1",
             now=NOW,
         )
@@ -143,14 +141,14 @@ async def test_a_database_made_before_alembic_is_upgraded_with_nothing_lost(data
 
 async def test_opening_again_changes_nothing_and_a_new_database_starts_at_head(database_url):
     for _ in range(2):
-        store = await Store(database_url).open()
+        store = await open_migrated(database_url)
         await store.close()
     assert await _revision(database_url) == head()
 
 
 async def test_the_revisions_build_exactly_the_schema_the_models_describe(database_url):
     """A model change without its revision (README, "Changing the schema") fails here."""
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         async with store.engine.connect() as connection:
             differences = await connection.run_sync(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from bot.migrations import open_migrated
 from bot.watch.store import (
     HISTORY_KEEP,
     MAX_WATCHES_PER_CHANNEL,
@@ -27,6 +28,7 @@ from bot.watch.store import (
 )
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
+from tests.specs import stored_spec
 from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident, slack
 
 __all__ = ["slack"]  # tests/test_watch.py's fixture, found by pytest here by its name
@@ -64,10 +66,7 @@ async def _watch(
     return await store.upsert_watch(
         team="T1",
         channel=channel,
-        url=url,
-        target_input=url,
-        interval_s=interval_s,
-        fail_after=fail_after,
+        spec=stored_spec(url, url, interval_s, fail_after),
         created_by="U1",
         now=now,
     )
@@ -75,7 +74,7 @@ async def _watch(
 
 async def test_the_store_works_on_postgresql(database_url: str):
     assert database_url.startswith("postgresql://")
-    store = await Store(database_url).open()
+    store = await open_migrated(database_url)
     try:
         assert (store.engine.dialect.name, store.engine.dialect.driver) == ("postgresql", "asyncpg")
         async with store.engine.connect() as connection:  # the far-off zone is in force
@@ -203,7 +202,7 @@ async def test_the_store_works_on_postgresql(database_url: str):
     finally:
         await store.close()
 
-    reopened = await Store(database_url).open()  # the tables exist already: opening is fine
+    reopened = await open_migrated(database_url)  # the tables exist already: opening is fine
     try:
         assert await reopened.find_watch("C2", "https://a.test/") is not None
     finally:
@@ -226,7 +225,7 @@ async def test_a_restart_mid_incident_on_postgresql_repeats_nothing_and_loses_no
             slack, lambda: PostgresWatcher(slack, tmp_path, database_url), site
         )
 
-    store = await Store(database_url).open()  # what PostgreSQL kept
+    store = await open_migrated(database_url)  # what PostgreSQL kept
     try:
         (watch,) = await store.watches()
         assert watch.url == site.url() and watch.state == "healthy"

@@ -20,13 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.watch.store import Store
+from bot.migrations import open_migrated
 from tests.conftest import ROOT
 from tests.servers.misbehave import Behaviour, closed_port, serve
 from tests.servers.postgres import PostgresServer
 from tests.servers.proxies import free_port
 from tests.slack.signing import SIGNING_SECRET, signed_headers, slash_command_body
 from tests.slack.stand_in import SlackStandIn
+from tests.specs import stored_spec
 from tests.test_run_modes import clean_env
 
 
@@ -220,16 +221,13 @@ def test_an_in_memory_database_serves_when_explicitly_allowed(slack, tmp_path):
 
 
 async def _store_watches(url: str, rows: list[tuple[str, float]]) -> None:
-    store = await Store(url).open()
+    store = await open_migrated(url)
     try:
         for target, interval in rows:
             await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=target,
-                target_input=target,
-                interval_s=interval,
-                fail_after=2,
+                spec=stored_spec(target, target, interval, 2),
                 created_by="U1",
                 now=datetime.now(UTC),
             )

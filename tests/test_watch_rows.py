@@ -5,23 +5,21 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from bot.watch.store import Store
+from bot.migrations import open_migrated
 from tests.servers.misbehave import Behaviour, closed_port, serve
 from tests.slack.stand_in import SlackStandIn
+from tests.specs import stored_spec
 from tests.test_watch import Watcher
 
 
 async def _seed(url: str, rows: list[tuple[str, float, int]]) -> None:
-    store = await Store(url).open()
+    store = await open_migrated(url)
     try:
         for target, interval, after in rows:
             await store.upsert_watch(
                 team="T1",
                 channel="C1",
-                url=target,
-                target_input=target,
-                interval_s=interval,
-                fail_after=after,
+                spec=stored_spec(target, target, interval, after),
                 created_by="U1",
                 now=datetime.now(UTC),
             )

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.watch.store import Store
+
 log = logging.getLogger(__name__)
 
 FIRST = "0001"  # the schema `create_all` made before Alembic owned it
@@ -83,15 +85,22 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
         return await connection.run_sync(_upgrade)
 
 
+async def opened(store: Store) -> Store:
+    """The store, connected, with its schema at the newest revision: what start-up does."""
+    await store.open()
+    await upgrade(store.engine)
+    return store
+
+
+async def open_migrated(url: str) -> Store:
+    """A store for `url`, connected and up to date."""
+    return await opened(Store(url))
+
+
 async def upgrade_url(url: str) -> str:
     """`gateway db upgrade`: upgrade the database at `url`; one line saying what happened."""
-    from bot.watch.store import Store
-
-    store = Store(url)
+    store = await Store(url).open()
     try:
-        if store.engine.dialect.name == "sqlite":
-            async with store.engine.begin() as connection:
-                await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         before, now = await upgrade(store.engine)
     finally:
         await store.close()

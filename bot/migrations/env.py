@@ -8,11 +8,11 @@ from `GATEWAY_DATABASE_URL` instead.
 from __future__ import annotations
 
 import asyncio
-import os
 
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.settings import from_environment, load_environment
 from bot.watch.store import Base, UTCDateTime, async_url
 
 target_metadata = Base.metadata
@@ -47,16 +47,21 @@ async def _run_from_url(url: str) -> None:
         await engine.dispose()
 
 
+def _database_url() -> str:
+    """The URL the bot's settings name (read the one way the bot reads them)."""
+    return from_environment(load_environment()).database_url
+
+
 connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 elif context.is_offline_mode():
     context.configure(
-        url=os.environ.get("GATEWAY_DATABASE_URL", "sqlite:///gateway.sqlite3"),
+        url=_database_url(),
         target_metadata=target_metadata,
         literal_binds=True,
     )
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_from_url(os.environ.get("GATEWAY_DATABASE_URL", "sqlite:///gateway.sqlite3")))
+    asyncio.run(_run_from_url(_database_url()))

@@ -33,6 +33,7 @@ from bot.render.mrkdwn import (
     to_messages,
 )
 from bot.render.slack import HEADER_LIMIT
+from bot.spec import WatchSpec
 
 ACTION_ACK = "gateway_ack"
 ACTION_MUTE = "gateway_mute"
@@ -289,15 +290,18 @@ NETWORK_BACK = ":satellite_antenna: My network is back; alerts resume."
 class WatchLine:
     url: str
     state: str
-    interval_s: float
-    fail_after: int
+    spec: WatchSpec | None  # None: the stored settings are unusable
     last_checked_at: datetime | None
     availability: float | None
     muted_until: datetime | None = None
     muted_by: str | None = None
     mute_reason: str | None = None
-    expect: str = ""
-    notify: tuple[str, ...] = ()
+    stored_after: int = 0  # what an unusable row says of its `after`
+
+    @classmethod
+    def unusable(cls, url: str, stored_after: int) -> WatchLine:
+        state = "not running (unusable settings)"
+        return cls(url, state, None, None, None, stored_after=stored_after)
 
 
 def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message:
@@ -317,12 +321,16 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
             if line.muted_until
             else ""
         )
+        spec = line.spec
+        interval = spec.interval_s if spec else 0.0
+        after = spec.fail_after if spec else line.stored_after
+        expect = spec.expect.describe() if spec else ""
         rows.append(
             f"{emoji} {code(line.url)} · {line.state} · every "
-            f"{duration(timedelta(seconds=line.interval_s))} · alert after "
-            f"{line.fail_after} · last check {last} · 24 h availability "
+            f"{duration(timedelta(seconds=interval))} · alert after "
+            f"{after} · last check {last} · 24 h availability "
             f"{availability}{muted}"
-            + (f" · {escape(line.expect)}" if line.expect else "")
-            + (" · notifies " + mentions(line.notify) if line.notify else "")
+            + (f" · {escape(expect)}" if expect else "")
+            + (" · notifies " + mentions(spec.notify) if spec and spec.notify else "")
         )
     return Message(text="\n".join(rows), blocks=[b.to_dict() for b in sections("\n".join(rows))])

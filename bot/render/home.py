@@ -9,12 +9,13 @@ fields as `/gateway watch … ` (bot/modal.py reads it back).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.alert_syntax import mentions
 from bot.render.alerts import duration, mute_words, slack_date
 from bot.render.slack import escape
+from bot.spec import WatchSpec
 
 ACTION_HOME_NEW = "gateway_home_new"
 ACTION_HOME_RECHECK = "gateway_home_recheck"
@@ -31,9 +32,8 @@ _STATE_EMOJI = {"healthy": ":large_green_circle:", "down": ":red_circle:"}
 class HomeWatch:
     id: int
     channel: str
-    url: str
+    spec: WatchSpec
     state: str
-    interval_s: float
     last_checked_at: datetime | None
     availability: float | None
     strip: tuple[float | None, ...]  # share of healthy checks per hour, oldest first
@@ -42,8 +42,6 @@ class HomeWatch:
     mute_reason: str | None = None
     incident_summary: str | None = None
     incident_since: datetime | None = None
-    expect: str = ""
-    notify: tuple[str, ...] = ()
 
 
 def strip_text(strip: tuple[float | None, ...]) -> str:
@@ -94,8 +92,8 @@ def _watch_blocks(watch: HomeWatch) -> list[dict]:
     last = slack_date(watch.last_checked_at) if watch.last_checked_at else "not yet"
     share = f"{watch.availability:.2%}" if watch.availability is not None else "—"
     lines = [
-        f"{emoji} *{escape(watch.url)}* · {watch.state} · every "
-        f"{duration(timedelta(seconds=watch.interval_s))} · last check {last}",
+        f"{emoji} *{escape(watch.spec.url)}* · {watch.state} · every "
+        f"{duration(timedelta(seconds=watch.spec.interval_s))} · last check {last}",
         f"24 h {strip_text(watch.strip)} {share}",
     ]
     if watch.incident_summary and watch.incident_since:
@@ -106,10 +104,11 @@ def _watch_blocks(watch: HomeWatch) -> list[dict]:
     if watch.muted_until:
         lines.append(":mute: " + mute_words(watch.muted_until, watch.muted_by, watch.mute_reason))
     extras = []
-    if watch.expect:
-        extras.append(escape(watch.expect))
-    if watch.notify:
-        extras.append("notifies " + mentions(watch.notify))
+    expect = watch.spec.expect.describe()
+    if expect:
+        extras.append(escape(expect))
+    if watch.spec.notify:
+        extras.append("notifies " + mentions(watch.spec.notify))
     if extras:
         lines.append(" · ".join(extras))
     value = json.dumps({"w": watch.id})
@@ -137,13 +136,41 @@ class ModalValues:
     """What the modal shows first: a new watch's defaults, or an existing watch."""
 
     watch_id: int | None = None
-    url: str = ""
     channel: str | None = None
-    every: str = "5m"
-    after: int = 2
-    expect: str = ""
-    notify_people: tuple[str, ...] = ()
-    notify_groups: tuple[str, ...] = field(default_factory=tuple)
+    spec: WatchSpec | None = None  # None: a new watch, nothing known yet
+
+    @property
+    def url(self) -> str:
+        return self.spec.url if self.spec else ""
+
+    @property
+    def every(self) -> str:
+        interval = self.spec.interval if self.spec else None
+        return _every(interval) if interval else "5m"
+
+    @property
+    def after(self) -> int:
+        return (self.spec.after if self.spec else None) or 2
+
+    @property
+    def expect(self) -> str:
+        return self.spec.expect.describe() if self.spec else ""
+
+    @property
+    def notify_people(self) -> tuple[str, ...]:
+        return tuple(i for i in self.spec.notify if not i.startswith("S")) if self.spec else ()
+
+    @property
+    def notify_groups(self) -> tuple[str, ...]:
+        return tuple(i for i in self.spec.notify if i.startswith("S")) if self.spec else ()
+
+
+def _every(seconds: float) -> str:
+    """An interval as the modal's field shows it: `5m`, `1h`, `90s`."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def watch_modal(values: ModalValues) -> dict:

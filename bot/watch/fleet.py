@@ -48,7 +48,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -79,7 +79,7 @@ DEAD_PEER_SETTINGS = {
 RESYNC = 30.0
 
 try:  # SQLite-only installs have no asyncpg; Solo needs none
-    from asyncpg import InterfaceError, PostgresError
+    from asyncpg import InterfaceError, PostgresError  # type: ignore[import-untyped]
 
     TROUBLE: tuple[type[BaseException], ...] = (
         OSError,
@@ -165,11 +165,11 @@ class PostgresFleet:
         self._arriving: dict[int, float] = {}  # shard → when its lock was won (monotonic)
         self._random = random.Random()
         self._members: Members | None = None
-        self._connection = None
+        self._connection: Any = None  # an asyncpg connection (asyncpg has no type hints)
         self._backend = 0  # the lock connection's backend pid: this replica, as a member
         self._use = asyncio.Lock()  # one query at a time on the one connection
-        self._task: asyncio.Task | None = None
-        self._handling: set[asyncio.Task] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
 
     def owns(self, watch_id: int) -> bool:
         """Whether this replica checks (and alarms, and acts on) this watch now."""
@@ -325,7 +325,7 @@ class PostgresFleet:
             len(ALL),
         )
 
-    def _heard(self, _connection, _pid, _channel, payload: str) -> None:
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         replica, _, rest = payload.partition("|")
         what, _, watch_id = rest.partition("|")
         if replica == self.replica or not watch_id.isdigit() or self._members is None:

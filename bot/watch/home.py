@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from bot.chat import Chat
 from bot.commands import Mute
 from bot.modal import Submission
 from bot.render.home import HomeWatch, ModalValues, home_view, watch_modal
-from bot.watch.model import future, unusable, watch_info
+from bot.spec import WatchSpec
+from bot.watch.mutes import Mutes
+from bot.watch.query import WatchQuery
+from bot.watch.runner import CheckRunner
+from bot.watch.subscriptions import Subscriptions
 from checks.models import Target
 from checks.target import parse_target
-
-if TYPE_CHECKING:
-    from bot.watch.service import WatchService
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,20 @@ MUTE_FROM_HOME = timedelta(hours=1)
 
 
 class Home:
-    def __init__(self, service: WatchService) -> None:
-        self.service = service
+    """Reads the watches through a query; acts through the same parts the commands use."""
+
+    def __init__(
+        self,
+        chat: Chat,
+        query: WatchQuery,
+        subscriptions: Subscriptions,
+        mutes: Mutes,
+        runner: CheckRunner,
+    ) -> None:
+        self.chat, self.query = chat, query
+        self.subscriptions, self.mutes, self.runner = subscriptions, mutes, runner
         self.viewers: dict[str, set[str]] = {}  # team -> people who opened the Home tab
-        self._pending: dict[str, asyncio.Task] = {}
+        self._pending: dict[str, asyncio.Task[None]] = {}
 
     async def opened(self, chat: Chat, team: str, user: str) -> None:
         self.viewers.setdefault(team, set()).add(user)
@@ -52,7 +62,7 @@ class Home:
             del self._pending[team]
             view = home_view(await self.watches(team))
             for user in sorted(self.viewers.get(team, ())):
-                await self.service.chat.publish_home(user, view)
+                await self.chat.publish_home(user, view)
         except Exception:  # a Home tab left stale is no reason to disturb anything else
             self._pending.pop(team, None)
             log.exception("publishing the Home tabs of %s failed", team)
@@ -63,41 +73,7 @@ class Home:
         await asyncio.gather(*self._pending.values(), return_exceptions=True)
 
     async def watches(self, team: str) -> list[HomeWatch]:
-        service, store = self.service, self.service.store
-        now = service.clock()
-        rows = [r for r in await store.watches() if r.team == team]
-        ids = [r.id for r in rows]
-        availability = await store.availability(ids, now - timedelta(hours=24))
-        strips = await store.hourly_availability(ids, now)
-        incidents = await store.open_incidents_of(ids)
-        found = []
-        for row in sorted(rows, key=lambda r: (r.channel, r.url)):
-            info = service.watches.get(row.id)
-            if info is None and not service.owns(row.id) and unusable(row) is None:
-                info = watch_info(row)  # another replica checks it: the database's copy
-            if info is None:
-                continue
-            incident = incidents.get(row.id) if info.memory.state == "down" else None
-            found.append(
-                HomeWatch(
-                    id=row.id,
-                    channel=row.channel,
-                    url=row.url,
-                    state=info.memory.state,
-                    interval_s=info.interval_s,
-                    last_checked_at=info.memory.last_checked_at,
-                    availability=availability.get(row.id),
-                    strip=strips.get(row.id, ()),
-                    muted_until=future(info.muted_until, now),
-                    muted_by=info.muted_by,
-                    mute_reason=info.mute_reason,
-                    incident_summary=incident.last_summary if incident else None,
-                    incident_since=incident.failing_since if incident else None,
-                    expect=info.expect.describe(),
-                    notify=info.notify,
-                )
-            )
-        return found
+        return await self.query.home_watches(team)
 
     # --- the modal -----------------------------------------------------------------------
 
@@ -107,65 +83,47 @@ class Home:
         trigger_id: str,
         team: str,
         watch_id: int | None = None,
-        url: str = "",
+        target: Target | None = None,
         channel: str | None = None,
     ) -> None:
-        values = ModalValues(url=url, channel=channel)
-        info = await self.service._info(watch_id) if watch_id is not None else None
+        values = ModalValues(channel=channel, spec=WatchSpec(target) if target else None)
+        info = await self.query.info(watch_id) if watch_id is not None else None
         if info is not None and info.team == team:
-            values = ModalValues(
-                watch_id=info.id,
-                url=info.url,
-                channel=info.channel,
-                every=_every(info.interval_s),
-                after=info.fail_after,
-                expect=info.expect.describe(),
-                notify_people=tuple(i for i in info.notify if not i.startswith("S")),
-                notify_groups=tuple(i for i in info.notify if i.startswith("S")),
-            )
+            values = ModalValues(watch_id=info.id, channel=info.channel, spec=info.spec)
         await chat.open_modal(trigger_id, watch_modal(values))
 
     async def submitted(self, chat: Chat, team: str, user: str, submission: Submission) -> None:
         """Create or edit the watch the modal describes (and mute it, if asked)."""
-        service = self.service
-        old = await service._info(submission.watch_id) if submission.watch_id else None
-        await service.watch(chat, team, submission.channel, user, submission.watch)
-        row = await service.store.find_watch(submission.channel, submission.watch.target.url)
-        if row is None:
+        old = await self.query.info(submission.watch_id) if submission.watch_id else None
+        await self.subscriptions.watch(chat, team, submission.channel, user, submission.watch)
+        found = await self.query.find(submission.channel, submission.watch.target.url)
+        if found is None:
             return  # refused (too often, too many, not in the channel): already said why
-        moved = old is not None and old.team == team and old.id != row.id
-        if moved:  # the edit changed its site or channel: the old watch makes way
-            await service.remove_watch(old.id)
+        if old is not None and old.team == team and old.id != found:
+            await self.subscriptions.remove(old.id)  # its site or channel changed: it makes way
         if submission.mute is not None:
-            await service.mute_command(chat, submission.channel, user, submission.mute)
+            await self.mutes.mute_command(chat, submission.channel, user, submission.mute)
 
     async def mute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
-        info = await self.service._info(watch_id)
+        info = await self.query.info(watch_id)
         if info is None or info.team != team:
             return
         target = _target(info.url)
-        await self.service.mute_command(
+        await self.mutes.mute_command(
             chat, info.channel, user, Mute(target, MUTE_FROM_HOME, "muted from App Home")
         )
 
     async def unmute(self, chat: Chat, team: str, user: str, watch_id: int) -> None:
-        info = await self.service._info(watch_id)
+        info = await self.query.info(watch_id)
         if info is not None and info.team == team:
-            await self.service.unmute_command(chat, info.channel, user, _target(info.url))
+            await self.mutes.unmute_command(chat, info.channel, user, _target(info.url))
 
     async def recheck(self, team: str, watch_id: int) -> None:
-        info = await self.service._info(watch_id)
+        info = await self.query.info(watch_id)
         if info is not None and info.team == team:
-            await self.service.run(watch_id)
+            await self.runner.run(watch_id)
             self.changed(team)
 
 
 def _target(url: str) -> Target:
     return parse_target(url)
-
-
-def _every(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.commands import MAX_INTERVAL
+from bot.spec import WatchSpec
 from bot.watch.state import Memory, Rules
+from bot.watch.store import WatchRow
 from checks.expect import Expectations
 from checks.target import TargetError, parse_target
 
@@ -23,17 +25,33 @@ class WatchInfo:
     id: int
     team: str
     channel: str
-    url: str
-    interval_s: float
-    fail_after: int
+    spec: WatchSpec  # what was asked for (its defaults filled in)
     recover_after: int
     memory: Memory
     muted_until: datetime | None = None
     cert_warned: str | None = None
-    notify: tuple[str, ...] = ()  # Slack IDs (bot/alert_syntax.py)
-    expect: Expectations = field(default_factory=Expectations)
     muted_by: str | None = None
     mute_reason: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    @property
+    def interval_s(self) -> float:
+        return self.spec.interval_s
+
+    @property
+    def fail_after(self) -> int:
+        return self.spec.fail_after
+
+    @property
+    def notify(self) -> tuple[str, ...]:
+        return self.spec.notify
+
+    @property
+    def expect(self) -> Expectations:
+        return self.spec.expect
 
     @property
     def rules(self) -> Rules:
@@ -44,15 +62,25 @@ class WatchInfo:
         )
 
 
-def watch_info(row) -> WatchInfo:
+def spec_of(row: WatchRow) -> WatchSpec:
+    """The settings a row of the watches table holds (ValueError if it holds none)."""
+    target = parse_target(row.url)
+    return WatchSpec(
+        target=replace(target, input=row.target_input or target.input),
+        interval=row.interval_s,
+        after=row.fail_after,
+        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
+        notify=tuple((row.notify or "").split()),
+    )
+
+
+def watch_info(row: WatchRow) -> WatchInfo:
     """A WatchInfo from a row of the watches table."""
     return WatchInfo(
         id=row.id,
         team=row.team,
         channel=row.channel,
-        url=row.url,
-        interval_s=row.interval_s,
-        fail_after=row.fail_after,
+        spec=spec_of(row),
         recover_after=row.recover_after,
         memory=Memory(
             state=row.state,
@@ -63,8 +91,6 @@ def watch_info(row) -> WatchInfo:
         ),
         muted_until=row.muted_until,
         cert_warned=row.cert_warned,
-        notify=tuple((row.notify or "").split()),
-        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
         muted_by=row.muted_by,
         mute_reason=row.mute_reason,
     )
@@ -75,7 +101,7 @@ def future(moment: datetime | None, now: datetime) -> datetime | None:
     return moment if moment is not None and moment > now else None
 
 
-def unusable(row) -> str | None:
+def unusable(row: WatchRow) -> str | None:
     """Why a stored watch cannot run (a value no command accepts today), or None.
 
     Such a row, written by an older version or by hand, is skipped at start-up and

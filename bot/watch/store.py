@@ -10,6 +10,7 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from bot.spec import WatchSpec
 
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
@@ -174,13 +177,10 @@ class Store:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> Store:
-        """Connect and bring the schema to the newest revision (bot/migrations)."""
-        from bot.migrations import upgrade
-
+        """Connect. The schema is start-up's to bring up to date (`bot.migrations.opened`)."""
         if self.engine.dialect.name == "sqlite":
             async with self.engine.begin() as connection:
                 await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        await upgrade(self.engine)
         return self
 
     async def close(self) -> None:
@@ -193,22 +193,20 @@ class Store:
         *,
         team: str,
         channel: str,
-        url: str,
-        target_input: str,
-        interval_s: float,
-        fail_after: int,
+        spec: WatchSpec,
         created_by: str,
         now: datetime,
         recover_after: int = 2,
         team_limit: int | None = None,
-        notify: str | None = None,
-        expectations: str | None = None,
     ) -> tuple[WatchRow, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created).
 
         A new watch is refused (StoreError) past 50 in the channel or `team_limit` in the
-        workspace.
+        workspace. The spec's defaults are filled in (bot/watch/subscriptions.py).
         """
+        url, interval_s, fail_after = spec.url, spec.interval_s, spec.fail_after
+        notify = " ".join(spec.notify) or None
+        expectations = json.dumps(spec.expect.to_dict()) if spec.expect.any else None
         async with self.session.begin() as session:
             row = (
                 await session.execute(
@@ -249,7 +247,7 @@ class Store:
                 team=team,
                 channel=channel,
                 url=url,
-                target_input=target_input,
+                target_input=spec.target.input,
                 interval_s=interval_s,
                 fail_after=fail_after,
                 recover_after=recover_after,
