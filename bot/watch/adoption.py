@@ -50,9 +50,7 @@ class Adoption:
         core = self.core
         skipped: list[Skipped] = []
         adopted: set[int] = set()
-        for row in await self.rows(skipped):
-            if shard_of(row.id) not in shards:
-                continue
+        for row in await self.rows(skipped, shards):
             problem = self.adopt(row)
             if problem is not None:
                 log.warning(
@@ -61,7 +59,6 @@ class Adoption:
                 skipped.append((row, problem))
             else:
                 adopted.add(row.id)
-        skipped = [(row, why) for row, why in skipped if shard_of(row.id) in shards]
         await self._reconcile(adopted)
         self.resynced = core.clock()
         if skipped:
@@ -142,12 +139,13 @@ class Adoption:
         """Re-read the watches table: a lost NOTIFY costs RESYNC seconds at most."""
         core = self.core
         self.resynced = core.clock()
-        rows = [row for row in await self.rows() if core.role.runs(row.id)]
+        shards = core.role.shards  # those taken or let go meanwhile are not this one's to judge
+        rows = await self.rows(shards=shards)
         for row in rows:
             if self.adopt(row) is not None:
                 core.forget(row.id)
         ids = {row.id for row in rows}
-        for watch_id in [w for w in core.watches if w not in ids]:
+        for watch_id in [w for w in core.watches if w not in ids and shard_of(w) in shards]:
             core.forget(watch_id)
 
     async def _reconcile(self, adopted: set[int]) -> None:
@@ -171,17 +169,21 @@ class Adoption:
                 )
             await core.incidents.reconcile(info, incident)
 
-    async def rows(self, skipped: list[Skipped] | None = None) -> list[WatchRow]:
-        """Every watch row; when one cannot even be read (a date that is not a date),
-        the others one by one, so that one row never stops the bot."""
+    async def rows(
+        self, skipped: list[Skipped] | None = None, shards: frozenset[int] | None = None
+    ) -> list[WatchRow]:
+        """Every watch row (of these shards); when one cannot even be read (a date that is
+        not a date), the others one by one, so that one row never stops the bot."""
         store = self.core.store
         try:
-            return await store.watches()
+            return await store.watches(shards=shards)
         except (ValueError, TypeError, OverflowError):
             if skipped is not None:  # at start-up; said once, not at every listing
                 log.warning("a watch row cannot be read; reading them one by one")
         rows = []
         for watch_id, channel, url, told in await store.watch_keys():
+            if shards is not None and shard_of(watch_id) not in shards:
+                continue
             try:
                 row = await store.watch(watch_id)
             except (ValueError, TypeError, OverflowError) as exc:

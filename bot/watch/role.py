@@ -33,6 +33,11 @@ class Role:
         return self.fleet.leading
 
     @property
+    def shards(self) -> frozenset[int]:
+        """The shards whose watches this replica runs (bot/watch/shards.py)."""
+        return self.fleet.shards
+
+    @property
     def running(self) -> bool:
         """This replica runs some watches (holds some shards)."""
         return bool(self.fleet.shards)

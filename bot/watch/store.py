@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bot.spec import WatchSpec
+from bot.watch.shards import SHARDS
 
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
@@ -263,11 +265,16 @@ class Store:
             await session.flush()
             return row, True
 
-    async def watches(self, channel: str | None = None) -> list[WatchRow]:
+    async def watches(
+        self, channel: str | None = None, shards: Collection[int] | None = None
+    ) -> list[WatchRow]:
+        """The watches (of a channel; of some shards, bot/watch/shards.py), by id."""
         async with self.session() as session:
             query = select(WatchRow).order_by(WatchRow.id)
             if channel is not None:
                 query = query.where(WatchRow.channel == channel)
+            if shards is not None and len(shards) < SHARDS:
+                query = query.where((WatchRow.id % SHARDS).in_(sorted(shards)))
             return list((await session.execute(query)).scalars())
 
     async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
