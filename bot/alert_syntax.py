@@ -19,6 +19,9 @@ MAX_NOTIFY = 10
 MAX_TEXT = 200
 MAX_MUTE = timedelta(days=7)
 MAX_SLOW_MS = 60_000.0
+MAX_HEADER_NAME = 64
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # an RFC 9110 token
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
 _GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]{1,20})(?:\|[^>]*)?>$")
@@ -65,7 +68,7 @@ def mentions(ids: tuple[str, ...]) -> str:
 
 
 def parse_alerting(words: list[str]) -> tuple[Expectations, tuple[str, ...], list[str]]:
-    """Take `expect`, `contains`, `!contains`, `slow` and `notify` out of the words.
+    """Take `expect`, `contains`, `!contains`, `header`, `slow` and `notify` out of the words.
 
     Returns the expectations, the notify IDs and the words left for the caller.
     """
@@ -73,6 +76,7 @@ def parse_alerting(words: list[str]) -> tuple[Expectations, tuple[str, ...], lis
     contains: list[str] = []
     absent: list[str] = []
     slow: float | None = None
+    header: tuple[str, str] | None = None
     notify: list[str] = []
     rest: list[str] = []
     words = list(words)
@@ -96,6 +100,10 @@ def parse_alerting(words: list[str]) -> tuple[Expectations, tuple[str, ...], lis
             (contains if low == "contains" else absent).append(text)
         elif low == "slow":
             slow = _milliseconds(words.pop(0) if words else "")
+        elif low == "header":
+            if header is not None:
+                raise SyntaxProblem("a watch takes one `header` rule")
+            header = _header(words)
         elif low == "notify":
             if not words or mention_id(words[0]) is None:
                 raise SyntaxProblem(_NOT_A_MENTION.format(word=_short(words[0] if words else "")))
@@ -114,7 +122,9 @@ def parse_alerting(words: list[str]) -> tuple[Expectations, tuple[str, ...], lis
         raise SyntaxProblem(f"`notify` names at most {MAX_NOTIFY} groups and people")
     if len(set(statuses)) > 10 or len(contains) + len(absent) > 5:
         raise SyntaxProblem("a watch takes at most 10 statuses and 5 texts")
-    expect = Expectations(tuple(dict.fromkeys(statuses)), tuple(contains), tuple(absent), slow)
+    expect = Expectations(
+        tuple(dict.fromkeys(statuses)), tuple(contains), tuple(absent), slow, header
+    )
     return expect, tuple(notify), rest
 
 
@@ -155,6 +165,37 @@ def _status(text: str) -> int:
     if not 100 <= status <= 599:
         raise SyntaxProblem(f"`{_short(text)}` is not an HTTP status (100 to 599)")
     return status
+
+
+_HEADER_USAGE = (
+    "`header` takes a response header's name and the value it must have, "
+    'e.g. `header X-Served-By: edge-1` or `header Cache-Control: "no-store, private"`'
+)
+
+
+def _header(words: list[str]) -> tuple[str, str]:
+    """`NAME: VALUE`, `NAME:VALUE` or `NAME: "VALUE WITH SPACES"`, taken off the words.
+
+    The name is a header name (letters, digits and `-` and the like, at most 64); the
+    value 1 to 200 characters, no control characters; Slack's escapes are undone.
+    """
+    if not words or ":" not in words[0]:
+        raise SyntaxProblem(_HEADER_USAGE)
+    name, _, value = words.pop(0).partition(":")
+    if not value and words:
+        value = words.pop(0)
+    quoted = unquote(value)
+    value = html.unescape(quoted if quoted is not None else value).strip()
+    if not _HEADER_NAME.match(name):
+        raise SyntaxProblem(
+            f"`{_short(name)}` is not a header name (letters, digits and `-`, "
+            f"at most {MAX_HEADER_NAME}): {_HEADER_USAGE}"
+        )
+    if not value or len(value) > MAX_TEXT or _CONTROL.search(value):
+        raise SyntaxProblem(
+            f"a `header` value is 1 to {MAX_TEXT} characters on one line: {_HEADER_USAGE}"
+        )
+    return name, value
 
 
 def _milliseconds(text: str) -> float:

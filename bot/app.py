@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, loop
-from bot.chat import SlackChat
+from bot.chat import Chat, SlackChat
 from bot.health import Health
 from bot.service import Gateway
 from bot.settings import Settings, SettingsError, from_environment, load_environment
@@ -149,7 +153,7 @@ async def serve(settings: Settings) -> None:
 
 async def start_watches(
     settings: Settings,
-    chat,
+    chat: Chat,
     *,
     url: str | None = None,
     fleet: Solo | PostgresFleet | None = None,
@@ -195,12 +199,18 @@ async def _driver_threads_done(within: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _verify_tokens(settings: Settings, client) -> None:
+async def _verify_tokens(settings: Settings, client: AsyncWebClient) -> None:
     """Say at once, in one line, when Slack refuses a token (the SDK would retry for ever)."""
-    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+    checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("SLACK_BOT_TOKEN", client.auth_test)
+    ]
     if settings.socket_mode:
+        app_token = settings.app_token or ""
         checks.append(
-            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=settings.app_token))
+            (
+                "SLACK_APP_TOKEN",
+                functools.partial(client.apps_connections_open, app_token=app_token),
+            )
         )
     for name, call in checks:
         try:
@@ -217,7 +227,7 @@ async def _verify_tokens(settings: Settings, client) -> None:
             return
 
 
-async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> None:
+async def _serve(settings: Settings, gateway: Gateway, app: AsyncApp, health: Health) -> None:
     stop = _stop_event()
     own = None
     if settings.metrics_port and (settings.socket_mode or settings.metrics_port != settings.port):
@@ -237,13 +247,16 @@ async def _serve(settings: Settings, gateway: Gateway, app, health: Health) -> N
             await own.cleanup()
 
 
-async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Event) -> None:
+async def _serve_slack(
+    settings: Settings, app: AsyncApp, health: Health, stop: asyncio.Event
+) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, settings.app_token)
         # Connecting retries for as long as Slack is unreachable: stay stoppable meanwhile.
-        connecting = asyncio.get_running_loop().create_task(handler.connect_async())
+        connect = handler.connect_async()  # type: ignore[no-untyped-call]
+        connecting = asyncio.get_running_loop().create_task(connect)
         stopping = asyncio.get_running_loop().create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if connecting.done() and not connecting.cancelled() and connecting.exception():
@@ -256,7 +269,7 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
             health.ready = False
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
     else:
         if not settings.signing_secret:
             raise StartError(
@@ -274,7 +287,9 @@ async def _serve_slack(settings: Settings, app, health: Health, stop: asyncio.Ev
         await runner.cleanup()
 
 
-async def start_http(app, host: str, port: int, health: Health | None = None) -> web.AppRunner:
+async def start_http(
+    app: AsyncApp, host: str, port: int, health: Health | None = None
+) -> web.AppRunner:
     """Serve the Bolt app's aiohttp application on host:port (tests use loopback), with
     /healthz, /readyz and /metrics beside /slack/events when `health` is given."""
     web_app = app.web_app(path="/slack/events", port=port)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -47,14 +47,14 @@ class Chat(Protocol):
     async def respond(self, message: Message, in_channel: bool) -> bool:
         """Answer through the command's response_url (works where the bot is not a member)."""
 
-    async def publish_home(self, user: str, view: dict) -> bool:
+    async def publish_home(self, user: str, view: dict[str, Any]) -> bool:
         """Show `view` as the person's App Home tab."""
 
-    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         """Open a modal in answer to a click (the trigger lasts 3 seconds)."""
 
     async def find_posted(
-        self, channel: str, since: float, match: Callable[[dict], bool]
+        self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
     ) -> str | None:
         """The ts of the newest top-level message since `since` (epoch s) that `match`es.
 
@@ -109,7 +109,7 @@ class SlackChat:
             if not await self.respond(message, in_channel=False):
                 log.warning("ephemeral message failed: %s", exc.response.get("error"))
 
-    async def publish_home(self, user: str, view: dict) -> bool:
+    async def publish_home(self, user: str, view: dict[str, Any]) -> bool:
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
@@ -117,7 +117,7 @@ class SlackChat:
             return False
         return True
 
-    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         try:
             await self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
@@ -126,7 +126,7 @@ class SlackChat:
         return True
 
     async def find_posted(
-        self, channel: str, since: float, match: Callable[[dict], bool]
+        self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
     ) -> str | None:
         cursor = None
         try:

@@ -10,15 +10,19 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
+from bot.settings import MAX_TIMEOUT, SettingsError, check_from_environment
 from checks.dns import ResolverAddress
 from checks.guard import TargetRefused
-from checks.run import DEFAULT_SAMPLES, DEFAULT_TIMEOUT, MAX_SAMPLES, CheckOptions, check
+from checks.run import MAX_SAMPLES, CheckOptions, check
 from checks.target import TargetError
 
 EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNUSABLE = 0, 1, 2
-MAX_TIMEOUT = 120.0
+
+
+N = TypeVar("N", int, float)
 
 
 class UsageError(ValueError):
@@ -26,7 +30,7 @@ class UsageError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit is 2 with usage; keep one line
+    def error(self, message: str) -> NoReturn:  # argparse's own exit is 2 with usage; keep one line
         raise UsageError(message)
 
 
@@ -62,36 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOptions:
-    """Flags first, then GATEWAY_* variables, then defaults; every bad value is a UsageError."""
-    resolvers_text = args.resolver or [
-        r for r in environ.get("GATEWAY_RESOLVERS", "").split(",") if r.strip()
-    ]
+    """Flags first, then GATEWAY_* variables (read as the bot reads them), then defaults;
+    every bad value is a UsageError."""
     try:
-        resolvers = tuple(ResolverAddress.parse(r) for r in resolvers_text)
-    except ValueError as exc:
+        base = check_from_environment(environ)
+    except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    allow = args.allow_private
-    if allow is None:
-        allow = environ.get("GATEWAY_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes", "on")
-    ca_bundle = args.ca_bundle or environ.get("GATEWAY_CA_BUNDLE") or None
+    resolvers = base.resolvers
+    if args.resolver:
+        try:
+            resolvers = tuple(ResolverAddress.parse(r) for r in args.resolver)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    allow = base.allow_private if args.allow_private is None else args.allow_private
+    ca_bundle = args.ca_bundle or base.ca_bundle
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
-    timeout = _number(
-        args.timeout or environ.get("GATEWAY_TIMEOUT"),
-        "--timeout",
-        DEFAULT_TIMEOUT,
-        float,
-        0.5,
-        MAX_TIMEOUT,
-    )
-    samples = _number(
-        args.samples or environ.get("GATEWAY_SAMPLES"),
-        "--samples",
-        DEFAULT_SAMPLES,
-        int,
-        1,
-        MAX_SAMPLES,
-    )
+    timeout = _number(args.timeout, "--timeout", base.timeout, float, 0.5, MAX_TIMEOUT)
+    samples = _number(args.samples, "--samples", base.samples, int, 1, MAX_SAMPLES)
     return CheckOptions(
         resolvers=resolvers,
         allow_private=allow,
@@ -101,7 +93,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str]) -> CheckOpti
     )
 
 
-def _number(text, flag, default, kind, low, high):
+def _number(text: object, flag: str, default: N, kind: Callable[[str], N], low: N, high: N) -> N:
     if text is None or str(text).strip() == "":
         return default
     try:

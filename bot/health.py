@@ -15,12 +15,10 @@ import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.watch.service import WatchService
-from bot.watch.store import IncidentRow, WatchRow
 
 DATABASE_TIMEOUT = 3.0
 TICK = 0.5
@@ -33,7 +31,7 @@ class Health:
         self.ready = False
         self.stall = 0.0  # the worst lateness of a tick in the last minute, seconds
         self._stall_at = 0.0
-        self._ticker: asyncio.Task | None = None
+        self._ticker: asyncio.Task[None] | None = None
         metrics.REPLICA.info({"replica": watches.fleet.replica})
 
     def start(self) -> None:
@@ -65,8 +63,7 @@ class Health:
             return f"the event loop stalled for {self.stall:.1f} s"
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT):
-                async with self.watches.store.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
+                await self.watches.store.ping()
         except TimeoutError:
             return f"the database did not answer within {DATABASE_TIMEOUT:g} s"
         except (SQLAlchemyError, OSError) as exc:
@@ -95,15 +92,9 @@ class Health:
         metrics.WATCHES.set(len(self.watches.watches))
         with contextlib.suppress(TimeoutError, SQLAlchemyError, OSError):
             async with asyncio.timeout(DATABASE_TIMEOUT):
-                async with self.watches.store.session() as session:
-                    stored = await session.execute(select(func.count()).select_from(WatchRow))
-                    metrics.WATCHES_STORED.set(stored.scalar_one())
-                    open_incidents = await session.execute(
-                        select(func.count())
-                        .select_from(IncidentRow)
-                        .where(IncidentRow.resolved_at.is_(None))
-                    )
-                    metrics.OPEN_INCIDENTS.set(open_incidents.scalar_one())
+                stored, open_incidents = await self.watches.store.counts()
+                metrics.WATCHES_STORED.set(stored)
+                metrics.OPEN_INCIDENTS.set(open_incidents)
 
     async def _tick(self) -> None:
         while True:

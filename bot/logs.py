@@ -12,8 +12,9 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
-_CONTEXT: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+_CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "gateway_log_context", default=None
 )
 # Slack's token shapes: bot, user, app-level, refresh, configuration tokens

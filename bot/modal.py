@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from bot.alert_syntax import SyntaxProblem, parse_alerting, parse_span, plain_reason, tokenize
 from bot.commands import CommandError, Mute, Watch, parse_interval
@@ -23,7 +24,7 @@ class Submission:
     watch_id: int | None
 
 
-def read_submission(view: dict) -> Submission | dict[str, str]:
+def read_submission(view: dict[str, Any]) -> Submission | dict[str, str]:
     """The submission, or {block_id: one-line error} for Slack to show."""
     values = (view.get("state") or {}).get("values") or {}
     field = {block: (values.get(block) or {}).get("value") or {} for block in values}
@@ -81,7 +82,7 @@ def read_submission(view: dict) -> Submission | dict[str, str]:
     return Submission(channel=channel, watch=watch, mute=mute, watch_id=watch_id)
 
 
-def _metadata(text: str | None) -> dict:
+def _metadata(text: str | None) -> dict[str, Any]:
     try:
         found = json.loads(text or "{}")
     except ValueError:

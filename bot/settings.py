@@ -26,6 +26,9 @@ class SettingsError(ValueError):
     """A setting is unusable; the message names it."""
 
 
+MAX_TIMEOUT = 120.0  # seconds a check may take, at most
+
+
 @dataclass(frozen=True)
 class Limits:
     """How much one person and one workspace may ask of the bot."""
@@ -98,16 +101,22 @@ def load_environment(
     return values
 
 
+def check_from_environment(environ: dict[str, str]) -> CheckOptions:
+    """How a check runs (GATEWAY_RESOLVERS, _ALLOW_PRIVATE, _CA_BUNDLE, _TIMEOUT, _SAMPLES):
+    the bot's settings and `gateway check`'s defaults, read one way."""
+    return CheckOptions(
+        resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
+        allow_private=_flag(environ.get("GATEWAY_ALLOW_PRIVATE")),
+        ca_bundle=_file(environ, "GATEWAY_CA_BUNDLE"),
+        timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, MAX_TIMEOUT),
+        samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
+    )
+
+
 def from_environment(environ: dict[str, str]) -> Settings:
     """Build settings; every unusable value is a SettingsError naming the variable."""
     allow_text = environ.get("GATEWAY_ALLOW_PRIVATE")
-    check = CheckOptions(
-        resolvers=_resolvers(environ.get("GATEWAY_RESOLVERS", "")),
-        allow_private=_flag(allow_text),
-        ca_bundle=_file(environ, "GATEWAY_CA_BUNDLE"),
-        timeout=_number(environ, "GATEWAY_TIMEOUT", DEFAULT_TIMEOUT, 0.5, 120.0),
-        samples=int(_number(environ, "GATEWAY_SAMPLES", DEFAULT_SAMPLES, 1, MAX_SAMPLES)),
-    )
+    check = check_from_environment(environ)
     limits = Limits(
         user_in_flight=int(_number(environ, "GATEWAY_USER_IN_FLIGHT", 2, 1, 100)),
         user_per_minute=int(_number(environ, "GATEWAY_USER_PER_MINUTE", 6, 1, 1000)),

@@ -18,8 +18,9 @@ import html
 import itertools
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -94,7 +95,7 @@ class ShellChat:
     """A Chat that prints to a terminal; buttons are remembered for `/click`."""
 
     console: Console
-    _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     messages: dict[str, _Shown] = field(default_factory=dict)
     buttons: list[tuple[str, str, str]] = field(default_factory=list)  # action, value, ts
     _slots: dict[str, list[int]] = field(default_factory=dict)  # ts -> its buttons' indexes
@@ -134,13 +135,15 @@ class ShellChat:
         self._show("gateway" if in_channel else "gateway (only you can see this)", message)
         return True
 
-    async def publish_home(self, user: str, view: dict) -> bool:
+    async def publish_home(self, user: str, view: dict[str, Any]) -> bool:
         return False  # no App Home on a terminal: `/gateway watches` lists the same
 
-    async def open_modal(self, trigger_id: str, view: dict) -> bool:
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> bool:
         return False
 
-    async def find_posted(self, channel: str, since: float, match) -> str | None:
+    async def find_posted(
+        self, channel: str, since: float, match: Callable[[dict[str, Any]], bool]
+    ) -> str | None:
         raise CannotLook("a terminal keeps no history across runs")
 
     def _show(
@@ -245,6 +248,12 @@ class Shell:
         self.chat = ShellChat(self.console)
         self.stdin = stdin or sys.stdin
 
+    @property
+    def running(self) -> Gateway:
+        """The gateway, set once the shell's watches have started (bot/app.py)."""
+        assert self.gateway is not None, "the shell runs with a gateway"
+        return self.gateway
+
     async def run(self) -> None:
         self.console.print(Text(BANNER, style="dim"))
         while True:
@@ -252,7 +261,7 @@ class Shell:
             if line is None or line.strip() in ("/quit", "/exit"):
                 break
             await self.handle(line.strip())
-        await self.gateway.drain()
+        await self.running.drain()
 
     def _read(self) -> str | None:
         if self.stdin.isatty():
@@ -277,11 +286,11 @@ class Shell:
             )
             return
         text = line.removeprefix("/gateway").strip()
-        answer = await self.gateway.answer_command(self.chat, Request(TEAM, CHANNEL, USER, text))
+        answer = await self.running.answer_command(self.chat, Request(TEAM, CHANNEL, USER, text))
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:
-            await self.gateway.spawn(answer.work)
+            await self.running.spawn(answer.work)
 
     async def _click(self, line: str, request: Request) -> None:
         number = line.removeprefix("/click").strip()
@@ -298,8 +307,8 @@ class Shell:
         if not action:
             self.console.print(Text(f"Button {number} is gone: its message was edited.", "dim"))
             return
-        answer = await self.gateway.answer_button(self.chat, request, action, value)
+        answer = await self.running.answer_button(self.chat, request, action, value)
         if answer.text:
             await self.chat.ephemeral(CHANNEL, USER, Message(text=answer.text))
         if answer.work is not None:
-            await self.gateway.spawn(answer.work)
+            await self.running.spawn(answer.work)

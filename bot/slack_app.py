@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot import logs, metrics
 from bot.chat import SlackChat
@@ -31,13 +36,22 @@ from bot.verbs import VERBS
 
 log = logging.getLogger(__name__)
 
+Body = dict[str, Any]  # what Bolt passes a listener, as Slack sent it
+
 SHORTCUT_EXPLAIN = "gateway_explain"  # the message shortcut's callback id (manifest.yml)
 
 
 class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
     """Retries 429s after Retry-After, as the SDK's handler does, and counts them."""
 
-    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         if response is not None and response.status_code == 429:
             metrics.SLACK_RATE_LIMITED.labels(_method(request.url)).inc()
         return await super()._can_retry_async(
@@ -48,7 +62,7 @@ class _CountedRateLimits(AsyncRateLimitErrorRetryHandler):
 class _CountedClient(AsyncWebClient):
     """The Web API client, counting every call by method and outcome for /metrics."""
 
-    async def api_call(self, api_method: str, *args, **kwargs):
+    async def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> AsyncSlackResponse:
         method = api_method if api_method.replace(".", "").isalnum() else "other"
         try:
             response = await super().api_call(api_method, *args, **kwargs)
@@ -98,7 +112,7 @@ def build_app(
     )
 
     @app.command("/gateway")
-    async def on_gateway(ack, command, client):
+    async def on_gateway(ack: AsyncAck, command: Body, client: AsyncWebClient) -> None:
         arrived = time.perf_counter()
         logs.bind(request=command.get("trigger_id"), channel=command.get("channel_id"))
         request = Request(
@@ -115,7 +129,7 @@ def build_app(
         if answer.work is not None:
             gateway.spawn(answer.work, after_acks=answer.after_acks)
 
-    async def on_button(ack, body, action, client):
+    async def on_button(ack: AsyncAck, body: Body, action: Body, client: AsyncWebClient) -> None:
         arrived = time.perf_counter()
         request = _request_from_action(body)
         logs.bind(request=body.get("trigger_id"), channel=request.channel)
@@ -131,7 +145,7 @@ def build_app(
             await chat.ephemeral(request.channel, request.user, notice(answer.text))
 
     @app.shortcut(SHORTCUT_EXPLAIN)
-    async def on_explain_shortcut(ack, shortcut, client):
+    async def on_explain_shortcut(ack: AsyncAck, shortcut: Body, client: AsyncWebClient) -> None:
         """ "Explain with gateway" on a message: the answer goes in that message's thread."""
         await ack()
         request = _request_from_action(shortcut)
@@ -150,7 +164,7 @@ def build_app(
     _home_listeners(app, gateway)
 
     @app.error
-    async def on_error(error, body):
+    async def on_error(error: Exception, body: Body) -> None:
         log.error("unhandled error in a listener: %s", error, exc_info=error)
 
     return app
@@ -160,7 +174,7 @@ def _home_listeners(app: AsyncApp, gateway: Gateway) -> None:
     """The Home tab opened, and the watch modal submitted."""
 
     @app.event("app_home_opened")
-    async def on_home_opened(event, body, client):
+    async def on_home_opened(event: Body, body: Body, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
         answer = gateway.on_home_opened(SlackChat(client), body.get("team_id", ""), event["user"])
@@ -168,7 +182,7 @@ def _home_listeners(app: AsyncApp, gateway: Gateway) -> None:
             gateway.spawn(answer.work)
 
     @app.view(MODAL_CALLBACK)
-    async def on_modal(ack, body, view, client):
+    async def on_modal(ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
         user = body.get("user") or {}
         team = (body.get("team") or {}).get("id") or user.get("team_id", "")
         errors, answer = gateway.on_modal(SlackChat(client), team, user.get("id", ""), view)
@@ -180,7 +194,7 @@ def _home_listeners(app: AsyncApp, gateway: Gateway) -> None:
             gateway.spawn(answer.work)
 
 
-def _request_from_action(body: dict) -> Request:
+def _request_from_action(body: dict[str, Any]) -> Request:
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id", ""
     )

@@ -1,4 +1,5 @@
-"""Shared fixtures: the CLI as a user runs it, a DNS server and a PKI on loopback."""
+"""Shared fixtures: the CLI as a user runs it, Slack's stand-in, a DNS server and a PKI on
+loopback."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from bot.cli import main
 from tests.servers.dns_server import DnsServer
 from tests.servers.tls import Pki
+from tests.slack.stand_in import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +73,13 @@ def run_gateway_process(*args: str, timeout: float = 60, **kwargs) -> CliResult:
 def check_json(target: str, *flags: str) -> CliResult:
     """`gateway check TARGET --json --allow-private FLAGS`, the form most tests use."""
     return run_cli("check", target, "--json", "--allow-private", *flags)
+
+
+@pytest.fixture
+def slack():
+    """Slack's Web API stand-in (tests/slack/stand_in.py), fresh for each test."""
+    with SlackStandIn() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The store's alerting queries on SQLite and on a real PostgreSQL: the Home tab's hourly
-strip and the alarm clock's open incidents, each in one query."""
+"""The store's alerting queries on SQLite, on a real PostgreSQL and in memory: the Home
+tab's hourly strip and the alarm clock's open incidents. One contract, three stores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.migrations import open_migrated
+from bot.watch.memory import MemoryStore
+from bot.watch.records import IncidentUpdate, NewIncident, Store
 from bot.watch.store import CheckRecord
 from tests.servers.postgres import PostgresServer
 from tests.specs import stored_spec
@@ -19,16 +21,22 @@ def postgres():
         yield server
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/alerts.sqlite3"
+    if request.param == "memory":
+        return "memory"
     return request.getfixturevalue("postgres").create_database(f"alerts_{tmp_path.name[-12:]}")
+
+
+async def _store(url: str) -> Store:
+    return await MemoryStore().open() if url == "memory" else await open_migrated(url)
 
 
 async def test_hourly_availability_and_open_incidents_in_one_query_each(database_url):
     now = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
-    store = await open_migrated(database_url)
+    store = await _store(database_url)
     try:
         ids = []
         for i in range(3):
@@ -64,14 +72,20 @@ async def test_hourly_availability_and_open_incidents_in_one_query_each(database
         assert await store.hourly_availability([], now) == {}
 
         first = await store.create_incident(
-            watch_id=a, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            NewIncident(
+                watch_id=a, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            )
         )
-        await store.save_incident(first.id, resolved_at=now)
+        await store.update_incident(first.id, IncidentUpdate(resolved_at=now))
         again = await store.create_incident(
-            watch_id=a, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            NewIncident(
+                watch_id=a, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            )
         )
         other = await store.create_incident(
-            watch_id=b, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            NewIncident(
+                watch_id=b, channel="C1", failing_since=now, diagnosis_key="k", last_summary="s"
+            )
         )
         found = await store.open_incidents_of(ids)
         assert {w: i.id for w, i in found.items()} == {a: again.id, b: other.id}

@@ -31,6 +31,18 @@ from checks.expect import Expectations
             ("S0ONCALL", "U0DANA", "W9"),
         ),
         ("watch x.com notify <@U1> <@U1>", Expectations(), ("U1",)),
+        (
+            "watch x.com header X-Served-By: edge-1",
+            Expectations(header=("X-Served-By", "edge-1")),
+            (),
+        ),
+        ("watch x.com header x-cache:HIT", Expectations(header=("x-cache", "HIT")), ()),
+        (
+            'watch x.com header Cache-Control: "no-store, private" slow 800ms',
+            Expectations(slow_ms=800, header=("Cache-Control", "no-store, private")),
+            (),
+        ),
+        ("watch x.com header X-A: a&amp;b", Expectations(header=("X-A", "a&b")), ()),
     ],
 )
 def test_watch_takes_expectations_and_who_to_notify(text, expect, notify):
@@ -52,6 +64,14 @@ def test_watch_takes_expectations_and_who_to_notify(text, expect, notify):
         ('watch x.com contains ""', "quoted text"),
         ("watch x.com slow soon", "`slow` takes a time"),
         ("watch x.com slow 120s", "from 1 ms to 60 s"),
+        ("watch x.com header", "`header` takes a response header"),
+        ("watch x.com header X-Served-By edge-1", "`header` takes a response header"),
+        ("watch x.com header X-A:", "1 to 200 characters"),
+        ('watch x.com header X-A: ""', "1 to 200 characters"),
+        ("watch x.com header X-A: " + "v" * 201, "1 to 200 characters"),
+        ("watch x.com header b@d: v", "is not a header name"),
+        ("watch x.com header " + "X" * 65 + ": v", "is not a header name"),
+        ("watch x.com header X-A: 1 header X-B: 2", "one `header` rule"),
         ("mute x.com", "needs a site and how long"),
         ("mute x.com 2h", "needs a site and how long"),
         ("mute x.com for ever", "not a duration"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import httpx
-import pytest
 
 from bot.app import start_http
 from bot.slack_app import build_app
@@ -24,12 +23,6 @@ from tests.slack.stand_in import SlackStandIn
 from tests.test_watch import INTERVAL, NGINX_502, Watcher
 
 SHOP = "<html><body><h1>Blue mug</h1><button>Add to cart</button></body></html>"
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
 
 
 class HomeBot:

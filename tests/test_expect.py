@@ -82,3 +82,33 @@ def test_expectations_round_trip_and_describe_themselves():
     assert Expectations.from_dict(expect.to_dict()) == expect
     assert expect.describe() == 'expect 200 301 contains "Add to cart" !contains "oops" slow 800ms'
     assert not Expectations().any
+
+
+@pytest.mark.parametrize(
+    ("sent", "rule", "healthy", "says"),
+    [
+        ((("X-Served-By", "edge-1"),), ("X-Served-By", "edge-1"), True, None),
+        ((("x-served-by", "edge-1"),), ("X-SERVED-BY", "edge-1"), True, None),  # any case
+        ((("X-Served-By", "edge-2"),), ("X-Served-By", "edge-1"), False, "x-served-by: edge-2"),
+        ((("X-Served-By", "Edge-1"),), ("X-Served-By", "edge-1"), False, "x-served-by: Edge-1"),
+        ((), ("X-Served-By", "edge-1"), False, "no X-Served-By header"),
+        ((("X-Served-By", "edge-1 extra"),), ("X-Served-By", "edge-1"), False, "edge-1 extra"),
+    ],
+)
+async def test_a_header_rule_needs_the_header_with_exactly_that_value(sent, rule, healthy, says):
+    """The name in any case; the value exactly (so `Edge-1` is not `edge-1`); missing fails."""
+    with serve(Behaviour.STATUS, status=200, body=SHOP, headers=sent) as site:
+        diagnosis = await judged(site, Expectations(header=rule))
+    assert diagnosis.healthy is healthy
+    if says:
+        assert diagnosis.cause.code == "server_error"
+        evidence = " ".join(diagnosis.cause.evidence)
+        assert says in evidence and f"this watch expects {rule[0]}: {rule[1]}" in evidence
+        assert diagnosis.summary.startswith("HTTP 200 with ")
+
+
+def test_a_header_rule_round_trips_and_describes_itself():
+    expect = Expectations(header=("Cache-Control", "no-store, private"))
+    assert Expectations.from_dict(expect.to_dict()) == expect and expect.any
+    assert expect.describe() == 'header Cache-Control: "no-store, private"'
+    assert Expectations.from_dict({"statuses": [200]}).header is None  # rows from before 0004

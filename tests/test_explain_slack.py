@@ -18,7 +18,6 @@ from tests.conftest import ROOT
 from tests.servers.misbehave import closed_port
 from tests.servers.proxies import NginxProxy
 from tests.slack.signing import message_action_body, signed_headers
-from tests.slack.stand_in import SlackStandIn
 from tests.test_slack_bot import Bot, all_text
 
 NGINX_LINES = (
@@ -30,12 +29,6 @@ HOSTILE = (
     '2026/11/25 14:46:55 [error] 1#1: *4 limiting requests, excess: 0.5 by zone "<!channel>`x`@here", '
     'client: 1.2.3.4, server: s, request: "GET /?a=paste-secret HTTP/1.1", host: "s"\n'
 )
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
 
 
 async def shortcut(bot: Bot, message_ts: str, text: str, thread_ts: str | None = None):

@@ -57,12 +57,6 @@ def database_url(postgres: PostgresServer) -> str:
     return postgres.create_database(f"fleet_{next(_databases)}")
 
 
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
 class Replica:
     """One `gateway serve` child process; its log (JSON lines) in a file."""
 

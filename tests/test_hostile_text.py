@@ -27,7 +27,7 @@ from checks.models import Certificate, Hop, TlsResult
 from checks.text import printable
 from tests.servers.misbehave import Behaviour, serve
 from tests.test_diagnose import evidence, response
-from tests.test_slack_bot import Bot, all_text, slack  # noqa: F401  (the fixture)
+from tests.test_slack_bot import Bot, all_text
 
 # Everything Slack reads as formatting, and the invisible characters that glue it on.
 MARKUP = "`*_~<>&@:!#|\n\r\t\u200b\u200c\u200d\u2060\ufeff\u00ad\u202e\u2028\x1b\x85\x9b"
@@ -237,7 +237,7 @@ def test_any_remote_text_reaches_the_terminal_without_control_characters(payload
 # --- through the bot, against a real site ----------------------------------------------------
 
 
-async def test_a_site_s_backticks_and_markup_do_not_format_the_verdict_or_thread(slack):  # noqa: F811
+async def test_a_site_s_backticks_and_markup_do_not_format_the_verdict_or_thread(slack):
     body = f"<html><body><h1>502 Bad Gateway</h1>{PAYLOAD}</body></html>"
     headers = (("Server", "`nginx` *x* _y_"), ("Via", "1.1 ```pre``` ~s~"))
     with serve(Behaviour.STATUS, status=502, body=body, headers=headers) as site:
@@ -261,7 +261,7 @@ async def test_a_site_s_backticks_and_markup_do_not_format_the_verdict_or_thread
         "not json at all",
     ],
 )
-async def test_a_tampered_button_gets_a_reason_never_a_500(slack, value):  # noqa: F811
+async def test_a_tampered_button_gets_a_reason_never_a_500(slack, value):
     async with Bot(slack) as bot:
         for action in ("gateway_rerun", "gateway_watch", "gateway_visitor"):
             answer = await bot.click(action, value, "1700000000.000100")
@@ -272,7 +272,7 @@ async def test_a_tampered_button_gets_a_reason_never_a_500(slack, value):  # noq
     assert all("\n" not in text.strip() for text in ephemerals)
 
 
-async def test_an_unusable_target_typed_in_slack_gets_one_line(slack):  # noqa: F811
+async def test_an_unusable_target_typed_in_slack_gets_one_line(slack):
     async with Bot(slack) as bot:
         for text in ("check http://[127.0.0.1]/", "check https://[::1", "check xn--zz.com"):
             answer = await bot.command(text)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.migrations import open_migrated
+from bot.watch.records import IncidentUpdate, NewIncident, WatchUpdate
 from bot.watch.store import (
     HISTORY_KEEP,
     MAX_WATCHES_PER_CHANNEL,
@@ -29,9 +30,7 @@ from bot.watch.store import (
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
 from tests.specs import stored_spec
-from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident, slack
-
-__all__ = ["slack"]  # tests/test_watch.py's fixture, found by pytest here by its name
+from tests.test_watch import INTERVAL, NGINX_502, Watcher, restart_mid_incident
 
 SERVER_ZONE = "Pacific/Chatham"  # UTC+12:45 / +13:45
 _databases = itertools.count(1)
@@ -108,18 +107,23 @@ async def test_the_store_works_on_postgresql(database_url: str):
         india = timezone(timedelta(hours=5, minutes=30))
         failing_since = datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=india)
         incident = await store.create_incident(
-            watch_id=row.id,
-            channel="C1",
-            failing_since=failing_since,
-            diagnosis_key="502|upstream_refused|nginx",
-            last_summary="nginx answered 502",
-            excerpt="502 Bad Gateway — nginx/1.22.1 «ünïcödé»",
-            failure_count=2,
+            NewIncident(
+                watch_id=row.id,
+                channel="C1",
+                failing_since=failing_since,
+                diagnosis_key="502|upstream_refused|nginx",
+                last_summary="nginx answered 502",
+                excerpt="502 Bad Gateway — nginx/1.22.1 «ünïcödé»",
+                failure_count=2,
+            )
         )
         assert incident.id
         announced = now - timedelta(minutes=3)
-        await store.save_incident(
-            incident.id, announced_at=announced, alert_ts="1700000000.000100", acknowledged_by="U7"
+        await store.update_incident(
+            incident.id,
+            IncidentUpdate(
+                announced_at=announced, alert_ts="1700000000.000100", acknowledged_by="U7"
+            ),
         )
         opened = await store.open_incident(row.id)
         assert opened is not None and opened.id == incident.id
@@ -130,7 +134,7 @@ async def test_the_store_works_on_postgresql(database_url: str):
         assert (opened.alert_ts, opened.acknowledged_by) == ("1700000000.000100", "U7")
         assert opened.excerpt == "502 Bad Gateway — nginx/1.22.1 «ünïcödé»"
         assert (opened.flaps, opened.recovered_at, opened.resolved_at) == (0, None, None)
-        await store.save_incident(incident.id, resolved_at=now, recovered_at=now)
+        await store.update_incident(incident.id, IncidentUpdate(resolved_at=now, recovered_at=now))
         assert await store.open_incident(row.id) is None
         last = await store.last_incident(row.id)
         assert last.id == incident.id and last.resolved_at == now
@@ -156,20 +160,24 @@ async def test_the_store_works_on_postgresql(database_url: str):
         await store.write_behind(
             records,
             {
-                row.id: {
-                    "state": "down",
-                    "failures": 4,
-                    "successes": 0,
-                    "failing_since": down_since,
-                    "last_checked_at": now,
-                },
-                other.id: {
-                    "state": "healthy",
-                    "failures": 1,
-                    "successes": 0,
-                    "failing_since": None,
-                    "last_checked_at": now,
-                },
+                row.id: WatchUpdate(
+                    **{
+                        "state": "down",
+                        "failures": 4,
+                        "successes": 0,
+                        "failing_since": down_since,
+                        "last_checked_at": now,
+                    }
+                ),
+                other.id: WatchUpdate(
+                    **{
+                        "state": "healthy",
+                        "failures": 1,
+                        "successes": 0,
+                        "failing_since": None,
+                        "last_checked_at": now,
+                    }
+                ),
             },
         )
         await store.write_behind([], {})  # nothing to write is fine
@@ -178,7 +186,7 @@ async def test_the_store_works_on_postgresql(database_url: str):
         assert (written.state, written.failures, written.successes) == ("down", 4, 0)
         assert written.failing_since == down_since and written.last_checked_at == now
         assert (await store.watch(other.id)).failures == 1
-        await store.save_watch_state(row.id, muted_until=now + timedelta(hours=1))
+        await store.update_watch(row.id, WatchUpdate(muted_until=now + timedelta(hours=1)))
         assert (await store.watch(row.id)).muted_until == now + timedelta(hours=1)
 
         # availability over 24 h: 3 of 4 healthy; 0 of 1; watches without checks left out

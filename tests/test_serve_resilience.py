@@ -31,18 +31,6 @@ from tests.specs import stored_spec
 from tests.test_run_modes import clean_env
 
 
-@pytest.fixture(scope="module")
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def fresh_slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
 def serve_env(slack: SlackStandIn, port: int, database_url: str, **extra: str) -> dict[str, str]:
     return clean_env(
         PYTHONPATH=str(ROOT),
@@ -235,8 +223,7 @@ async def _store_watches(url: str, rows: list[tuple[str, float]]) -> None:
         await store.close()
 
 
-def test_a_watch_stored_with_an_impossible_interval_is_skipped_and_said_once(fresh_slack, tmp_path):
-    slack = fresh_slack
+def test_a_watch_stored_with_an_impossible_interval_is_skipped_and_said_once(slack, tmp_path):
     url = f"sqlite:///{tmp_path}/gateway.sqlite3"
     with serve(Behaviour.OK) as site:
         bad, good = f"http://127.0.0.1:{closed_port()}/", site.url()
@@ -285,10 +272,7 @@ def test_a_watch_stored_with_an_impossible_interval_is_skipped_and_said_once(fre
 # --- kill -9 loses nothing and repeats nothing -------------------------------------------------
 
 
-def test_a_watch_acknowledged_is_stored_even_if_the_bot_is_killed_right_after(
-    fresh_slack, tmp_path
-):
-    slack = fresh_slack
+def test_a_watch_acknowledged_is_stored_even_if_the_bot_is_killed_right_after(slack, tmp_path):
     db = tmp_path / "gateway.sqlite3"
     env = serve_env(slack, free_port(), f"sqlite:///{db}")
     bot = Serving(tmp_path, env)
@@ -321,9 +305,8 @@ def _alerts(slack: SlackStandIn) -> list[dict]:
 
 @pytest.mark.parametrize("history", [True, False], ids=["history readable", "no history scope"])
 def test_killed_while_slack_answers_the_alert_post_the_restart_posts_no_second_alert(
-    fresh_slack, tmp_path, history
+    slack, tmp_path, history
 ):
-    slack = fresh_slack
     if not history:
         slack.scopes -= {"channels:history", "groups:history"}
     db = tmp_path / "gateway.sqlite3"

@@ -29,12 +29,6 @@ from tests.slack.signing import (
 from tests.slack.stand_in import SlackStandIn
 
 
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
 class WatchingBot:
     """`gateway serve` in HTTP mode, in this process, with watches on a SQLite file."""
 

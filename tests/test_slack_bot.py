@@ -14,7 +14,6 @@ import time
 from dataclasses import replace
 
 import httpx
-import pytest
 
 from bot.app import start_http
 from bot.service import Gateway
@@ -34,12 +33,6 @@ HOSTILE_BODY = (
     "<html><body><h1>502 Bad Gateway</h1> <!channel> <!here> @everyone <@U999> "
     "<https://evil.example|click for your bonus> &amp; more</body></html>"
 )
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
 
 
 class Bot:

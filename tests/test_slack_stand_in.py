@@ -28,15 +28,9 @@ from tests.slack.signing import (
     signed_headers,
     slash_command_body,
 )
-from tests.slack.stand_in import SlackStandIn, validate_blocks
+from tests.slack.stand_in import validate_blocks
 
 TOKEN = "xoxb-test"
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
 
 
 @pytest.fixture

@@ -32,12 +32,6 @@ APP_TOKEN = "xapp-1-A1-test"
 BOT_TOKEN = "xoxb-test"
 
 
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
 # -- the stand-in against the SDK's own Socket Mode client --------------------------------------
 
 

@@ -16,6 +16,7 @@ from bot.service import Gateway, Request
 from bot.settings import from_environment
 from bot.slack_app import web_client
 from bot.verbs import parse_command
+from bot.watch.memory import MemoryStore
 from bot.watch.service import WatchService
 from bot.watch.store import Store
 from tests.servers.dns_server import DnsServer
@@ -32,17 +33,12 @@ NGINX_502 = dict(
 )
 
 
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
 class Watcher:
     """A WatchService (and the Gateway in front of it) on a SQLite file in tmp_path."""
 
-    def __init__(self, slack: SlackStandIn, tmp_path, **env: str) -> None:
+    def __init__(self, slack: SlackStandIn, tmp_path, memory: bool = False, **env: str) -> None:
         self.slack = slack
+        self.memory = memory  # the store in memory (bot/watch/memory.py): no database at all
         self.db = f"sqlite:///{tmp_path}/gateway.sqlite3"
         self.settings = from_environment(
             {
@@ -61,7 +57,8 @@ class Watcher:
     async def start(self) -> Watcher:
         self.client = web_client(self.settings)
         self.chat = SlackChat(self.client)
-        self.service = WatchService(Store(self.db), self.settings, self.chat)
+        store = MemoryStore() if self.memory else Store(self.db)
+        self.service = WatchService(store, self.settings, self.chat)
         self.gateway = Gateway(self.settings, watches=self.service)
         await self.service.start()
         return self
@@ -69,6 +66,12 @@ class Watcher:
     async def stop(self) -> None:
         await self.gateway.drain(5)
         await self.service.stop()
+
+    async def __aenter__(self) -> Watcher:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
 
     async def command(self, text: str, channel: str = "C1", user: str = "U1") -> str | None:
         answer = await self.gateway.answer_command(self.chat, Request("T1", channel, user, text))
@@ -104,8 +107,7 @@ def text_of(message: dict) -> str:
 
 async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
     with serve(Behaviour.OK) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             await bot.command(f"watch {site.url()} every {INTERVAL}")
             confirmation = bot.tops()[0]
             assert "is now watching" in confirmation["text"]
@@ -133,8 +135,6 @@ async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
             edited = slack.messages()[alert["ts"]]
             assert "resolved" in text_of(edited) and "down since" in edited["text"]
             assert len(bot.alerts()) == 1
-        finally:
-            await bot.stop()
 
 
 async def restart_mid_incident(slack, make_watcher, site) -> dict:
@@ -179,20 +179,16 @@ async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(s
         site.switch(Behaviour.OK)
         await asyncio.sleep(3.0)  # the bot is away for 3 intervals
 
-        again = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5").start()
-        try:
+        async with Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="5") as again:
             await again.until(
                 lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"])), 4
             )
             assert again.service.scheduler.runs <= 2  # the first check after the restart
-        finally:
-            await again.stop()
 
 
 async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
             await bot.until(
@@ -204,14 +200,11 @@ async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
             changes = [r for r in slack.thread(alert["ts"]) if "diagnosis changed" in r["text"]]
             assert len(changes) == 1  # said once, not at every check
             assert len(bot.alerts()) == 1
-        finally:
-            await bot.stop()
 
 
 async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             alert = await bot.watch_until_alert(site)
             actions = next(b for b in alert["blocks"] if b["type"] == "actions")
             value = next(e["value"] for e in actions["elements"] if e["action_id"] == "gateway_ack")
@@ -229,14 +222,11 @@ async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
             await bot.until(
                 lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
             )
-        finally:
-            await bot.stop()
 
 
 async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             alert = await bot.watch_until_alert(site)
             for _ in range(2):
                 site.switch(Behaviour.OK)
@@ -250,14 +240,11 @@ async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
             await bot.until(lambda: len(flaps()) == 2)
             assert "2 changes" in flaps()[-1]["text"]
             assert len(bot.alerts()) == 1, "flaps stay in one incident"
-        finally:
-            await bot.stop()
 
 
 async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             alert = await bot.watch_until_alert(site)
             value = next(
                 e["value"]
@@ -276,8 +263,6 @@ async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
             site.switch(Behaviour.STATUS, status=504)
             await asyncio.sleep(1.2)
             assert len(slack.thread(alert["ts"])) == before
-        finally:
-            await bot.stop()
 
 
 async def test_the_bot_holds_alerts_when_its_own_network_is_in_trouble(slack, tmp_path):
@@ -315,8 +300,7 @@ async def test_a_certificate_about_to_expire_is_warned_about_once(slack, tmp_pat
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(context)
     with serve(Behaviour.OK, ssl_context=context) as site:
-        bot = await Watcher(slack, tmp_path, GATEWAY_CA_BUNDLE=ca_bundle).start()
-        try:
+        async with Watcher(slack, tmp_path, GATEWAY_CA_BUNDLE=ca_bundle) as bot:
             await bot.command(f"watch https://127.0.0.1:{site.port}/ every {INTERVAL}")
             await bot.until(lambda: any("certificate" in m["text"] for m in bot.tops()))
             await asyncio.sleep(1.2)
@@ -324,14 +308,11 @@ async def test_a_certificate_about_to_expire_is_warned_about_once(slack, tmp_pat
             assert len(warnings) == 1
             assert "4 days" in warnings[0]["text"] or "5 days" in warnings[0]["text"]
             assert bot.alerts() == []
-        finally:
-            await bot.stop()
 
 
 async def test_watch_commands_and_the_list(slack, tmp_path):
     with serve(Behaviour.OK) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             too_often = await bot.command(f"watch {site.url()} every 0.1s")
             assert "too often" in too_often and "shortest interval" in too_often
             await bot.command(f"watch {site.url()} every {INTERVAL}")
@@ -349,20 +330,15 @@ async def test_watch_commands_and_the_list(slack, tmp_path):
             assert bot.service.watches == {} and "stopped watching" in bot.tops()[-1]["text"]
             await bot.command(f"unwatch {site.url()}")
             assert "does not watch" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
-        finally:
-            await bot.stop()
 
 
 async def test_a_channel_holds_at_most_50_watches(slack, tmp_path):
-    bot = await Watcher(slack, tmp_path, GATEWAY_USER_PER_MINUTE="1000").start()
-    try:
+    async with Watcher(slack, tmp_path, GATEWAY_USER_PER_MINUTE="1000") as bot:
         for i in range(50):
             await bot.command(f"watch http://127.0.0.1:{10000 + i}/ every 1h")
         refusal = await bot.command("watch http://127.0.0.1:20000/ every 1h")
         assert "the most it may" in refusal
         assert len(bot.service.watches) == 50
-    finally:
-        await bot.stop()
 
 
 def test_watch_syntax_errors_are_explained():
@@ -382,8 +358,7 @@ def test_watch_syntax_errors_are_explained():
 
 async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path):
     with serve(Behaviour.OK) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             value = json.dumps({"t": site.url(), "c": "healthy"})
             answer = await bot.gateway.settle(
                 bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
@@ -393,8 +368,6 @@ async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path)
             watch = next(iter(bot.service.watches.values()))
             assert watch.url == site.url() and watch.interval_s == 300
             assert "<@U5> is now watching" in bot.tops()[-1]["text"]
-        finally:
-            await bot.stop()
 
 
 async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path):
@@ -403,8 +376,7 @@ async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path)
         serve(Behaviour.STATUS, **NGINX_502) as broken,
         serve(Behaviour.OK) as fine,
     ):
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             for site in (stuck, broken, fine):
                 await bot.command(f"watch {site.url()} every {INTERVAL}")
             slack.fail_next("chat.postMessage", "internal_error", times=3)
@@ -414,8 +386,6 @@ async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path)
             fine_checks = await _history_count(bot, rows[fine.url()].id)
             assert fine_checks >= 5, "the healthy watch kept its rhythm"
             await bot.until(lambda: bot.alerts())  # the broken one alerts despite Slack errors
-        finally:
-            await bot.stop()
 
 
 async def _history_count(bot: Watcher, watch_id: int) -> int:
@@ -433,22 +403,18 @@ async def _history_count(bot: Watcher, watch_id: int) -> int:
 
 async def test_recovery_needs_the_configured_number_of_healthy_checks(slack, tmp_path):
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        bot = await Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="4").start()
-        try:
+        async with Watcher(slack, tmp_path, GATEWAY_RECOVER_AFTER="4") as bot:
             alert = await bot.watch_until_alert(site)
             site.switch(Behaviour.OK)
             await bot.until(lambda: "2/4 healthy checks" in text_of(slack.messages()[alert["ts"]]))
             await bot.until(
                 lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
             )
-        finally:
-            await bot.stop()
 
 
 async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, tmp_path):
     slack.add_channel("G9", "private", is_private=True, is_member=False)
-    bot = await Watcher(slack, tmp_path).start()
-    try:
+    async with Watcher(slack, tmp_path) as bot:
         chat = type(bot.chat)(bot.client, slack.response_url("w", channel="G9"))
         answer = await bot.gateway.answer_command(
             chat, Request("T1", "G9", "U1", "watch http://127.0.0.1:9/ every 1h")
@@ -456,14 +422,11 @@ async def test_watching_from_a_channel_the_bot_cannot_post_in_is_refused(slack, 
         await bot.gateway.spawn(answer.work)
         assert bot.service.watches == {}
         assert any("/invite @gateway" in e["text"] for e in slack.ephemerals())
-    finally:
-        await bot.stop()
 
 
 async def test_unwatching_in_the_middle_of_a_check_loses_no_other_history(slack, tmp_path):
     with serve(Behaviour.HANG) as stuck, serve(Behaviour.OK) as fine:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             await bot.command(f"watch {stuck.url()} every {INTERVAL}")
             await bot.command(f"watch {fine.url()} every {INTERVAL}")
             await asyncio.sleep(0.8)  # the stuck watch is inside its 2 s check now
@@ -472,18 +435,29 @@ async def test_unwatching_in_the_middle_of_a_check_loses_no_other_history(slack,
             await bot.service.flush()
             fine_id = next(w.id for w in bot.service.watches.values() if w.url == fine.url())
             assert await _history_count(bot, fine_id) >= 5
-        finally:
-            await bot.stop()
 
 
 async def test_an_error_page_with_nul_bytes_still_alerts(slack, tmp_path):
     body = "<html><body><h1>502 Bad Gateway</h1>\x00\x00 binary junk \x1b[31m</body></html>"
     with serve(Behaviour.STATUS, status=502, body=body) as site:
-        bot = await Watcher(slack, tmp_path).start()
-        try:
+        async with Watcher(slack, tmp_path) as bot:
             await bot.command(f"watch {site.url()} every {INTERVAL}")
             await bot.until(lambda: bot.alerts())
             text = text_of(bot.alerts()[0])
             assert "binary junk" in text and "\\x00" not in text and "\x00" not in text
-        finally:
-            await bot.stop()
+
+
+async def test_the_watch_service_runs_on_the_memory_store_as_on_the_database(slack, tmp_path):
+    """The Store seam: the same alert, acknowledgement and recovery with no database."""
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        async with Watcher(slack, tmp_path, memory=True) as bot:
+            alert = await bot.watch_until_alert(site)
+            assert "nginx answered 502" in text_of(alert)
+            (incident,) = await bot.service.store.open_incidents()
+            assert incident.alert_ts == alert["ts"]
+            site.switch(Behaviour.OK)
+            await bot.until(
+                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+            )
+            assert await bot.service.store.open_incidents() == []
+    assert not (tmp_path / "gateway.sqlite3").exists(), "no database file was made"

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from bot.render.alerts import AlertView
+from bot.alerting.view import AlertView
+from bot.render.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,20 @@ class Provider(Protocol):
 
     async def resolve(self, alert: AlertView, ref: str) -> None:
         """The site recovered."""
+
+
+@runtime_checkable
+class Threaded(Provider, Protocol):
+    """A provider whose alert carries a thread (Slack): replies and the full diagnosis go
+    there. A capability beside the four calls, asked for only where a thread exists."""
+
+    async def reply(
+        self, alert: AlertView, ref: str, message: Message, broadcast: bool = False
+    ) -> None:
+        """A message in the alert's thread (broadcast: also shown in the channel)."""
+
+    async def details(self, alert: AlertView, ref: str, messages: list[Message]) -> None:
+        """The diagnosis, in the alert's thread."""
 
 
 async def with_retries(

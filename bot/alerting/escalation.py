@@ -9,15 +9,16 @@ its trigger); when every attempt fails, `on_failure` says so (in the thread).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 
 from bot.alerting.base import DeliveryError, Provider, with_retries
-from bot.alerting.pagerduty import PagerDuty, dedup_key
+from bot.alerting.pagerduty import PagerDuty
+from bot.alerting.view import AlertView, dedup_key
 from bot.alerting.webhook import Webhook
-from bot.render.alerts import AlertView
 from bot.settings import Escalation
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Escalations:
         self.on_failure = on_failure
         self.providers: dict[str, Provider] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._chains: dict[tuple[int, str], asyncio.Task] = {}
+        self._chains: dict[tuple[int, str], asyncio.Task[None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -77,17 +78,19 @@ class Escalations:
     def open(self, alert: AlertView) -> None:
         """Escalate to every provider, in the background."""
         for key, provider in self.providers.items():
-            self._queue(alert, key, lambda p=provider: p.open(alert), "escalating to")
+            self._queue(alert, key, functools.partial(provider.open, alert), "escalating to")
 
     def update(self, alert: AlertView, refs: dict[str, str]) -> None:
         for key, ref in refs.items():
             if provider := self.providers.get(key):
-                self._queue(alert, key, lambda p=provider, r=ref: p.update(alert, r), "updating")
+                send = functools.partial(provider.update, alert, ref)
+                self._queue(alert, key, send, "updating")
 
     def resolve(self, alert: AlertView, refs: dict[str, str]) -> None:
         for key, ref in refs.items():
             if provider := self.providers.get(key):
-                self._queue(alert, key, lambda p=provider, r=ref: p.resolve(alert, r), "resolving")
+                send = functools.partial(provider.resolve, alert, ref)
+                self._queue(alert, key, send, "resolving")
 
     def _queue(
         self, alert: AlertView, key: str, send: Callable[[], Awaitable[object]], what: str
@@ -116,6 +119,6 @@ class Escalations:
         self._chains[chain] = task
         task.add_done_callback(lambda t: self._forget(chain, t))
 
-    def _forget(self, chain: tuple[int, str], task: asyncio.Task) -> None:
+    def _forget(self, chain: tuple[int, str], task: asyncio.Task[None]) -> None:
         if self._chains.get(chain) is task:
             del self._chains[chain]

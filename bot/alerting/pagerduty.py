@@ -6,16 +6,14 @@ is the same PagerDuty incident, never a second page.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from bot.alerting.base import DeliveryError
-from bot.render.alerts import AlertView
+from bot.alerting.view import AlertView, dedup_key
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
-
-
-def dedup_key(alert: AlertView) -> str:
-    return f"gateway-incident-{alert.incident_id}"
 
 
 class PagerDuty:
@@ -67,7 +65,7 @@ class PagerDuty:
             {"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": ref}
         )
 
-    async def _send(self, event: dict) -> None:
+    async def _send(self, event: dict[str, Any]) -> None:
         try:
             async with self.session.post(self.url, json=event, timeout=TIMEOUT) as response:
                 if response.status == 202:

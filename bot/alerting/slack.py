@@ -1,22 +1,25 @@
 """Slack as an alert channel: the one alert message, edited, with a thread of notes.
 
-Its reference is the alert's ts. The thread also carries the full diagnosis
-(`details`), which only Slack shows.
+One `Provider` beside PagerDuty and the webhook, and `Threaded`: its reference is
+the alert's ts, and the thread also carries the full diagnosis (`details`), which
+only Slack shows.
 """
 
 from __future__ import annotations
 
 import logging
 
+from bot.alerting.view import AlertView
 from bot.chat import Chat, NotInChannel
 from bot.render import alerts
-from bot.render.alerts import AlertView
 from bot.render.slack import Message
 
 log = logging.getLogger(__name__)
 
 
 class SlackAlerts:
+    """The Slack provider (bot/alerting/base.py `Threaded`)."""
+
     name = "Slack"
 
     def __init__(self, chat: Chat) -> None:

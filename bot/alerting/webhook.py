@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import aiohttp
 
 from bot.alerting.base import DeliveryError
-from bot.alerting.pagerduty import dedup_key
-from bot.render.alerts import AlertView
+from bot.alerting.view import AlertView, dedup_key
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 HEADER = "X-Gateway-Signature"
@@ -61,7 +61,7 @@ class Webhook:
         raise DeliveryError(f"HTTP {status}", retry=status == 429 or status >= 500)
 
 
-def payload(event: str, alert: AlertView) -> dict:
+def payload(event: str, alert: AlertView) -> dict[str, Any]:
     """What the receiver gets (documented in the README)."""
     return {
         "event": event,

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.watch.store import Store
+from bot.watch.records import Store
+from bot.watch.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,24 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
 
 
 async def opened(store: Store) -> Store:
-    """The store, connected, with its schema at the newest revision: what start-up does."""
+    """The store, connected, with its schema at the newest revision: what start-up does.
+    (A store in memory has no schema.)"""
     await store.open()
-    await upgrade(store.engine)
+    if isinstance(store, SqlStore):
+        await upgrade(store.engine)
     return store
 
 
-async def open_migrated(url: str) -> Store:
-    """A store for `url`, connected and up to date."""
-    return await opened(Store(url))
+async def open_migrated(url: str) -> SqlStore:
+    """A SQL store for `url`, connected and up to date."""
+    store = SqlStore(url)
+    await opened(store)
+    return store
 
 
 async def upgrade_url(url: str) -> str:
     """`gateway db upgrade`: upgrade the database at `url`; one line saying what happened."""
-    store = await Store(url).open()
+    store = await SqlStore(url).open()
     try:
         before, now = await upgrade(store.engine)
     finally:

@@ -8,8 +8,11 @@ from `GATEWAY_DATABASE_URL` instead.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.settings import from_environment, load_environment
@@ -18,7 +21,7 @@ from bot.watch.store import Base, UTCDateTime, async_url
 target_metadata = Base.metadata
 
 
-def _render_item(kind: str, obj: object, _context: object) -> str | bool:
+def _render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
     """A new revision spells the store's UTC datetimes as plain SQLAlchemy: revisions must
     not import the models, which go on changing after them."""
     if kind == "type" and isinstance(obj, UTCDateTime):
@@ -26,7 +29,7 @@ def _render_item(kind: str, obj: object, _context: object) -> str | bool:
     return False
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

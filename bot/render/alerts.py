@@ -22,54 +22,27 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alert_syntax import mentions
+from bot.alerting.view import AlertView as AlertView  # what every alert renders
 from bot.render.mrkdwn import (
     Message,
     clip,
     code,
     code_block,
-    escape,
     mrkdwn,
     sections,
     to_messages,
 )
+from bot.render.mrkdwn import (
+    escape as escape,  # the watch service escapes what it says with it too
+)
 from bot.render.slack import HEADER_LIMIT
 from bot.spec import WatchSpec
+from checks.expect import Expectations
 
 ACTION_ACK = "gateway_ack"
 ACTION_MUTE = "gateway_mute"
 ACTION_RECHECK = "gateway_recheck"
 ACTION_UNWATCH = "gateway_unwatch"
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """Everything an alert shows, gathered by the watch service."""
-
-    watch_id: int
-    incident_id: int
-    host: str
-    url: str
-    state: str  # down | recovering | resolved
-    verdict: str  # down | degraded (from the last diagnosis)
-    summary: str
-    cause: str
-    gateway: str | None
-    http_statuses: tuple[int | None, ...]
-    excerpt: str
-    failing_since: datetime
-    last_check_at: datetime
-    failure_count: int
-    acknowledged_by: str | None = None
-    muted_until: datetime | None = None
-    healthy_checks: int = 0
-    healthy_needed: int = 2
-    resolved_at: datetime | None = None
-    flaps: int = 0
-    channel: str = ""
-    notify: tuple[str, ...] = ()  # Slack IDs, mentioned when it opens, is reminded, recovers
-    muted_by: str | None = None
-    mute_reason: str | None = None
-    escalated_to: tuple[str, ...] = ()  # provider names, once escalated
 
 
 def duration(delta: timedelta) -> str:
@@ -334,3 +307,17 @@ def watches_message(lines: list[WatchLine], channel_watches_max: int) -> Message
             + (" · notifies " + mentions(spec.notify) if spec and spec.notify else "")
         )
     return Message(text="\n".join(rows), blocks=[b.to_dict() for b in sections("\n".join(rows))])
+
+
+def failing_words(expect: Expectations) -> str:
+    """What counts as a failure for a watch with these expectations, in words (unescaped)."""
+    parts = []
+    if expect.statuses:
+        parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
+    parts += [f'no "{text}" on the page' for text in expect.contains]
+    parts += [f'"{text}" on the page' for text in expect.absent]
+    if expect.header is not None:
+        name, value = expect.header
+        parts.append(f'no {name} header, or one other than "{value}"')
+    parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
+    return ", ".join(parts)

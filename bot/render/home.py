@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.alert_syntax import mentions
 from bot.render.alerts import duration, mute_words, slack_date
@@ -59,8 +60,8 @@ def strip_text(strip: tuple[float | None, ...]) -> str:
     return "".join(squares)
 
 
-def home_view(watches: list[HomeWatch]) -> dict:
-    blocks: list[dict] = [
+def home_view(watches: list[HomeWatch]) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Watched sites"}},
         {
             "type": "section",
@@ -87,7 +88,7 @@ def home_view(watches: list[HomeWatch]) -> dict:
     return {"type": "home", "blocks": blocks}
 
 
-def _watch_blocks(watch: HomeWatch) -> list[dict]:
+def _watch_blocks(watch: HomeWatch) -> list[dict[str, Any]]:
     emoji = _STATE_EMOJI.get(watch.state, ":white_circle:")
     last = slack_date(watch.last_checked_at) if watch.last_checked_at else "not yet"
     share = f"{watch.availability:.2%}" if watch.availability is not None else "—"
@@ -173,16 +174,20 @@ def _every(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def watch_modal(values: ModalValues) -> dict:
+def watch_modal(values: ModalValues) -> dict[str, Any]:
     editing = values.watch_id is not None
-    channel: dict = {
+    channel: dict[str, Any] = {
         "type": "conversations_select",
         "action_id": "value",
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     if values.channel:
         channel["initial_conversation"] = values.channel
-    people: dict = {"type": "multi_users_select", "action_id": "value", "max_selected_items": 10}
+    people: dict[str, Any] = {
+        "type": "multi_users_select",
+        "action_id": "value",
+        "max_selected_items": 10,
+    }
     if values.notify_people:
         people["initial_users"] = list(values.notify_people)
     blocks = [
@@ -232,11 +237,11 @@ def watch_modal(values: ModalValues) -> dict:
     }
 
 
-def _md(text: str) -> dict:
+def _md(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
     button = {
         "type": "button",
         "text": {"type": "plain_text", "text": text},
@@ -248,7 +253,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def _text_input(initial: str, placeholder: str) -> dict:
+def _text_input(initial: str, placeholder: str) -> dict[str, Any]:
     element = {
         "type": "plain_text_input",
         "action_id": "value",
@@ -260,8 +265,12 @@ def _text_input(initial: str, placeholder: str) -> dict:
 
 
 def _input(
-    block_id: str, label: str, element: dict, optional: bool = False, hint: str | None = None
-) -> dict:
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    optional: bool = False,
+    hint: str | None = None,
+) -> dict[str, Any]:
     block = {
         "type": "input",
         "block_id": block_id,
@@ -274,5 +283,5 @@ def _input(
     return block
 
 
-def _option(label: str, value: str) -> dict:
+def _option(label: str, value: str) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": label}, "value": value}

@@ -12,6 +12,7 @@ message carries a plain-text fallback.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -140,7 +141,7 @@ def _plain_emoji(status: str) -> str:
     return {"healthy": "✅", "degraded": "⚠️", "down": "🔴"}[status]
 
 
-def button_data(value: str) -> dict:
+def button_data(value: str) -> dict[str, Any]:
     """A button's value back as the dict it was made from ({} when it is not one)."""
     try:
         data = json.loads(value)

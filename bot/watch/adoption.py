@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.render import alerts
 from bot.watch.core import Watched
 from bot.watch.model import WatchInfo, unusable, watch_info
+from bot.watch.records import WatchRecord, WatchUpdate
 from bot.watch.shards import shard_of
-from bot.watch.store import WatchRow
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Unreadable:
     unusable_reported: object
 
 
-Skipped = tuple[WatchRow | Unreadable, str]
+Skipped = tuple[WatchRecord | Unreadable, str]
 
 
 class Adoption:
@@ -106,7 +106,7 @@ class Adoption:
             if self.adopt(row, first_in=0.5 if what == "new" else None) is not None:
                 core.forget(watch_id)
 
-    def adopt(self, row: WatchRow, first_in: float | None = None) -> str | None:
+    def adopt(self, row: WatchRecord, first_in: float | None = None) -> str | None:
         """Schedule a watch read from the database, keeping the memory of one known here;
         why it cannot be run, if it cannot (then it is left alone)."""
         core = self.core
@@ -164,14 +164,14 @@ class Adoption:
                     successes=0,
                     failing_since=info.memory.failing_since or incident.failing_since,
                 )
-                await core.store.save_watch_state(
-                    info.id, state="down", failing_since=info.memory.failing_since
+                await core.store.update_watch(
+                    info.id, WatchUpdate(state="down", failing_since=info.memory.failing_since)
                 )
             await core.incidents.reconcile(info, incident)
 
     async def rows(
         self, skipped: list[Skipped] | None = None, shards: frozenset[int] | None = None
-    ) -> list[WatchRow]:
+    ) -> list[WatchRecord]:
         """Every watch row (of these shards); when one cannot even be read (a date that is
         not a date), the others one by one, so that one row never stops the bot."""
         store = self.core.store
@@ -217,7 +217,7 @@ class Adoption:
                     row.channel,
                     alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
                 )
-                await core.store.save_watch_state(row.id, unusable_reported=True)
+                await core.store.update_watch(row.id, WatchUpdate(unusable_reported=True))
             except Exception:  # Slack or the database away: said again at the next start
                 log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 from bot.watch.core import Watched
 from bot.watch.model import WatchInfo
 from bot.watch.mutes import Mutes
+from bot.watch.records import IncidentRecord
 from bot.watch.state import Event, Policy, Timers, alarms
-from bot.watch.store import IncidentRow
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,12 @@ class AlarmClock:
                 if event in (Event.RELEASE, Event.UNMUTED):
                     await self.mutes.end(info)
                 elif incident is not None and event is Event.ESCALATE:
-                    await core.incidents.escalate(info, incident, now)
+                    incident = await core.incidents.escalate(info, incident, now)
                 elif incident is not None and event is Event.REMIND:
-                    await core.incidents.remind(info, incident, now)
+                    incident = await core.incidents.remind(info, incident, now)
 
 
-def _timers(info: WatchInfo, incident: IncidentRow | None) -> Timers:
+def _timers(info: WatchInfo, incident: IncidentRecord | None) -> Timers:
     """The clock of a watch's open incident, as bot/watch/state.py `alarms` reads it."""
     return Timers(
         open=incident is not None and info.memory.state == "down",

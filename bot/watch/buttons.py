@@ -18,8 +18,8 @@ from bot.render.slack import button_data
 from bot.watch.core import Watched, row_id
 from bot.watch.model import WatchInfo
 from bot.watch.mutes import Mutes
+from bot.watch.records import IncidentRecord, IncidentUpdate
 from bot.watch.runner import CheckRunner
-from bot.watch.store import IncidentRow
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class AlertButtons:
         chat: Chat,
         press: Press,
         value: str,
-        act: Callable[[WatchInfo, IncidentRow], Awaitable[None]],
+        act: Callable[[WatchInfo, IncidentRecord], Awaitable[None]],
     ) -> None:
         info = await self._watch_of_button(press, value)
         if info is None:
@@ -90,7 +90,7 @@ class AlertButtons:
             return None
         return info
 
-    async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRow] | None:
+    async def _from_button(self, value: str) -> tuple[WatchInfo, IncidentRecord] | None:
         data = button_data(value)
         watch_id, incident_id = row_id(data.get("w")), row_id(data.get("i"))
         info = await self.core.info(watch_id) if watch_id is not None else None
@@ -117,12 +117,11 @@ class AlertButtons:
             ),
         )
 
-    async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
+    async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
         if incident.acknowledged_by:
             return
         incidents = self.core.incidents
-        await self.core.store.save_incident(incident.id, acknowledged_by=user)
-        incident.acknowledged_by = user
+        incident = await incidents.change(incident, IncidentUpdate(acknowledged_by=user))
         await incidents.acknowledged(info, incident)
         await incidents.edit(info, incident)
         await incidents.reply(
@@ -134,13 +133,14 @@ class AlertButtons:
             ),
         )
 
-    async def _mute(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
+    async def _mute(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
         incidents = self.core.incidents
-        await self.mutes.set(info, self.core.clock() + MUTE, user, None)
+        until = self.core.clock() + MUTE
+        await self.mutes.set(info, until, user, None)
         await incidents.edit(info, incident)
-        await incidents.reply(info, incident, alerts.muted_note(user, info.muted_until, None))
+        await incidents.reply(info, incident, alerts.muted_note(user, until, None))
 
-    async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRow) -> None:
+    async def _unwatch(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
         await self.core.incidents.reply(
             info,
             incident,

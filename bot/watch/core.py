@@ -15,9 +15,9 @@ from bot.render import alerts
 from bot.settings import Settings
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, unusable, watch_info
+from bot.watch.records import Store
 from bot.watch.role import Role
 from bot.watch.scheduler import Scheduler
-from bot.watch.store import Store
 from bot.watch.writebehind import WriteBehind
 from checks.models import Progress, Target
 from checks.run import CheckFunction

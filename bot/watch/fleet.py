@@ -79,7 +79,7 @@ DEAD_PEER_SETTINGS = {
 RESYNC = 30.0
 
 try:  # SQLite-only installs have no asyncpg; Solo needs none
-    from asyncpg import InterfaceError, PostgresError  # type: ignore[import-untyped]
+    from asyncpg import InterfaceError, PostgresError
 
     TROUBLE: tuple[type[BaseException], ...] = (
         OSError,

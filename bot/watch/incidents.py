@@ -16,16 +16,18 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from bot.alerting import Escalations, SlackAlerts
+from bot.alerting import Escalations, SlackAlerts, Threaded
 from bot.chat import CannotLook, Chat, NotInChannel
 from bot.render import alerts
 from bot.render.slack import Message, button_data, thread_messages
 from bot.settings import Escalation
 from bot.watch.model import WatchInfo, future
+from bot.watch.records import IncidentRecord, IncidentUpdate, NewIncident, Store
 from bot.watch.state import Event, diagnosis_key
-from bot.watch.store import IncidentRow, Store
 from checks.diagnose import Diagnosis
 from checks.steps import body_excerpt
 from checks.target import parse_target
@@ -55,7 +57,7 @@ class Incidents:
         self.store = store
         self.chat = chat
         self.clock = clock
-        self.slack = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
+        self.slack: Threaded = SlackAlerts(chat)  # the Slack delivery: its reference is alert_ts
         self.escalations = Escalations(escalation or Escalation(), self._escalation_failed)
         self._maybe_posted: set[int] = set()  # incidents whose alert a crash may have posted
 
@@ -64,7 +66,7 @@ class Incidents:
         info: WatchInfo,
         event: Event,
         diagnosis: Diagnosis,
-        incident: IncidentRow | None,
+        incident: IncidentRecord | None,
         now: datetime,
     ) -> None:
         """Do what the state machine's event asks for this watch's incident."""
@@ -77,24 +79,27 @@ class Incidents:
         lost = incident is None and event in (Event.STILL_DOWN, Event.CHANGED)
         if event is Event.OPENED or lost or (event is Event.REOPENED and incident is None):
             incident = await self.store.create_incident(
-                watch_id=info.id,
-                channel=info.channel,
-                failing_since=info.memory.failing_since or now,
-                diagnosis_key=key,
-                last_summary=diagnosis.summary,
-                excerpt=_excerpt(diagnosis),
-                failure_count=info.memory.failures,
+                NewIncident(
+                    watch_id=info.id,
+                    channel=info.channel,
+                    failing_since=info.memory.failing_since or now,
+                    diagnosis_key=key,
+                    last_summary=diagnosis.summary,
+                    excerpt=_excerpt(diagnosis),
+                    failure_count=info.memory.failures,
+                )
             )
             await self.announce(info, incident, diagnosis)
             return
         if incident is None:
             return
-        incident.failure_count = info.memory.failures or incident.failure_count
+        # saved with the incident's next change (below)
+        incident = replace(incident, failure_count=info.memory.failures or incident.failure_count)
         if event is Event.REOPENED:
             await self._reopen(info, incident, diagnosis, key)
         elif event in (Event.STILL_DOWN, Event.CHANGED):
             before = incident.diagnosis_key
-            await self._update(incident, diagnosis, key)
+            incident = await self._update(incident, diagnosis, key)
             if not incident.announced_at and not self.muted(info):
                 await self.announce(info, incident, diagnosis)  # a mute ran out
                 return
@@ -110,28 +115,27 @@ class Incidents:
         elif event is Event.RECOVERED:
             await self._recovered(info, incident, now)
 
-    async def announce(self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis) -> None:
+    async def announce(
+        self, info: WatchInfo, incident: IncidentRecord, diagnosis: Diagnosis
+    ) -> None:
         """Post the one alert of an incident, and its diagnosis in the thread."""
         if self.muted(info):
             return
         announced = self.clock()
         # Written first: after a crash between here and the post, no second alert.
-        await self.store.save_incident(incident.id, announced_at=announced)
-        incident.announced_at = announced
+        incident = await self.change(incident, IncidentUpdate(announced_at=announced))
         view = self.view(info, incident, diagnosis)
         ts = await self.slack.open(view)
         if ts is None:  # Slack said no: not posted, so the next check tries again
-            incident.announced_at = None
-            await self.store.save_incident(incident.id, announced_at=None)
+            await self.change(incident, IncidentUpdate(announced_at=None))
             return
-        incident.alert_ts = ts
-        await self.store.save_incident(incident.id, alert_ts=ts)
+        await self.change(incident, IncidentUpdate(alert_ts=ts))
         if incident.id in self._maybe_posted:
             self._maybe_posted.discard(incident.id)
             await self.slack.note(view, ts, MAYBE_TWICE)
         await self.slack.details(view, ts, thread_messages(diagnosis))
 
-    async def reconcile(self, info: WatchInfo, incident: IncidentRow) -> None:
+    async def reconcile(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """An alert whose post was under way when the bot died: find it, or let it be posted."""
         if incident.resolved_at or not incident.announced_at or incident.alert_ts:
             return
@@ -155,25 +159,24 @@ class Incidents:
             ts = None
         if ts:
             log.info("incident %s: found its alert %s, posted before a crash", incident.id, ts)
-            incident.alert_ts = ts
-            await self.store.save_incident(incident.id, alert_ts=ts)
+            await self.change(incident, IncidentUpdate(alert_ts=ts))
             return
-        incident.announced_at = None  # never posted: the next check posts it
-        await self.store.save_incident(incident.id, announced_at=None)
+        # never posted: the next check posts it
+        await self.change(incident, IncidentUpdate(announced_at=None))
 
     async def _reopen(
-        self, info: WatchInfo, incident: IncidentRow, diagnosis: Diagnosis, key: str
+        self, info: WatchInfo, incident: IncidentRecord, diagnosis: Diagnosis, key: str
     ) -> None:
-        incident.flaps += 1
-        incident.resolved_at = incident.recovered_at = None
-        await self.store.save_incident(
-            incident.id,
-            flaps=incident.flaps,
-            resolved_at=None,
-            recovered_at=None,
-            failure_count=incident.failure_count,
+        incident = await self.change(
+            incident,
+            IncidentUpdate(
+                flaps=incident.flaps + 1,
+                resolved_at=None,
+                recovered_at=None,
+                failure_count=incident.failure_count,
+            ),
         )
-        await self._update(incident, diagnosis, key)
+        incident = await self._update(incident, diagnosis, key)
         if not incident.alert_ts:
             await self.announce(info, incident, diagnosis)
             return
@@ -183,20 +186,26 @@ class Incidents:
                 info, incident, alerts.reopened_reply(incident.flaps, diagnosis.summary)
             )
 
-    async def _update(self, incident: IncidentRow, diagnosis: Diagnosis, key: str) -> None:
-        incident.diagnosis_key, incident.last_summary = key, diagnosis.summary
-        incident.excerpt = _excerpt(diagnosis)
-        await self.store.save_incident(
-            incident.id,
-            diagnosis_key=key,
-            last_summary=diagnosis.summary,
-            excerpt=incident.excerpt,
-            failure_count=incident.failure_count,
+    async def _update(
+        self, incident: IncidentRecord, diagnosis: Diagnosis, key: str
+    ) -> IncidentRecord:
+        return await self.change(
+            incident,
+            IncidentUpdate(
+                diagnosis_key=key,
+                last_summary=diagnosis.summary,
+                excerpt=_excerpt(diagnosis),
+                failure_count=incident.failure_count,
+            ),
         )
 
-    async def _recovered(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
-        incident.resolved_at = incident.recovered_at = now
-        await self.store.save_incident(incident.id, resolved_at=now, recovered_at=now)
+    async def change(self, incident: IncidentRecord, update: IncidentUpdate) -> IncidentRecord:
+        """Store a change of an incident; the record as it is now."""
+        await self.store.update_incident(incident.id, update)
+        return update.applied_to(incident)
+
+    async def _recovered(self, info: WatchInfo, incident: IncidentRecord, now: datetime) -> None:
+        incident = await self.change(incident, IncidentUpdate(resolved_at=now, recovered_at=now))
         view = self.view(info, incident, None)
         if incident.escalated_at:  # PagerDuty and the webhook hear it too, in the background
             self.escalations.resolve(view, deliveries(incident))
@@ -209,7 +218,7 @@ class Incidents:
     async def edit(
         self,
         info: WatchInfo,
-        incident: IncidentRow,
+        incident: IncidentRecord,
         diagnosis: Diagnosis | None = None,
         recovering: bool = False,
     ) -> None:
@@ -218,7 +227,7 @@ class Incidents:
             await self.slack.update(view, incident.alert_ts)
 
     async def reply(
-        self, info: WatchInfo, incident: IncidentRow, message: Message, broadcast: bool = False
+        self, info: WatchInfo, incident: IncidentRecord, message: Message, broadcast: bool = False
     ) -> None:
         if incident.alert_ts:
             view = self.view(info, incident, None)
@@ -226,33 +235,37 @@ class Incidents:
 
     # --- between checks: an open incident's clock (bot/watch/state.py `alarms`) ----------
 
-    async def remind(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+    async def remind(
+        self, info: WatchInfo, incident: IncidentRecord, now: datetime
+    ) -> IncidentRecord:
         """Still down, unacknowledged: a reply in the thread, broadcast, naming `notify`."""
-        incident.reminded_at = now
-        await self.store.save_incident(incident.id, reminded_at=now)
+        incident = await self.change(incident, IncidentUpdate(reminded_at=now))
         await self.reply(
             info, incident, alerts.reminder(self.view(info, incident, None), now), broadcast=True
         )
+        return incident
 
-    async def escalate(self, info: WatchInfo, incident: IncidentRow, now: datetime) -> None:
+    async def escalate(
+        self, info: WatchInfo, incident: IncidentRecord, now: datetime
+    ) -> IncidentRecord:
         """Page outside Slack, once; the deliveries are written before they are sent."""
         view = self.view(info, incident, None)
         refs = {**deliveries(incident), **self.escalations.refs(view)}
-        incident.escalated_at, incident.deliveries = now, json.dumps(refs)
-        await self.store.save_incident(
-            incident.id, escalated_at=now, deliveries=incident.deliveries
+        incident = await self.change(
+            incident, IncidentUpdate(escalated_at=now, deliveries=json.dumps(refs))
         )
         self.escalations.open(view)
         since = incident.announced_at or incident.failing_since
         await self.edit(info, incident)
         await self.reply(info, incident, alerts.escalated(self.escalations.names(), now - since))
+        return incident
 
-    async def acknowledged(self, info: WatchInfo, incident: IncidentRow) -> None:
+    async def acknowledged(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """Someone acknowledged in Slack: so does PagerDuty, and the webhook hears it."""
         if incident.escalated_at:
             self.escalations.update(self.view(info, incident, None), deliveries(incident))
 
-    async def withdrawn(self, info: WatchInfo, incident: IncidentRow) -> None:
+    async def withdrawn(self, info: WatchInfo, incident: IncidentRecord) -> None:
         """The watch is going away mid-incident: what was escalated is resolved there."""
         if incident.escalated_at:
             self.escalations.resolve(self.view(info, incident, None), deliveries(incident))
@@ -265,7 +278,7 @@ class Incidents:
     def view(
         self,
         info: WatchInfo,
-        incident: IncidentRow,
+        incident: IncidentRecord,
         diagnosis: Diagnosis | None,
         recovering: bool = False,
     ) -> alerts.AlertView:
@@ -316,7 +329,7 @@ class Incidents:
             await chat.respond(message, in_channel=True)
 
 
-def deliveries(incident: IncidentRow) -> dict[str, str]:
+def deliveries(incident: IncidentRecord) -> dict[str, str]:
     """Where an incident was delivered besides Slack (whose reference is alert_ts)."""
     try:
         found = json.loads(incident.deliveries or "{}")
@@ -325,7 +338,7 @@ def deliveries(incident: IncidentRow) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def _is_alert_of(message: dict, watch_id: int, incident_id: int) -> bool:
+def _is_alert_of(message: dict[str, Any], watch_id: int, incident_id: int) -> bool:
     """Whether a message from the channel's history is this incident's alert (by its buttons)."""
     for block in message.get("blocks") or []:
         if not isinstance(block, dict) or block.get("type") != "actions":

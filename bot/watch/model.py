@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.commands import MAX_INTERVAL
 from bot.spec import WatchSpec
+from bot.watch.records import WatchRecord
 from bot.watch.state import Memory, Rules
-from bot.watch.store import WatchRow
 from checks.expect import Expectations
 from checks.target import TargetError, parse_target
 
@@ -62,19 +61,19 @@ class WatchInfo:
         )
 
 
-def spec_of(row: WatchRow) -> WatchSpec:
+def spec_of(row: WatchRecord) -> WatchSpec:
     """The settings a row of the watches table holds (ValueError if it holds none)."""
     target = parse_target(row.url)
     return WatchSpec(
         target=replace(target, input=row.target_input or target.input),
         interval=row.interval_s,
         after=row.fail_after,
-        expect=Expectations.from_dict(json.loads(row.expectations or "{}")),
+        expect=row.expect,
         notify=tuple((row.notify or "").split()),
     )
 
 
-def watch_info(row: WatchRow) -> WatchInfo:
+def watch_info(row: WatchRecord) -> WatchInfo:
     """A WatchInfo from a row of the watches table."""
     return WatchInfo(
         id=row.id,
@@ -101,7 +100,7 @@ def future(moment: datetime | None, now: datetime) -> datetime | None:
     return moment if moment is not None and moment > now else None
 
 
-def unusable(row: WatchRow) -> str | None:
+def unusable(row: WatchRecord) -> str | None:
     """Why a stored watch cannot run (a value no command accepts today), or None.
 
     Such a row, written by an older version or by hand, is skipped at start-up and
@@ -123,8 +122,7 @@ def unusable(row: WatchRow) -> str | None:
     except (TargetError, ValueError):
         return "its URL is not one I can check"
     try:
-        found = json.loads(row.expectations or "{}")
-        Expectations.from_dict(found if isinstance(found, dict) else None)
-    except (ValueError, TypeError, AttributeError):
+        row.expect  # noqa: B018 (read to see that it can be)
+    except (ValueError, TypeError, AttributeError, IndexError):
         return "its expectations are not readable"
     return None

@@ -11,6 +11,7 @@ from bot.commands import Mute
 from bot.render import alerts
 from bot.watch.core import Watched, say_not_watched
 from bot.watch.model import WatchInfo
+from bot.watch.records import WatchUpdate
 from bot.watch.runner import CheckRunner
 from checks.models import Target
 
@@ -28,8 +29,8 @@ class Mutes:
         info.muted_until, info.muted_by, info.mute_reason = until, user, reason
         self.wake.set()
         core.changed(info.team)
-        await core.store.save_watch_state(
-            info.id, muted_until=until, muted_by=user, mute_reason=reason
+        await core.store.update_watch(
+            info.id, WatchUpdate(muted_until=until, muted_by=user, mute_reason=reason)
         )
         await core.role.tell("watch", info.id)  # the copy of the replica that runs it learns it
 

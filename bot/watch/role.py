@@ -38,7 +38,7 @@ class Role:
         return self.fleet.shards
 
     @property
-    def running(self) -> bool:
+    def runs_any(self) -> bool:
         """This replica runs some watches (holds some shards)."""
         return bool(self.fleet.shards)
 
@@ -50,7 +50,7 @@ class Role:
     def alarms(self) -> bool:
         """This replica's clock reminds and escalates: for the watches it runs, so each
         incident's clock ticks in one replica, under the watch's lock."""
-        return self.running
+        return self.runs_any
 
     async def tell(self, what: str, watch_id: int) -> None:
         """Tell the replica that runs the watch that it changed (NOTIFY; alone: nothing)."""

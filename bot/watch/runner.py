@@ -13,9 +13,9 @@ from bot import logs
 from bot.render import alerts
 from bot.watch.core import Watched, ignore
 from bot.watch.model import WatchInfo
+from bot.watch.records import IncidentRecord
 from bot.watch.selfcheck import NETWORK_CAUSES
 from bot.watch.state import Event, Incident, Outcome, diagnosis_key, step
-from bot.watch.store import IncidentRow
 from bot.watch.warnings import Warnings
 from checks.diagnose import Diagnosis
 from checks.guard import TargetRefused
@@ -103,7 +103,7 @@ class CheckRunner:
             return None
         return diagnosis
 
-    async def _incident_for(self, info: WatchInfo, outcome: Outcome) -> IncidentRow | None:
+    async def _incident_for(self, info: WatchInfo, outcome: Outcome) -> IncidentRecord | None:
         store = self.core.store
         if info.memory.state == "down":
             return await store.open_incident(info.id)
@@ -116,7 +116,7 @@ class CheckRunner:
         info: WatchInfo,
         event: Event,
         diagnosis: Diagnosis,
-        incident: IncidentRow | None,
+        incident: IncidentRecord | None,
         now: datetime,
     ) -> None:
         if event is Event.HELD:

@@ -43,7 +43,7 @@ def _on_tick(moment: datetime) -> datetime:
     return datetime.fromtimestamp(ticks * TICK, tz=moment.tzinfo or UTC)
 
 
-class _TickedInterval(IntervalTrigger):
+class _TickedInterval(IntervalTrigger):  # type: ignore[misc]  # apscheduler is untyped
     """APScheduler's interval trigger (with its jitter), its fire times on TICK boundaries."""
 
     def get_next_fire_time(
@@ -67,7 +67,7 @@ class Scheduler:
         self._scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self._due: dict[str, datetime] = {}
         self.lags: deque[float] = deque(maxlen=LAGS_KEPT)
-        self._running: set[asyncio.Task] = set()
+        self._running: set[asyncio.Task[None]] = set()
         self.runs = 0
 
     def start(self) -> None:

@@ -33,10 +33,10 @@ from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo
 from bot.watch.mutes import Mutes
 from bot.watch.query import WatchQuery
+from bot.watch.records import Store
 from bot.watch.role import Role
 from bot.watch.runner import CheckRunner
 from bot.watch.scheduler import Scheduler
-from bot.watch.store import Store
 from bot.watch.subscriptions import StoredWatch, Subscriptions
 from bot.watch.warnings import Warnings
 from checks.models import Target
@@ -157,7 +157,7 @@ class WatchService:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
-            if self.role.running and (clock() - self.adoption.resynced).total_seconds() > RESYNC:
+            if self.role.runs_any and (clock() - self.adoption.resynced).total_seconds() > RESYNC:
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.adoption.resync()
             if self.leading and clock() - pruned_at > timedelta(hours=1):

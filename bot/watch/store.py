@@ -10,13 +10,14 @@ its alert is posted, so a crash can lose an edit but never post an alert twice.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -31,31 +32,44 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bot.spec import WatchSpec
+from bot.watch.records import (
+    CheckRecord,
+    IncidentRecord,
+    IncidentUpdate,
+    NewIncident,
+    StoreError,
+    WatchRecord,
+    WatchUpdate,
+    expect_columns,
+)
 from bot.watch.shards import SHARDS
+
+__all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
 
 HISTORY_KEEP = timedelta(days=7)
 MAX_WATCHES_PER_CHANNEL = 50
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value, dialect):
-        if value is None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -95,6 +109,8 @@ class WatchRow(Base):
     expectations: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     muted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     mute_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # `header NAME: VALUE` (revision 0004), as `Name: value`
+    header_assertion: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class IncidentRow(Base):
@@ -135,20 +151,6 @@ class CheckRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
 
-class StoreError(ValueError):
-    """A request the store refuses (too many watches); the message is for the person."""
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    watch_id: int
-    at: datetime
-    status: str
-    cause: str
-    http_status: int | None
-    duration_ms: float
-
-
 def async_url(url: str) -> str:
     """`sqlite:///f.db` → `sqlite+aiosqlite:///f.db`, `postgresql://…` → `…+asyncpg`."""
     parsed = make_url(url)
@@ -162,14 +164,34 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_foreign_keys(connection, _record) -> None:
+def _sqlite_foreign_keys(connection: Any, _record: object) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-class Store:
-    """Async access to the three tables; every method is one short transaction."""
+def _watch(row: WatchRow) -> WatchRecord:
+    return WatchRecord(**{name: getattr(row, name) for name in _WATCH_FIELDS})
+
+
+def _incident(row: IncidentRow) -> IncidentRecord:
+    return IncidentRecord(**{name: getattr(row, name) for name in _INCIDENT_FIELDS})
+
+
+_WATCH_FIELDS = tuple(f.name for f in fields(WatchRecord))
+_INCIDENT_FIELDS = tuple(f.name for f in fields(IncidentRecord))
+
+
+def _among(channel: str | None, shards: Collection[int] | None) -> list[ColumnElement[bool]]:
+    """The conditions for the watches of a channel, of some shards (bot/watch/shards.py)."""
+    conditions = [WatchRow.channel == channel] if channel is not None else []
+    if shards is not None and len(shards) < SHARDS:
+        conditions.append((WatchRow.id % SHARDS).in_(sorted(shards)))
+    return conditions
+
+
+class SqlStore:
+    """The `Store` (bot/watch/records.py) on SQLAlchemy: SQLite or PostgreSQL."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
@@ -178,7 +200,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_foreign_keys)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    async def open(self) -> Store:
+    async def open(self) -> SqlStore:
         """Connect. The schema is start-up's to bring up to date (`bot.migrations.opened`)."""
         if self.engine.dialect.name == "sqlite":
             async with self.engine.begin() as connection:
@@ -187,6 +209,20 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def counts(self) -> tuple[int, int]:
+        async with self.session() as session:
+            stored = await session.execute(select(func.count()).select_from(WatchRow))
+            open_incidents = await session.execute(
+                select(func.count())
+                .select_from(IncidentRow)
+                .where(IncidentRow.resolved_at.is_(None))
+            )
+            return stored.scalar_one(), open_incidents.scalar_one()
 
     # --- watches ------------------------------------------------------------------------
 
@@ -200,7 +236,7 @@ class Store:
         now: datetime,
         recover_after: int = 2,
         team_limit: int | None = None,
-    ) -> tuple[WatchRow, bool]:
+    ) -> tuple[WatchRecord, bool]:
         """Create the watch, or update the one this channel has for the URL; (row, created).
 
         A new watch is refused (StoreError) past 50 in the channel or `team_limit` in the
@@ -208,7 +244,7 @@ class Store:
         """
         url, interval_s, fail_after = spec.url, spec.interval_s, spec.fail_after
         notify = " ".join(spec.notify) or None
-        expectations = json.dumps(spec.expect.to_dict()) if spec.expect.any else None
+        expectations, header = expect_columns(spec.expect)
         async with self.session.begin() as session:
             row = (
                 await session.execute(
@@ -218,12 +254,13 @@ class Store:
             if row is not None:
                 row.interval_s, row.fail_after = interval_s, fail_after
                 row.notify, row.expectations = notify, expectations
+                row.header_assertion = header
                 if type(row.recover_after) is not int or not 1 <= row.recover_after <= 100:
                     row.recover_after = recover_after  # a row skipped as unusable, set right
                 if row.state not in ("healthy", "down"):
                     row.state = "healthy"
                 row.unusable_reported = None
-                return row, False
+                return _watch(row), False
             count = (
                 await session.execute(
                     select(func.count()).select_from(WatchRow).where(WatchRow.channel == channel)
@@ -257,44 +294,42 @@ class Store:
                 created_at=now,
                 notify=notify,
                 expectations=expectations,
+                header_assertion=header,
                 state="healthy",
                 failures=0,
                 successes=0,
             )
             session.add(row)
             await session.flush()
-            return row, True
+            return _watch(row), True
 
     async def watches(
         self, channel: str | None = None, shards: Collection[int] | None = None
-    ) -> list[WatchRow]:
-        """The watches (of a channel; of some shards, bot/watch/shards.py), by id."""
+    ) -> list[WatchRecord]:
         async with self.session() as session:
-            query = select(WatchRow).order_by(WatchRow.id)
-            if channel is not None:
-                query = query.where(WatchRow.channel == channel)
-            if shards is not None and len(shards) < SHARDS:
-                query = query.where((WatchRow.id % SHARDS).in_(sorted(shards)))
-            return list((await session.execute(query)).scalars())
+            query = select(WatchRow).where(*_among(channel, shards)).order_by(WatchRow.id)
+            return [_watch(row) for row in (await session.execute(query)).scalars()]
 
-    async def watch_keys(self) -> list[tuple[int, str, str, str | None]]:
+    async def watch_keys(self) -> list[tuple[int, str, str, bool | None]]:
         """(id, channel, url, unusable_reported) of every watch: what any row can say."""
         query = select(WatchRow.id, WatchRow.channel, WatchRow.url, WatchRow.unusable_reported)
         async with self.session() as session:
             rows = await session.execute(query.order_by(WatchRow.id))
             return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    async def watch(self, watch_id: int) -> WatchRow | None:
+    async def watch(self, watch_id: int) -> WatchRecord | None:
         async with self.session() as session:
-            return await session.get(WatchRow, watch_id)
+            row = await session.get(WatchRow, watch_id)
+            return _watch(row) if row is not None else None
 
-    async def find_watch(self, channel: str, url: str) -> WatchRow | None:
+    async def find_watch(self, channel: str, url: str) -> WatchRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(WatchRow).where(WatchRow.channel == channel, WatchRow.url == url)
                 )
             ).scalar_one_or_none()
+            return _watch(row) if row is not None else None
 
     async def delete_watch(self, watch_id: int) -> None:
         async with self.session.begin() as session:
@@ -302,15 +337,18 @@ class Store:
             await session.execute(delete(IncidentRow).where(IncidentRow.watch_id == watch_id))
             await session.execute(delete(WatchRow).where(WatchRow.id == watch_id))
 
-    async def save_watch_state(self, watch_id: int, **values) -> None:
+    async def update_watch(self, watch_id: int, change: WatchUpdate) -> None:
+        values = change.values()
+        if not values:
+            return
         async with self.session.begin() as session:
             await session.execute(update(WatchRow).where(WatchRow.id == watch_id).values(**values))
 
     # --- incidents ----------------------------------------------------------------------
 
-    async def open_incident(self, watch_id: int) -> IncidentRow | None:
+    async def open_incident(self, watch_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(IncidentRow)
                     .where(IncidentRow.watch_id == watch_id, IncidentRow.resolved_at.is_(None))
@@ -318,10 +356,11 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            return _incident(row) if row is not None else None
 
-    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRow]:
+    async def open_incidents_of(self, watch_ids: list[int]) -> dict[int, IncidentRecord]:
         """The open incident of each of these watches that has one, in one query."""
-        found: dict[int, IncidentRow] = {}
+        found: dict[int, IncidentRecord] = {}
         async with self.session() as session:
             for start in range(0, len(watch_ids), 500):  # bound the IN list
                 rows = await session.execute(
@@ -333,18 +372,19 @@ class Store:
                     .order_by(IncidentRow.id)
                 )
                 for row in rows.scalars():
-                    found[row.watch_id] = row  # the newest, if a crash left two
+                    found[row.watch_id] = _incident(row)  # the newest, if a crash left two
         return found
 
-    async def open_incidents(self) -> list[IncidentRow]:
+    async def open_incidents(self) -> list[IncidentRecord]:
         """Every incident not resolved, newest last (what a start-up reconciles)."""
         async with self.session() as session:
             query = select(IncidentRow).where(IncidentRow.resolved_at.is_(None))
-            return list((await session.execute(query.order_by(IncidentRow.id))).scalars())
+            rows = (await session.execute(query.order_by(IncidentRow.id))).scalars()
+            return [_incident(row) for row in rows]
 
-    async def last_incident(self, watch_id: int) -> IncidentRow | None:
+    async def last_incident(self, watch_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return (
+            row = (
                 await session.execute(
                     select(IncidentRow)
                     .where(IncidentRow.watch_id == watch_id)
@@ -352,19 +392,24 @@ class Store:
                     .limit(1)
                 )
             ).scalar_one_or_none()
+            return _incident(row) if row is not None else None
 
-    async def incident(self, incident_id: int) -> IncidentRow | None:
+    async def incident(self, incident_id: int) -> IncidentRecord | None:
         async with self.session() as session:
-            return await session.get(IncidentRow, incident_id)
+            row = await session.get(IncidentRow, incident_id)
+            return _incident(row) if row is not None else None
 
-    async def create_incident(self, **values) -> IncidentRow:
+    async def create_incident(self, new: NewIncident) -> IncidentRecord:
         async with self.session.begin() as session:
-            row = IncidentRow(**values)
+            row = IncidentRow(**{f.name: getattr(new, f.name) for f in fields(NewIncident)})
             session.add(row)
             await session.flush()
-            return row
+            return _incident(row)
 
-    async def save_incident(self, incident_id: int, **values) -> None:
+    async def update_incident(self, incident_id: int, change: IncidentUpdate) -> None:
+        values = change.values()
+        if not values:
+            return
         async with self.session.begin() as session:
             await session.execute(
                 update(IncidentRow).where(IncidentRow.id == incident_id).values(**values)
@@ -372,7 +417,9 @@ class Store:
 
     # --- history ------------------------------------------------------------------------
 
-    async def write_behind(self, records: list[CheckRecord], states: dict[int, dict]) -> None:
+    async def write_behind(
+        self, records: list[CheckRecord], states: dict[int, WatchUpdate]
+    ) -> None:
         """Write a batch of check results and watch counters in one transaction."""
         if not records and not states:
             return
@@ -395,7 +442,7 @@ class Store:
             if states:  # one executemany UPDATE by primary key
                 await session.execute(
                     update(WatchRow),
-                    [{"id": watch_id, **values} for watch_id, values in states.items()],
+                    [{"id": watch_id, **u.values()} for watch_id, u in states.items()],
                 )
 
     async def availability(self, watch_ids: list[int], since: datetime) -> dict[int, float]:
@@ -442,4 +489,7 @@ class Store:
     async def prune_history(self, now: datetime) -> int:
         async with self.session.begin() as session:
             result = await session.execute(delete(CheckRow).where(CheckRow.at < now - HISTORY_KEEP))
-            return result.rowcount or 0
+            return int(getattr(result, "rowcount", 0) or 0)
+
+
+Store = SqlStore  # the name the bot and its tests construct: the SQL store

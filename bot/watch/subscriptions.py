@@ -17,9 +17,9 @@ from bot.render import alerts
 from bot.spec import WatchSpec
 from bot.watch.core import Watched, say_not_watched
 from bot.watch.model import future, unusable, watch_info
-from bot.watch.store import MAX_WATCHES_PER_CHANNEL, StoreError, WatchRow
+from bot.watch.records import StoreError, WatchRecord
+from bot.watch.store import MAX_WATCHES_PER_CHANNEL
 from checks.dns import resolve
-from checks.expect import Expectations
 from checks.guard import TargetRefused, vet_addresses, vet_name
 from checks.models import Target
 
@@ -35,7 +35,7 @@ VET_TIMEOUT = 5.0  # seconds for the lookup that vets a new watch's target
 class StoredWatch:
     """A watch written to the database but not yet announced (see `confirm`)."""
 
-    row: WatchRow
+    row: WatchRecord
     created: bool
     user: str
     spec: WatchSpec  # its defaults filled in
@@ -166,7 +166,7 @@ class Subscriptions:
         if info is not None:
             core.changed(info.team)
 
-    async def list(self, chat: Chat, channel: str, user: str, rows: list[WatchRow]) -> None:
+    async def list(self, chat: Chat, channel: str, user: str, rows: list[WatchRecord]) -> None:
         """The channel's watches, each with its state (the memory of the replica that runs
         it when that is this one, else the database's)."""
         core = self.core
@@ -208,17 +208,7 @@ def _announcement(stored: StoredWatch) -> str:
         f"{'s' if fail_after != 1 else ''}, and the recovery in its thread."
     )
     if spec.expect.any:
-        text += f" A failure also means: {alerts.escape(_failing_words(spec.expect))}."
+        text += f" A failure also means: {alerts.escape(alerts.failing_words(spec.expect))}."
     if spec.notify:
         text += f" Alerts notify {mentions(spec.notify)}."
     return text
-
-
-def _failing_words(expect: Expectations) -> str:
-    parts = []
-    if expect.statuses:
-        parts.append("a status other than " + " or ".join(str(s) for s in expect.statuses))
-    parts += [f'no "{text}" on the page' for text in expect.contains]
-    parts += [f'"{text}" on the page' for text in expect.absent]
-    parts.append(f"an answer slower than {expect.slow_threshold:g} ms")
-    return ", ".join(parts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.render import alerts
 from bot.watch.core import Watched, ignore
 from bot.watch.model import WatchInfo
+from bot.watch.records import WatchUpdate
 from bot.watch.selfcheck import NETWORK_CAUSES, SelfCheck
 from checks.diagnose import Diagnosis
 from checks.guard import TargetRefused
@@ -42,7 +43,7 @@ class Warnings:
         if days >= CERT_WARNING_DAYS or info.cert_warned == key:
             return
         info.cert_warned = key
-        await core.store.save_watch_state(info.id, cert_warned=key)
+        await core.store.update_watch(info.id, WatchUpdate(cert_warned=key))
         await core.incidents.say(
             core.chat,
             info.channel,

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.watch.model import WatchInfo
-from bot.watch.store import CheckRecord, Store
+from bot.watch.records import CheckRecord, Store, WatchUpdate
 from checks.diagnose import Diagnosis
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ class WriteBehind:
         self.store = store
         self.watches = watches  # only the watches still run here are written
         self._history: list[CheckRecord] = []
-        self._pending: dict[int, dict[str, Any]] = {}
+        self._pending: dict[int, WatchUpdate] = {}
         self._writes: set[asyncio.Task[None]] = set()
         self._failed = False
 
@@ -45,18 +44,16 @@ class WriteBehind:
 
     def save_memory(self, info: WatchInfo, now: bool = False) -> None:
         memory = info.memory
-        self._pending[info.id] = {
-            "state": memory.state,
-            "failures": memory.failures,
-            "successes": memory.successes,
-            "failing_since": memory.failing_since,
-            "last_checked_at": memory.last_checked_at,
-        }
+        self._pending[info.id] = WatchUpdate(
+            state=memory.state,
+            failures=memory.failures,
+            successes=memory.successes,
+            failing_since=memory.failing_since,
+            last_checked_at=memory.last_checked_at,
+        )
         if now:  # a transition: written at once, not a second later
-            values = self._pending.pop(info.id)
-            task = asyncio.get_running_loop().create_task(
-                self.store.save_watch_state(info.id, **values)
-            )
+            change = self._pending.pop(info.id)
+            task = asyncio.get_running_loop().create_task(self.store.update_watch(info.id, change))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
