@@ -55,7 +55,7 @@ def cpu_seconds(pid: int) -> float:
 
 def scrape(port: int) -> dict:
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
     except httpx.HTTPError:
         return {}
     return {
@@ -115,7 +115,7 @@ class Replica:
     watches: int = 0
 
 
-def start_replica(tmp: Path, n: int, database: str, slack: SlackStandIn) -> Replica:
+def start_replica(tmp: Path, name: str, database: str, slack: SlackStandIn) -> Replica:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GATEWAY_"))} | {
         "PYTHONPATH": str(ROOT),
@@ -129,7 +129,7 @@ def start_replica(tmp: Path, n: int, database: str, slack: SlackStandIn) -> Repl
         "GATEWAY_TIMEOUT": "5",
         "GATEWAY_LOG_FORMAT": "json",
     }
-    log = open(tmp / f"replica{n}.log", "w")  # noqa: SIM115 (the child's; closed at exit)
+    log = open(tmp / f"{name}.log", "w")  # noqa: SIM115 (the child's; closed at exit)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve"], cwd=tmp, env=env, stdout=log, stderr=log
     )
@@ -189,7 +189,7 @@ def run(
     pg, slack, tmp, site_port = context
     database = pg.create_database(f"fleet_{number}")
     asyncio.run(seed(database, args.watches, site_port, args.interval))
-    replicas = [start_replica(tmp, n, database, slack) for n in range(count)]
+    replicas = [start_replica(tmp, f"run{number}-{n}", database, slack) for n in range(count)]
     try:
         time.sleep(args.interval)  # warm-up: the first runs are spread over an interval
         start = time.time()
@@ -220,6 +220,7 @@ def row(
     for replica in replicas:
         for bound, value in replica.growth.items():
             growth[bound] = growth.get(bound, 0.0) + value
+    per_check = sum(r.cpu for r in replicas) / max(1, len(rows)) * 1000
     cpu = " / ".join(
         f"{r.cpu / elapsed:.0%}{' †' if r.process.returncode == -signal.SIGKILL else ''}"
         for r in replicas
@@ -228,7 +229,7 @@ def row(
     run_name = f"{len(replicas)}" + (f", one killed at {killed:.0f} s" if killed else "")
     return (
         f"| {run_name} | {len(rows) / elapsed:.1f} ({args.watches / args.interval:.1f}) "
-        f"| {cpu} | {shares} | ≤ {lag_p99(growth) * 1000:.0f} ms "
+        f"| {cpu} | {per_check:.2f} ms | {shares} | ≤ {lag_p99(growth) * 1000:.0f} ms "
         f"| {len(per_watch):,} | {min(counts, default=0)}–{max(counts, default=0)} "
         f"({elapsed / args.interval:.1f}) | {doubled} / {late} | {max(gaps, default=0):.1f} s |"
     )
@@ -251,11 +252,12 @@ def main() -> None:
         "interval († SIGKILLed: its CPU until then)\n"
     )
     print(
-        "| replicas | checks/s (expected) | CPU per replica | shards (watches) per replica "
+        "| replicas | checks/s (expected) | CPU per replica | CPU per check "
+        "| shards (watches) per replica "
         "| lag p99 | watches checked | checks per watch (expected) | gaps < I/2 / > I + 15 s "
         "| longest gap |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with (
         tempfile.TemporaryDirectory() as tmpdir,
         PostgresServer(max_connections="100") as pg,

@@ -13,6 +13,7 @@ and go on from a survivor when that replica dies.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -20,8 +21,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
 import pytest
 
+from bot.watch.fleet import LEADER_LOCK
 from tests.servers.misbehave import Behaviour, ServerHandle, serve
 from tests.servers.postgres import PostgresServer
 from tests.slack.stand_in import SlackStandIn
@@ -237,3 +240,39 @@ def test_reminders_come_once_per_period_from_the_watch_holder_and_go_on_after_it
     assert max(gaps) < 4 + FAILOVER, gaps  # and a survivor took the clock over
     assert sum(1 for t in times if t > killed) >= 2, (times, killed)
     assert alert_posts(slack) == 1
+
+
+def test_while_a_leader_of_the_one_leader_kind_checks_everything_no_replica_takes_a_shard(
+    tmp_path, slack, database_url
+):
+    """A rolling upgrade from replicas where one leader checked every watch: while such a
+    leader holds its lock (here, a session that is no member of the sharing fleet), the
+    new replicas check nothing, so no watch is checked by both; once it is gone they
+    share the watches."""
+
+    async def hold(release: asyncio.Event, held: threading.Event) -> None:
+        connection = await asyncpg.connect(database_url)  # no gateway-fleet application_name
+        try:
+            assert await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK)
+            held.set()
+            await asyncio.to_thread(release.wait)
+        finally:
+            await connection.close()
+
+    release, held = threading.Event(), threading.Event()
+    old = threading.Thread(target=asyncio.run, args=(hold(release, held),), daemon=True)
+    old.start()
+    try:
+        assert held.wait(10)
+        with serve(Behaviour.OK) as site, fleet(2, tmp_path, slack, database_url) as replicas:
+            replicas[0].command(f"watch {site.url()} every 2s")
+            time.sleep(3 * INTERVAL)
+            assert [gauges(r)["shards"] for r in replicas] == [0, 0]
+            assert site.requests == []  # the old leader's to check
+            release.set()
+            old.join(10)
+            settle(replicas, 1, within=FAILOVER)
+            assert slack.wait_for(lambda _: site.requests, FAILOVER)
+    finally:
+        release.set()
+        old.join(10)

@@ -32,7 +32,10 @@ every replica `LISTEN`s for; the holder acts on it. Each replica re-reads the
 watches table every RESYNC seconds in case a notification was lost.
 
 One replica also leads (`pg_try_advisory_lock(LEADER_LOCK)`) for the chores that
-are the fleet's and no watch's: pruning the check history. With SQLite there is
+are the fleet's and no watch's: pruning the check history. The lock is the one the
+versions before shards led with, the leader checking every watch: while such a
+leader holds it (a rolling upgrade), the members hold no shard, so no watch is
+checked twice; once it is gone they share the watches. With SQLite there is
 one process (`Solo`): it holds every shard and leads.
 """
 
@@ -106,6 +109,14 @@ HELD = (
     "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND classid = $1::int::oid AND objsubid = 2"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+# A leader of the versions where one replica checked every watch: LEADER_LOCK held by a
+# session that is no member. While one runs (a rolling upgrade), the members check nothing.
+OLD_LEADER = (
+    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid"
+    " AND a.application_name <> $3 AND a.datname = current_database()"
 )
 TAKE = "SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s)"
 GIVE = "SELECT count(pg_advisory_unlock($1, s)) FROM unnest($2::int[]) AS s"
@@ -258,13 +269,22 @@ class PostgresFleet:
         one step towards the fair share, then start on the shards whose grace is over."""
         assert self._connection is not None and self._members is not None
         async with self._use:
+            old = 0
             if not self.leading:
                 self.leading = await self._connection.fetchval(
                     "SELECT pg_try_advisory_lock($1)", LEADER_LOCK, timeout=HEARTBEAT_TIMEOUT
                 )
+            if not self.leading:
+                old = await self._connection.fetchval(
+                    OLD_LEADER,
+                    LEADER_LOCK >> 32,
+                    LEADER_LOCK & 0xFFFF_FFFF,
+                    APPLICATION,
+                    timeout=HEARTBEAT_TIMEOUT,
+                )
             members = await self._connection.fetch(MEMBERS, APPLICATION, timeout=HEARTBEAT_TIMEOUT)
             taken = await self._connection.fetch(HELD, SHARD_LOCKS, timeout=HEARTBEAT_TIMEOUT)
-        target = fair_share([row[0] for row in members], self._backend)
+        target = 0 if old else fair_share([row[0] for row in members], self._backend)
         moves = plan(self._held, target, [row[0] for row in taken], self._random)
         if moves.release:
             await self._give(frozenset(moves.release))
