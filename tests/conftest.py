@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.harness import Watcher
 from tests.servers.dns_server import DnsServer
 from tests.servers.tls import Pki
 from tests.slack.stand_in import SlackStandIn
@@ -80,6 +81,14 @@ def slack():
     """Slack's Web API stand-in (tests/slack/stand_in.py), fresh for each test."""
     with SlackStandIn() as stand_in:
         yield stand_in
+
+
+@pytest.fixture
+async def watcher(slack, tmp_path):
+    """A started watch service and Gateway on a SQLite file (tests/harness.py `Watcher`),
+    stopped after the test; a test that needs other settings makes its own Watcher."""
+    async with Watcher(slack, tmp_path) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ import json
 
 import httpx
 
-from bot.app import start_http
 from bot.slack_app import build_app
+from tests.harness import Front
 from tests.servers.misbehave import Behaviour, serve
-from tests.servers.proxies import free_port
 from tests.slack.signing import (
     SIGNING_SECRET,
     block_actions_body,
     event_body,
-    signed_headers,
     view_submission_body,
 )
 from tests.slack.stand_in import SlackStandIn
@@ -40,24 +38,16 @@ class HomeBot:
 
     async def __aenter__(self) -> HomeBot:
         await self.watcher.start()
-        self.port = free_port()
         app = build_app(self.watcher.settings, self.watcher.gateway, self.watcher.client)
-        self.runner = await start_http(app, "127.0.0.1", self.port)
-        self.http = httpx.AsyncClient(timeout=10)
+        self.front = await Front().open(app)
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.http.aclose()
-        await self.runner.cleanup()
+        await self.front.close()
         await self.watcher.stop()
 
     async def post(self, body: str, json_body: bool = False) -> httpx.Response:
-        headers = signed_headers(body)
-        if json_body:
-            headers["Content-Type"] = "application/json"
-        return await self.http.post(
-            f"http://127.0.0.1:{self.port}/slack/events", content=body, headers=headers
-        )
+        return await self.front.post(body, json_body)
 
     async def open_home(self, user: str = "U5") -> None:
         response = await self.post(

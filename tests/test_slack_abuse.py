@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
-from bot.app import start_http
 from bot.chat import SlackChat
 from bot.service import Gateway
-from bot.settings import from_environment
 from bot.slack_app import build_app, web_client
 from bot.watch.service import WatchService
 from bot.watch.store import Store
+from tests.harness import Front, bot_settings
 from tests.servers.misbehave import Behaviour, closed_port, serve
-from tests.servers.proxies import free_port
 from tests.slack.signing import (
-    SIGNING_SECRET,
     block_actions_body,
     signed_headers,
     slash_command_body,
@@ -34,20 +30,9 @@ class WatchingBot:
 
     def __init__(self, slack: SlackStandIn, tmp_path, **env: str) -> None:
         self.slack = slack
-        self.settings = from_environment(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": slack.api_url,
-                "GATEWAY_ALLOW_PRIVATE": "1",
-                "GATEWAY_TIMEOUT": "2",
-                "GATEWAY_MIN_INTERVAL": "0.2",
-                "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/gateway.sqlite3",
-                **env,
-            }
-        )
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/slack/events"
+        self.settings = bot_settings(slack, f"sqlite:///{tmp_path}/gateway.sqlite3", **env)
+        self.front = Front()
+        self.url = self.front.url
 
     async def __aenter__(self) -> WatchingBot:
         client = web_client(self.settings)
@@ -55,15 +40,13 @@ class WatchingBot:
         self.watches = WatchService(self.store, self.settings, SlackChat(client))
         self.gateway = Gateway(self.settings, watches=self.watches)
         await self.watches.start()
-        app = build_app(self.settings, self.gateway, client)
-        self.runner = await start_http(app, "127.0.0.1", self.port)
-        self.http = httpx.AsyncClient(timeout=10)
+        await self.front.open(build_app(self.settings, self.gateway, client))
+        self.http = self.front.http
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.gateway.drain(10)
-        await self.http.aclose()
-        await self.runner.cleanup()
+        await self.front.close()
         await self.watches.stop()
 
     async def command(

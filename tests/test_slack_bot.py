@@ -15,14 +15,12 @@ from dataclasses import replace
 
 import httpx
 
-from bot.app import start_http
 from bot.service import Gateway
-from bot.settings import Limits, from_environment
+from bot.settings import Limits
 from bot.slack_app import build_app
+from tests.harness import Front, bot_settings
 from tests.servers.misbehave import Behaviour, closed_port, serve
-from tests.servers.proxies import free_port
 from tests.slack.signing import (
-    SIGNING_SECRET,
     block_actions_body,
     signed_headers,
     slash_command_body,
@@ -40,32 +38,22 @@ class Bot:
 
     def __init__(self, slack: SlackStandIn, limits: Limits | None = None) -> None:
         self.slack = slack
-        settings = from_environment(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": slack.api_url,
-                "GATEWAY_ALLOW_PRIVATE": "1",
-                "GATEWAY_TIMEOUT": "3",
-            }
-        )
+        settings = bot_settings(slack, GATEWAY_TIMEOUT="3")
         if limits:
             settings = replace(settings, limits=limits)
         self.gateway = Gateway(settings)
         self.app = build_app(settings, self.gateway)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/slack/events"
-        self.runner = None
+        self.front = Front()
+        self.port, self.url = self.front.port, self.front.url
 
     async def __aenter__(self) -> Bot:
-        self.runner = await start_http(self.app, "127.0.0.1", self.port)
-        self.http = httpx.AsyncClient(timeout=10)
+        await self.front.open(self.app)
+        self.http = self.front.http
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.gateway.drain(10)
-        await self.http.aclose()
-        await self.runner.cleanup()
+        await self.front.close()
 
     async def command(
         self, text: str, *, channel: str = "C123", user: str = "U123", headers: dict | None = None

@@ -11,19 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.chat import SlackChat
-from bot.service import Gateway, Request
-from bot.settings import from_environment
-from bot.slack_app import web_client
+from bot.service import Request
 from bot.verbs import parse_command
-from bot.watch.memory import MemoryStore
-from bot.watch.service import WatchService
-from bot.watch.store import Store
+from tests.harness import INTERVAL, Watcher
 from tests.servers.dns_server import DnsServer
 from tests.servers.misbehave import Behaviour, serve
-from tests.slack.stand_in import SlackStandIn
 
-INTERVAL = "0.3s"
 NGINX_502 = dict(
     status=502,
     headers=(("Server", "nginx/1.22.1"),),
@@ -33,108 +26,40 @@ NGINX_502 = dict(
 )
 
 
-class Watcher:
-    """A WatchService (and the Gateway in front of it) on a SQLite file in tmp_path."""
-
-    def __init__(self, slack: SlackStandIn, tmp_path, memory: bool = False, **env: str) -> None:
-        self.slack = slack
-        self.memory = memory  # the store in memory (bot/watch/memory.py): no database at all
-        self.db = f"sqlite:///{tmp_path}/gateway.sqlite3"
-        self.settings = from_environment(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_API_URL": slack.api_url,
-                "GATEWAY_ALLOW_PRIVATE": "1",
-                "GATEWAY_TIMEOUT": "2",
-                "GATEWAY_MIN_INTERVAL": "0.2",
-                "GATEWAY_DATABASE_URL": self.db,
-                **env,
-            }
-        )
-        self.db = self.settings.database_url  # the store opens what a user would set
-        self.service: WatchService | None = None
-
-    async def start(self) -> Watcher:
-        self.client = web_client(self.settings)
-        self.chat = SlackChat(self.client)
-        store = MemoryStore() if self.memory else Store(self.db)
-        self.service = WatchService(store, self.settings, self.chat)
-        self.gateway = Gateway(self.settings, watches=self.service)
-        await self.service.start()
-        return self
-
-    async def stop(self) -> None:
-        await self.gateway.drain(5)
-        await self.service.stop()
-
-    async def __aenter__(self) -> Watcher:
-        return await self.start()
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
-
-    async def command(self, text: str, channel: str = "C1", user: str = "U1") -> str | None:
-        answer = await self.gateway.answer_command(self.chat, Request("T1", channel, user, text))
-        if answer.work is not None:
-            await self.gateway.spawn(answer.work)
-        return answer.text
-
-    async def watch_until_alert(self, site) -> dict:
-        """Watch a failing site from channel C1 and return its alert once it is posted."""
-        await self.command(f"watch {site.url()} every {INTERVAL}")
-        await self.until(lambda: self.alerts())
-        return self.alerts()[0]
-
-    def tops(self) -> list[dict]:
-        return [m for m in self.slack.messages().values() if not m["thread_ts"]]
-
-    def alerts(self) -> list[dict]:
-        return [
-            m
-            for m in self.tops()
-            if "gateway_alert_actions" in str(m["blocks"]) or "recovered" in m["text"]
-        ]
-
-    async def until(self, predicate, timeout: float = 15.0) -> None:
-        assert await self.slack.wait_for_async(lambda _: predicate(), timeout), [
-            m["text"][:120] for m in self.slack.messages().values()
-        ]
-
-
 def text_of(message: dict) -> str:
     return message["text"] + str(message.get("blocks"))
 
 
-async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, tmp_path):
+async def test_one_alert_a_thread_a_recovery_and_the_edit(slack, watcher):
+    bot = watcher
     with serve(Behaviour.OK) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            confirmation = bot.tops()[0]
-            assert "is now watching" in confirmation["text"]
-            await asyncio.sleep(1.0)
-            assert bot.alerts() == []  # healthy: not a word
-            site.switch(Behaviour.STATUS, **NGINX_502)
-            await bot.until(lambda: bot.alerts())
-            await asyncio.sleep(1.5)  # several more failed checks
-            alerts = bot.alerts()
-            assert len(alerts) == 1, "one alert, however long it stays down"
-            alert = alerts[0]
-            assert "is down" in alert["text"] and "nginx answered 502" in text_of(alert)
-            assert "Failing since" in text_of(alert)
-            assert "502 Bad Gateway" in text_of(alert)  # what the page said, excerpted
-            assert alert["updated"] >= 1  # the alert is kept current, quietly
-            thread = slack.thread(alert["ts"])
-            assert any("What was checked" in text_of(r) for r in thread)
-            assert any("What the site owner should do" in text_of(r) for r in thread)
-            site.switch(Behaviour.OK)
-            await bot.until(
-                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
-            )
-            recovery = next(r for r in slack.thread(alert["ts"]) if "recovered after" in r["text"])
-            assert recovery["reply_broadcast"] is True
-            edited = slack.messages()[alert["ts"]]
-            assert "resolved" in text_of(edited) and "down since" in edited["text"]
-            assert len(bot.alerts()) == 1
+        await bot.command(f"watch {site.url()} every {INTERVAL}")
+        confirmation = bot.tops()[0]
+        assert "is now watching" in confirmation["text"]
+        await asyncio.sleep(1.0)
+        assert bot.alerts() == []  # healthy: not a word
+        site.switch(Behaviour.STATUS, **NGINX_502)
+        await bot.until(lambda: bot.alerts())
+        await asyncio.sleep(1.5)  # several more failed checks
+        alerts = bot.alerts()
+        assert len(alerts) == 1, "one alert, however long it stays down"
+        alert = alerts[0]
+        assert "is down" in alert["text"] and "nginx answered 502" in text_of(alert)
+        assert "Failing since" in text_of(alert)
+        assert "502 Bad Gateway" in text_of(alert)  # what the page said, excerpted
+        assert alert["updated"] >= 1  # the alert is kept current, quietly
+        thread = slack.thread(alert["ts"])
+        assert any("What was checked" in text_of(r) for r in thread)
+        assert any("What the site owner should do" in text_of(r) for r in thread)
+        site.switch(Behaviour.OK)
+        await bot.until(
+            lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+        )
+        recovery = next(r for r in slack.thread(alert["ts"]) if "recovered after" in r["text"])
+        assert recovery["reply_broadcast"] is True
+        edited = slack.messages()[alert["ts"]]
+        assert "resolved" in text_of(edited) and "down since" in edited["text"]
+        assert len(bot.alerts()) == 1
 
 
 async def restart_mid_incident(slack, make_watcher, site) -> dict:
@@ -186,83 +111,83 @@ async def test_a_recovery_while_the_bot_was_down_is_reported_on_the_next_check(s
             assert again.service.scheduler.runs <= 2  # the first check after the restart
 
 
-async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, tmp_path):
+async def test_a_changed_diagnosis_is_replied_in_the_thread(slack, watcher):
+    bot = watcher
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            alert = await bot.watch_until_alert(site)
-            site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
-            await bot.until(
-                lambda: any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
-            )
-            change = next(r for r in slack.thread(alert["ts"]) if "changed" in r["text"])
-            assert "upstream_timeout" in text_of(change)
-            await asyncio.sleep(1.0)
-            changes = [r for r in slack.thread(alert["ts"]) if "diagnosis changed" in r["text"]]
-            assert len(changes) == 1  # said once, not at every check
-            assert len(bot.alerts()) == 1
+        alert = await bot.watch_until_alert(site)
+        site.switch(Behaviour.STATUS, status=504, headers=(("Server", "nginx/1.22.1"),))
+        await bot.until(
+            lambda: any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
+        )
+        change = next(r for r in slack.thread(alert["ts"]) if "changed" in r["text"])
+        assert "upstream_timeout" in text_of(change)
+        await asyncio.sleep(1.0)
+        changes = [r for r in slack.thread(alert["ts"]) if "diagnosis changed" in r["text"]]
+        assert len(changes) == 1  # said once, not at every check
+        assert len(bot.alerts()) == 1
 
 
-async def test_acknowledge_stops_the_noise_not_the_checking(slack, tmp_path):
+async def test_acknowledge_stops_the_noise_not_the_checking(slack, watcher):
+    bot = watcher
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            alert = await bot.watch_until_alert(site)
-            actions = next(b for b in alert["blocks"] if b["type"] == "actions")
-            value = next(e["value"] for e in actions["elements"] if e["action_id"] == "gateway_ack")
-            answer = bot.gateway.on_alert_action(
-                bot.chat, Request("T1", "C1", "U7"), "gateway_ack", value
-            )
-            await bot.gateway.spawn(answer.work)
-            assert "acknowledged by <@U7>" in text_of(slack.messages()[alert["ts"]])
-            site.switch(Behaviour.STATUS, status=504)
-            runs = bot.service.scheduler.runs
-            await asyncio.sleep(1.2)
-            assert bot.service.scheduler.runs > runs  # still checking
-            assert not any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
+        alert = await bot.watch_until_alert(site)
+        actions = next(b for b in alert["blocks"] if b["type"] == "actions")
+        value = next(e["value"] for e in actions["elements"] if e["action_id"] == "gateway_ack")
+        answer = bot.gateway.on_alert_action(
+            bot.chat, Request("T1", "C1", "U7"), "gateway_ack", value
+        )
+        await bot.gateway.spawn(answer.work)
+        assert "acknowledged by <@U7>" in text_of(slack.messages()[alert["ts"]])
+        site.switch(Behaviour.STATUS, status=504)
+        runs = bot.service.scheduler.runs
+        await asyncio.sleep(1.2)
+        assert bot.service.scheduler.runs > runs  # still checking
+        assert not any("diagnosis changed" in r["text"] for r in slack.thread(alert["ts"]))
+        site.switch(Behaviour.OK)
+        await bot.until(
+            lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
+        )
+
+
+async def test_flapping_is_folded_into_the_open_incident(slack, watcher):
+    bot = watcher
+    with serve(Behaviour.STATUS, **NGINX_502) as site:
+        alert = await bot.watch_until_alert(site)
+        for _ in range(2):
             site.switch(Behaviour.OK)
-            await bot.until(
-                lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
-            )
+            await bot.until(lambda: "resolved" in text_of(slack.messages()[alert["ts"]]))
+            site.switch(Behaviour.STATUS, **NGINX_502)
+            await bot.until(lambda: "resolved" not in text_of(slack.messages()[alert["ts"]]))
+
+        def flaps():
+            return [r for r in slack.thread(alert["ts"]) if "Failing again" in r["text"]]
+
+        await bot.until(lambda: len(flaps()) == 2)
+        assert "2 changes" in flaps()[-1]["text"]
+        assert len(bot.alerts()) == 1, "flaps stay in one incident"
 
 
-async def test_flapping_is_folded_into_the_open_incident(slack, tmp_path):
+async def test_mute_silences_the_thread_for_an_hour(slack, watcher):
+    bot = watcher
     with serve(Behaviour.STATUS, **NGINX_502) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            alert = await bot.watch_until_alert(site)
-            for _ in range(2):
-                site.switch(Behaviour.OK)
-                await bot.until(lambda: "resolved" in text_of(slack.messages()[alert["ts"]]))
-                site.switch(Behaviour.STATUS, **NGINX_502)
-                await bot.until(lambda: "resolved" not in text_of(slack.messages()[alert["ts"]]))
-
-            def flaps():
-                return [r for r in slack.thread(alert["ts"]) if "Failing again" in r["text"]]
-
-            await bot.until(lambda: len(flaps()) == 2)
-            assert "2 changes" in flaps()[-1]["text"]
-            assert len(bot.alerts()) == 1, "flaps stay in one incident"
-
-
-async def test_mute_silences_the_thread_for_an_hour(slack, tmp_path):
-    with serve(Behaviour.STATUS, **NGINX_502) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            alert = await bot.watch_until_alert(site)
-            value = next(
-                e["value"]
-                for b in alert["blocks"]
-                if b["type"] == "actions"
-                for e in b["elements"]
-                if e["action_id"] == "gateway_mute"
-            )
-            await bot.gateway.spawn(
-                bot.gateway.on_alert_action(
-                    bot.chat, Request("T1", "C1", "U7"), "gateway_mute", value
-                ).work
-            )
-            assert "muted until" in text_of(slack.messages()[alert["ts"]])
-            before = len(slack.thread(alert["ts"]))
-            site.switch(Behaviour.STATUS, status=504)
-            await asyncio.sleep(1.2)
-            assert len(slack.thread(alert["ts"])) == before
+        alert = await bot.watch_until_alert(site)
+        value = next(
+            e["value"]
+            for b in alert["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "gateway_mute"
+        )
+        await bot.gateway.spawn(
+            bot.gateway.on_alert_action(
+                bot.chat, Request("T1", "C1", "U7"), "gateway_mute", value
+            ).work
+        )
+        assert "muted until" in text_of(slack.messages()[alert["ts"]])
+        before = len(slack.thread(alert["ts"]))
+        site.switch(Behaviour.STATUS, status=504)
+        await asyncio.sleep(1.2)
+        assert len(slack.thread(alert["ts"])) == before
 
 
 async def test_the_bot_holds_alerts_when_its_own_network_is_in_trouble(slack, tmp_path):
@@ -310,26 +235,26 @@ async def test_a_certificate_about_to_expire_is_warned_about_once(slack, tmp_pat
             assert bot.alerts() == []
 
 
-async def test_watch_commands_and_the_list(slack, tmp_path):
+async def test_watch_commands_and_the_list(slack, watcher):
+    bot = watcher
     with serve(Behaviour.OK) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            too_often = await bot.command(f"watch {site.url()} every 0.1s")
-            assert "too often" in too_often and "shortest interval" in too_often
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await bot.command(f"watch {site.url()} every 1m after 3")
-            assert len(bot.service.watches) == 1, "watching twice updates the watch"
-            assert "changed the watch" in bot.tops()[-1]["text"]
-            await bot.command(f"watch {site.url()} every {INTERVAL}")
-            await asyncio.sleep(1.5)
-            await bot.service.flush()
-            await bot.command("watches")
-            listing = slack.calls_to("chat.postEphemeral")[-1].args["text"]
-            assert site.url() in listing and "healthy" in listing
-            assert "24 h availability 100.00%" in listing
-            await bot.command(f"unwatch {site.url()}")
-            assert bot.service.watches == {} and "stopped watching" in bot.tops()[-1]["text"]
-            await bot.command(f"unwatch {site.url()}")
-            assert "does not watch" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
+        too_often = await bot.command(f"watch {site.url()} every 0.1s")
+        assert "too often" in too_often and "shortest interval" in too_often
+        await bot.command(f"watch {site.url()} every {INTERVAL}")
+        await bot.command(f"watch {site.url()} every 1m after 3")
+        assert len(bot.service.watches) == 1, "watching twice updates the watch"
+        assert "changed the watch" in bot.tops()[-1]["text"]
+        await bot.command(f"watch {site.url()} every {INTERVAL}")
+        await asyncio.sleep(1.5)
+        await bot.service.flush()
+        await bot.command("watches")
+        listing = slack.calls_to("chat.postEphemeral")[-1].args["text"]
+        assert site.url() in listing and "healthy" in listing
+        assert "24 h availability 100.00%" in listing
+        await bot.command(f"unwatch {site.url()}")
+        assert bot.service.watches == {} and "stopped watching" in bot.tops()[-1]["text"]
+        await bot.command(f"unwatch {site.url()}")
+        assert "does not watch" in slack.calls_to("chat.postEphemeral")[-1].args["text"]
 
 
 async def test_a_channel_holds_at_most_50_watches(slack, tmp_path):
@@ -356,18 +281,18 @@ def test_watch_syntax_errors_are_explained():
     assert (command.interval, command.after) == (300.0, 3)
 
 
-async def test_the_verdicts_watch_button_subscribes_the_channel(slack, tmp_path):
+async def test_the_verdicts_watch_button_subscribes_the_channel(watcher):
+    bot = watcher
     with serve(Behaviour.OK) as site:
-        async with Watcher(slack, tmp_path) as bot:
-            value = json.dumps({"t": site.url(), "c": "healthy"})
-            answer = await bot.gateway.settle(
-                bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
-            )
-            await bot.gateway.spawn(answer.work)
-            assert len(bot.service.watches) == 1
-            watch = next(iter(bot.service.watches.values()))
-            assert watch.url == site.url() and watch.interval_s == 300
-            assert "<@U5> is now watching" in bot.tops()[-1]["text"]
+        value = json.dumps({"t": site.url(), "c": "healthy"})
+        answer = await bot.gateway.settle(
+            bot.gateway.on_watch_button(bot.chat, Request("T1", "C1", "U5"), value)
+        )
+        await bot.gateway.spawn(answer.work)
+        assert len(bot.service.watches) == 1
+        watch = next(iter(bot.service.watches.values()))
+        assert watch.url == site.url() and watch.interval_s == 300
+        assert "<@U5> is now watching" in bot.tops()[-1]["text"]
 
 
 async def test_a_hanging_site_and_slack_errors_stop_nobody_else(slack, tmp_path):
@@ -453,11 +378,14 @@ async def test_the_watch_service_runs_on_the_memory_store_as_on_the_database(sla
         async with Watcher(slack, tmp_path, memory=True) as bot:
             alert = await bot.watch_until_alert(site)
             assert "nginx answered 502" in text_of(alert)
-            (incident,) = await bot.service.store.open_incidents()
-            assert incident.alert_ts == alert["ts"]
             site.switch(Behaviour.OK)
             await bot.until(
                 lambda: any("recovered after" in r["text"] for r in slack.thread(alert["ts"]))
             )
-            assert await bot.service.store.open_incidents() == []
+            store = bot.service.store
+            assert await store.open_incidents() == []
+            (watch,) = await store.watches()
+            incident = await store.last_incident(watch.id)
+            assert incident is not None and incident.alert_ts == alert["ts"]
+            assert incident.resolved_at is not None
     assert not (tmp_path / "gateway.sqlite3").exists(), "no database file was made"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.watch.core import Watched
 from bot.watch.model import WatchInfo, unusable, watch_info
 from bot.watch.records import WatchRecord, WatchUpdate
@@ -204,19 +204,9 @@ class Adoption:
         for row, problem in skipped:
             if row.unusable_reported:
                 continue
-            url = alerts.escape(row.url)
-            fix = (
-                f"`/gateway unwatch {url}` removes it."
-                if isinstance(row, Unreadable)  # unreadable: only removing helps
-                else f"`/gateway watch {url} every 5m` sets it right, "
-                f"`/gateway unwatch {url}` removes it."
-            )
+            said = notes.not_running(row.url, problem, isinstance(row, Unreadable))
             try:
-                await core.incidents.say(
-                    core.chat,
-                    row.channel,
-                    alerts.note(f":warning: I am not running the watch of {url}: {problem}. {fix}"),
-                )
+                await core.incidents.say(core.chat, row.channel, said)
                 await core.store.update_watch(row.id, WatchUpdate(unusable_reported=True))
             except Exception:  # Slack or the database away: said again at the next start
                 log.exception("could not tell %s about the skipped watch %s", row.channel, row.id)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from bot.chat import Chat
 from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.render.slack import button_data
 from bot.watch.core import Watched, row_id
 from bot.watch.model import WatchInfo
@@ -111,10 +112,7 @@ class AlertButtons:
         await chat.ephemeral(
             press.channel,
             press.user,
-            alerts.note(
-                ":no_entry: That button does not belong to a watch of this channel "
-                "(or its watch is gone); `/gateway watches` lists what this channel watches."
-            ),
+            notes.button_refused(),
         )
 
     async def _acknowledge(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
@@ -127,10 +125,7 @@ class AlertButtons:
         await incidents.reply(
             info,
             incident,
-            alerts.note(
-                f":eyes: <@{user}> acknowledged. I keep checking quietly and will say here when "
-                "it recovers."
-            ),
+            notes.acknowledged(user),
         )
 
     async def _mute(self, user: str, info: WatchInfo, incident: IncidentRecord) -> None:
@@ -144,6 +139,6 @@ class AlertButtons:
         await self.core.incidents.reply(
             info,
             incident,
-            alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(info.url)}."),
+            notes.stopped_watching(user, info.url),
         )
         await self.core.remove(info.id)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.chat import Chat
-from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.settings import Settings
 from bot.watch.incidents import Incidents
 from bot.watch.model import WatchInfo, unusable, watch_info
@@ -99,11 +99,4 @@ class Watched:
 
 async def say_not_watched(chat: Chat, channel: str, user: str, target: Target) -> None:
     """The one answer for a command about a site this channel does not watch."""
-    await chat.ephemeral(
-        channel,
-        user,
-        alerts.note(
-            f"This channel does not watch {alerts.escape(target.url)}; "
-            "`/gateway watches` lists what it watches."
-        ),
-    )
+    await chat.ephemeral(channel, user, notes.not_watched(target.url))

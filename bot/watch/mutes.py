@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.chat import Chat
 from bot.commands import Mute
 from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.watch.core import Watched, say_not_watched
 from bot.watch.model import WatchInfo
 from bot.watch.records import WatchUpdate
@@ -48,13 +49,8 @@ class Mutes:
                 await core.incidents.reply(
                     info, incident, alerts.muted_note(user, until, command.reason)
                 )
-        text = (
-            f":mute: <@{user}> muted {alerts.escape(info.url)} for "
-            f"{alerts.duration(command.span)}, until {alerts.slack_date(until)}"
-            + (f": {alerts.escape(command.reason)}" if command.reason else "")
-            + ". Checks go on; if it still fails when the window ends, the alert opens then."
-        )
-        await core.incidents.say(chat, channel, alerts.note(text))
+        said = notes.muted(user, info.url, command.span, until, command.reason or None)
+        await core.incidents.say(chat, channel, said)
 
     async def unmute_command(self, chat: Chat, channel: str, user: str, target: Target) -> None:
         core = self.core
@@ -62,15 +58,9 @@ class Mutes:
         if info is None:
             return
         if info.muted_until is None:
-            await chat.ephemeral(
-                channel, user, alerts.note(f"{alerts.escape(info.url)} is not muted.")
-            )
+            await chat.ephemeral(channel, user, notes.not_muted(info.url))
             return
-        await core.incidents.say(
-            chat,
-            channel,
-            alerts.note(f":bell: <@{user}> unmuted {alerts.escape(info.url)}; alerts resume."),
-        )
+        await core.incidents.say(chat, channel, notes.unmuted(user, info.url))
         async with core.lock(info.id):
             await self.end(info)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
-from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.watch.core import Watched, ignore
 from bot.watch.model import WatchInfo
 from bot.watch.records import IncidentRecord
@@ -92,13 +92,7 @@ class CheckRunner:
                 full = replace(core.settings.check, expect=info.expect)
                 diagnosis = await core.check_function(target, full, ignore)
         except (TargetRefused, TargetError) as exc:
-            await core.incidents.say(
-                core.chat,
-                info.channel,
-                alerts.note(
-                    f":no_entry: I stopped watching {alerts.escape(info.url)}: {alerts.escape(exc)}"
-                ),
-            )
+            await core.incidents.say(core.chat, info.channel, notes.dropped(info.url, str(exc)))
             await core.remove(info.id)
             return None
         return diagnosis

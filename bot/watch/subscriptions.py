@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.alert_syntax import mentions
 from bot.chat import Chat, NotInChannel
 from bot.commands import Watch
 from bot.render import alerts
+from bot.render import watch_notes as notes
 from bot.spec import WatchSpec
 from bot.watch.core import Watched, say_not_watched
 from bot.watch.model import future, unusable, watch_info
@@ -65,13 +65,9 @@ class Subscriptions:
         settings = self.core.settings
         interval = command.interval or max(DEFAULT_INTERVAL, settings.min_interval)
         if interval < settings.min_interval:
-            return (
-                f"Checks every {alerts.duration(timedelta(seconds=interval))} are too often: "
-                f"the shortest interval here is "
-                f"{alerts.duration(timedelta(seconds=settings.min_interval))}."
-            )
+            return notes.too_often(interval, settings.min_interval)
         if len(command.url) > MAX_URL:
-            return f"URLs longer than {MAX_URL} characters cannot be watched."
+            return notes.url_too_long(MAX_URL)
         spec = command.filled(interval, DEFAULT_FAIL_AFTER)
         try:
             row, created = await self.core.store.upsert_watch(
@@ -84,7 +80,7 @@ class Subscriptions:
                 team_limit=settings.limits.team_max_watches,
             )
         except StoreError as exc:
-            return f":no_entry: {exc}"
+            return notes.refused(str(exc))
         return StoredWatch(row, created, user, spec)
 
     async def confirm(self, chat: Chat, stored: StoredWatch) -> None:
@@ -95,21 +91,13 @@ class Subscriptions:
         if refused is not None:  # never announced: it was never going to be watched
             log.warning("watch of %s in %s refused: %s", target.url, row.channel, refused)
             await core.store.delete_watch(row.id)
-            await chat.ephemeral(
-                row.channel, user, alerts.note(f":no_entry: {alerts.escape(refused)}")
-            )
+            await chat.ephemeral(row.channel, user, alerts.note(notes.refused(refused)))
             return
         try:
-            await chat.post(row.channel, alerts.note(_announcement(stored)))
+            await chat.post(row.channel, notes.announced(stored.user, stored.spec, stored.created))
         except NotInChannel:  # alerts could never be posted here: say so, keep nothing
             await core.store.delete_watch(row.id)
-            await chat.respond(
-                alerts.note(
-                    ":no_entry: I can't post in this channel, so I couldn't alert here. Invite me "
-                    "with `/invite @gateway`, then watch again."
-                ),
-                in_channel=False,
-            )
+            await chat.respond(notes.cannot_post_here(), in_channel=False)
             return
         if not core.role.runs(row.id):  # the replica that runs it schedules it
             await core.role.tell("new" if stored.created else "watch", row.id)
@@ -155,7 +143,7 @@ class Subscriptions:
         await self.core.incidents.say(
             chat,
             channel,
-            alerts.note(f":wave: <@{user}> stopped watching {alerts.escape(target.url)}."),
+            notes.stopped_watching(user, target.url),
         )
 
     async def remove(self, watch_id: int) -> None:
@@ -194,21 +182,3 @@ class Subscriptions:
                 )
             )
         await chat.ephemeral(channel, user, alerts.watches_message(lines, MAX_WATCHES_PER_CHANNEL))
-
-
-def _announcement(stored: StoredWatch) -> str:
-    """What the channel is told of a new or changed watch."""
-    spec = stored.spec
-    every = alerts.duration(timedelta(seconds=spec.interval_s))
-    verb = "is now watching" if stored.created else "changed the watch of"
-    fail_after = spec.fail_after
-    text = (
-        f":eyes: <@{stored.user}> {verb} {alerts.escape(spec.url)}: a check every "
-        f"{every}; an alert here after {fail_after} failed check"
-        f"{'s' if fail_after != 1 else ''}, and the recovery in its thread."
-    )
-    if spec.expect.any:
-        text += f" A failure also means: {alerts.escape(alerts.failing_words(spec.expect))}."
-    if spec.notify:
-        text += f" Alerts notify {mentions(spec.notify)}."
-    return text
