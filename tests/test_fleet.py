@@ -197,6 +197,18 @@ def holder_of(replicas: list[Replica], within: float = 20.0) -> Replica:
     raise AssertionError("no replica checks the watch")
 
 
+def settled(replicas: list[Replica], within: float = 20.0) -> None:
+    """Wait until the replicas hold fair shares of the 64 shards (none moving)."""
+    fair = 64 // len(replicas)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        shards = [_samples(r.get("/metrics").text)[("gateway_shards_owned", ())] for r in replicas]
+        if sum(shards) == 64 and min(shards) >= fair and max(shards) <= fair + 1:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the shards never settled")
+
+
 def check_times(database_url: str) -> list[float]:
     """When the watches were checked, oldest first (seconds since the epoch), from the
     history the fleet wrote."""
@@ -576,6 +588,7 @@ def test_a_replica_whose_lock_connection_is_cut_stops_checking_and_one_replica_c
     tmp_path, slack, database_url
 ):
     with serve(Behaviour.OK) as site, fleet(2, tmp_path, slack, database_url) as replicas:
+        settled(replicas)  # the watch's shard stays put until the cut
         replicas[0].command(f"watch {site.url()} every 2s")
         assert slack.wait_for(lambda s: check_times(database_url), 10)
         started = time.time()
