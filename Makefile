@@ -45,7 +45,7 @@ bench-explain: install
 	$(BIN)/python bench/explain_throughput.py
 
 bench-fleet: install
-	$(BIN)/python bench/fleet_scale.py
+	$(BIN)/python bench/fleet_scale.py --kill-at 60
 
 bench-corpus: install
 	$(BIN)/python bench/corpus_eval.py

@@ -107,6 +107,7 @@ class Health:
     async def _refresh(self) -> None:
         """Gauges read at scrape time (the database's counts within a short deadline)."""
         metrics.LEADER.set(1 if self.watches.leading else 0)
+        metrics.SHARDS_OWNED.set(len(self.watches.fleet.shards))
         metrics.WATCHES.set(len(self.watches.watches))
         with contextlib.suppress(TimeoutError, SQLAlchemyError, OSError):
             async with asyncio.timeout(DATABASE_TIMEOUT):

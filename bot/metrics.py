@@ -20,7 +20,7 @@ SCHEDULER_LAG = Histogram(
     "How late a check started after its scheduled time",
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
 )
-WATCHES = Gauge("gateway_watches", "Watches this replica schedules (all of them on the leader)")
+WATCHES = Gauge("gateway_watches", "Watches this replica schedules (those of its shards)")
 WATCHES_STORED = Gauge("gateway_watches_stored", "Watches in the database, fleet-wide")
 OPEN_INCIDENTS = Gauge("gateway_open_incidents", "Incidents not yet resolved, fleet-wide")
 SLACK_CALLS = Counter(
@@ -36,7 +36,8 @@ ACK_SECONDS = Histogram(
     "From a command or click arriving to its acknowledgement",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
 )
-LEADER = Gauge("gateway_leader", "1 while this replica leads the fleet (schedules the checks)")
+LEADER = Gauge("gateway_leader", "1 on the one replica doing the fleet's chores (history pruning)")
+SHARDS_OWNED = Gauge("gateway_shards_owned", "Shards of the watches this replica checks (of 64)")
 REPLICA = Info("gateway_replica", "This replica's name (host:pid)")
 AGENT_LAST_SEEN = Gauge(
     "gateway_agent_last_seen_seconds",

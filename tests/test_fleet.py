@@ -2,10 +2,10 @@
 
 Each replica is the console entry point in a child process, in HTTP mode, its Web API
 pointed at the Slack stand-in; the site is a loopback server the test breaks and heals.
-The replica that leads is killed with SIGKILL mid-incident and mid-recovery; the test
-then counts, in the checks table and in what the stand-in was asked to post, that every
-watch went on being checked, never twice in one interval, and that each alert and each
-recovery was posted once.
+The replica checking the watch (holding its shard) is killed with SIGKILL mid-incident
+and mid-recovery; the test then counts, in the checks table and in what the stand-in was
+asked to post, that every watch went on being checked, never twice in one interval, and
+that each alert and each recovery was posted once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 
+from bot.watch.fleet import SHARD_LOCKS
 from tests.conftest import ROOT
 from tests.servers.misbehave import Behaviour, serve
 from tests.servers.postgres import PostgresServer
@@ -112,6 +113,11 @@ class Replica:
         answer = self.get("/metrics")
         return answer is not None and "\ngateway_leader 1.0" in answer.text
 
+    @property
+    def checking(self) -> bool:
+        answer = self.get("/metrics")
+        return answer is not None and "\ngateway_watches 1.0" in answer.text
+
     def command(self, text: str, channel: str = "C1", slack: SlackStandIn | None = None) -> None:
         extra = {"response_url": slack.response_url(f"r{time.monotonic()}")} if slack else {}
         body = slash_command_body(text, channel_id=channel, **extra)
@@ -177,6 +183,30 @@ def leader_of(replicas: list[Replica], within: float = 20.0) -> Replica:
         assert len(leaders) < 2, "two replicas lead at once"
         time.sleep(0.2)
     raise AssertionError("no replica leads")
+
+
+def holder_of(replicas: list[Replica], within: float = 20.0) -> Replica:
+    """The replica checking the one watch (it holds the watch's shard)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        holders = [r for r in replicas if r.process.poll() is None and r.checking]
+        if len(holders) == 1:
+            return holders[0]
+        assert len(holders) < 2, "two replicas check the watch"
+        time.sleep(0.2)
+    raise AssertionError("no replica checks the watch")
+
+
+def settled(replicas: list[Replica], within: float = 20.0) -> None:
+    """Wait until the replicas hold fair shares of the 64 shards (none moving)."""
+    fair = 64 // len(replicas)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        shards = [_samples(r.get("/metrics").text)[("gateway_shards_owned", ())] for r in replicas]
+        if sum(shards) == 64 and min(shards) >= fair and max(shards) <= fair + 1:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the shards never settled")
 
 
 def check_times(database_url: str) -> list[float]:
@@ -253,18 +283,19 @@ def test_two_replicas_lose_the_leader_mid_incident_and_the_recovery_is_posted_on
         serve(Behaviour.STATUS, **NGINX_502) as site,
         fleet(2, tmp_path, slack, database_url) as replicas,
     ):
-        leader = leader_of(replicas)
-        follower = next(r for r in replicas if r is not leader)
-        follower.command(f"watch {site.url()} every 2s")  # taken by the one that does not check
+        replicas[0].command(f"watch {site.url()} every 2s")
         assert slack.wait_for(lambda s: alerts(s), 30), [m["text"] for m in tops(slack)]
         alert = alerts(slack)[0]
         assert slack.wait_for(lambda s: s.thread(alert["ts"]), 10)  # its diagnosis, in the thread
         time.sleep(INTERVAL)  # a check or two into the incident
         started = time.time()
-        leader.kill()
-        assert leader_of(replicas) is follower
+        holder = holder_of(replicas)  # the replica checking the watch
+        other = next(r for r in replicas if r is not holder)
+        holder.kill()
+        assert holder_of(replicas) is other
+        assert leader_of(replicas) is other
         time.sleep(2 * INTERVAL)
-        assert alert_posts(slack) == 1, "the new leader did not alert again"
+        assert alert_posts(slack) == 1, "the survivor did not alert again"
         site.switch(Behaviour.OK)
         assert slack.wait_for(lambda s: recoveries(s), 30), [
             (p.get("thread_ts"), p["text"][:80]) for p in posts(slack)
@@ -293,10 +324,10 @@ def test_three_replicas_lose_the_leader_mid_recovery_and_announce_it_once(
             assert time.monotonic() < deadline, watch_state(database_url)
             time.sleep(0.2)
         started = time.time()
-        leader = leader_of(replicas)
-        leader.kill()
-        others = [r for r in replicas if r is not leader]
-        assert leader_of(others) in others
+        holder = holder_of(replicas)  # the replica checking the watch
+        holder.kill()
+        others = [r for r in replicas if r is not holder]
+        assert holder_of(others) in others
         assert slack.wait_for(lambda s: recoveries(s), 40)
         time.sleep(2 * INTERVAL)
         assert len(recoveries(slack)) == 1
@@ -553,28 +584,30 @@ async def test_a_new_leader_continues_an_incident_whose_watch_state_was_never_wr
             await again.stop()
 
 
-def test_a_leader_whose_lock_connection_is_cut_steps_down_and_one_replica_leads(
+def test_a_replica_whose_lock_connection_is_cut_stops_checking_and_one_replica_checks(
     tmp_path, slack, database_url
 ):
     with serve(Behaviour.OK) as site, fleet(2, tmp_path, slack, database_url) as replicas:
-        leader = leader_of(replicas)
-        leader.command(f"watch {site.url()} every 2s")
+        settled(replicas)  # the watch's shard stays put until the cut
+        replicas[0].command(f"watch {site.url()} every 2s")
         assert slack.wait_for(lambda s: check_times(database_url), 10)
         started = time.time()
 
         async def cut() -> int:  # what a restarted proxy or a failover of PostgreSQL does
             connection = await asyncpg.connect(database_url)
-            try:
+            try:  # the lock connection of the replica holding the watch's shard
                 return await connection.fetchval(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND granted"
+                    "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l, watches w"
+                    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+                    " AND l.classid = $1::int::oid AND l.objid::int = w.id % 64",
+                    SHARD_LOCKS,
                 )
             finally:
                 await connection.close()
 
         assert asyncio.run(cut()) == 1
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:  # a leader that missed the cut would lead on
+        while time.monotonic() < deadline:  # a replica that missed the cut would check on
             assert sum(r.leading for r in replicas) <= 1, "two replicas lead at once"
             time.sleep(0.1)
         assert leader_of(replicas) in replicas

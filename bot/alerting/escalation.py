@@ -98,11 +98,12 @@ class Escalations:
         events = [(key, "resolve", ref) for key, ref in refs.items() if key in self.providers]
         await self._write_and_queue(alert, events)
 
-    async def resend_pending(self) -> int:
-        """Queue what the outbox still holds (a killed process's events), oldest first."""
+    async def resend_pending(self, mine: Callable[[int], bool] = lambda _watch_id: True) -> int:
+        """Queue what the outbox still holds (a killed process's events) for the watches
+        that are `mine`, oldest first."""
         if self.outbox is None:
             return 0
-        pending = await self.outbox.pending()
+        pending = [e for e in await self.outbox.pending() if mine(e.alert.watch_id)]
         for event in pending:
             if event.provider not in self.providers:  # no longer configured: nowhere to send
                 await self.outbox.done(event.id)

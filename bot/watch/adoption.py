@@ -1,19 +1,24 @@
-"""Taking watches on and letting them go, as the fleet decides: rebuild the jobs from the
-watches table, finish what a crash left half done, follow other replicas' changes, and
-re-read the table now and then (a lost NOTIFY costs RESYNC seconds at most)."""
+"""Taking watches on and letting them go, shard by shard as the fleet decides
+(bot/watch/fleet.py): rebuild the jobs from the watches table, finish what a crash
+left half done, hand a shard over with its memory written, follow other replicas'
+changes, and re-read the table now and then (a lost NOTIFY costs RESYNC seconds at
+most)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass, fields, replace
 
-from bot import metrics
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.render import watch_notes as notes
 from bot.watch.core import Watched
 from bot.watch.model import WatchInfo, unusable, watch_info
 from bot.watch.records import WatchRecord, WatchUpdate
+from bot.watch.shards import shard_of
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +44,46 @@ class Adoption:
         self.background: set[asyncio.Task[None]] = set()
         self.resynced = core.clock()
 
-    async def lead(self) -> None:
-        """This replica checks the watches now: rebuild every job from the watches table,
-        and finish what a crash (of this process or of the last leader) left half done."""
+    async def take(self, shards: frozenset[int]) -> None:
+        """This replica checks these shards now: rebuild their jobs from the watches table,
+        and finish what a crash (of this process or of their last holder) left half done."""
         core = self.core
         skipped: list[Skipped] = []
-        for row in await self.rows(skipped):
+        adopted: set[int] = set()
+        for row in await self.rows(skipped, shards):
             problem = self.adopt(row)
             if problem is not None:
                 log.warning(
                     "skipping watch %s of %s in %s: %s", row.id, row.url, row.channel, problem
                 )
                 skipped.append((row, problem))
-        await self._reconcile()
+            else:
+                adopted.add(row.id)
+        await self._reconcile(adopted)
         self.resynced = core.clock()
-        metrics.LEADER.set(1)
         if skipped:
             task = asyncio.get_running_loop().create_task(self._tell_skipped(skipped))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
-        log.info("watching %d sites", len(core.watches))
+        log.info("watching %d sites (%d more)", len(core.watches), len(adopted))
 
-    async def follow(self) -> None:
-        """Another replica checks now: forget the jobs, and the writes not yet made."""
-        metrics.LEADER.set(0)
-        for watch_id in list(self.core.watches):
-            self.core.forget(watch_id)
-        self.core.write_behind.clear()
+    async def let_go(self, shards: frozenset[int], handing_over: bool) -> None:
+        """Stop these shards' watches. Handing over: after their running checks, with their
+        memory written (the next holder schedules from last_checked_at). Otherwise another
+        replica may hold them already: forget them, and their writes not yet made."""
+        core = self.core
+        leaving = [w for w in core.watches if shard_of(w) in shards]
+        for watch_id in leaving:
+            core.scheduler.remove(watch_id)
+        if handing_over:
+            for watch_id in leaving:
+                async with core.lock(watch_id):  # not in the middle of its check
+                    pass
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await core.write_behind.flush()
+        for watch_id in leaving:
+            core.forget(watch_id)
+            core.write_behind.drop_history(watch_id)
 
     async def changed(self, what: str, watch_id: int) -> None:
         """Another replica changed a watch (bot/watch/fleet.py's NOTIFY); the one that runs
@@ -95,6 +113,8 @@ class Adoption:
         problem = unusable(row)
         if problem is not None:
             return problem
+        if not core.role.runs(row.id):  # its shard moved on while the row was read
+            return None
         known = core.watches.get(row.id)
         try:
             fresh = watch_info(row)
@@ -119,21 +139,22 @@ class Adoption:
         """Re-read the watches table: a lost NOTIFY costs RESYNC seconds at most."""
         core = self.core
         self.resynced = core.clock()
-        rows = await self.rows()
+        shards = core.role.shards  # those taken or let go meanwhile are not this one's to judge
+        rows = await self.rows(shards=shards)
         for row in rows:
             if self.adopt(row) is not None:
                 core.forget(row.id)
         ids = {row.id for row in rows}
-        for watch_id in [w for w in core.watches if w not in ids]:
+        for watch_id in [w for w in core.watches if w not in ids and shard_of(w) in shards]:
             core.forget(watch_id)
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, adopted: set[int]) -> None:
         """What a crash may have left half done: an open incident behind a watch whose
         state was not yet written "down", an alert posted without its ts being stored."""
         core = self.core
         for incident in await core.store.open_incidents():
             info = core.watches.get(incident.watch_id)
-            if info is None:
+            if info is None or incident.watch_id not in adopted:
                 continue
             if info.memory.state != "down":
                 info.memory = replace(
@@ -148,17 +169,21 @@ class Adoption:
                 )
             await core.incidents.reconcile(info, incident)
 
-    async def rows(self, skipped: list[Skipped] | None = None) -> list[WatchRecord]:
-        """Every watch row; when one cannot even be read (a date that is not a date),
-        the others one by one, so that one row never stops the bot."""
+    async def rows(
+        self, skipped: list[Skipped] | None = None, shards: frozenset[int] | None = None
+    ) -> list[WatchRecord]:
+        """Every watch row (of these shards); when one cannot even be read (a date that is
+        not a date), the others one by one, so that one row never stops the bot."""
         store = self.core.store
         try:
-            return await store.watches()
+            return await store.watches(shards=shards)
         except (ValueError, TypeError, OverflowError):
             if skipped is not None:  # at start-up; said once, not at every listing
                 log.warning("a watch row cannot be read; reading them one by one")
         rows = []
         for watch_id, channel, url, told in await store.watch_keys():
+            if shards is not None and shard_of(watch_id) not in shards:
+                continue
             try:
                 row = await store.watch(watch_id)
             except (ValueError, TypeError, OverflowError) as exc:

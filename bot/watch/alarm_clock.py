@@ -1,7 +1,8 @@
 """Between checks: reminders, escalation and the ends of mute windows, on one clock.
 
-Every replica runs the clock; only the one whose role has the alarms acts, so each
-reminder and escalation happens once.
+Every replica runs the clock over the watches it runs (their shards are its), so
+each incident's reminders and escalation come from one replica, under the watch's
+lock, beside its checks.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class AlarmClock:
         """One look at every watch's clock: one query for the open incidents, and the
         watch's lock only for those with something due."""
         core = self.core
-        if not core.role.alarms:  # one replica reminds and escalates
+        if not core.role.alarms:  # the replica running the watch reminds and escalates
             return
         now = core.clock()
         concerned = [w for w in core.watches.values() if w.memory.state == "down" or w.muted_until]

@@ -7,6 +7,7 @@ itself, and for trying the bot out. Lost at exit.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from bot.watch.records import (
     WatchUpdate,
     expect_columns,
 )
+from bot.watch.shards import shard_of
 from bot.watch.store import HISTORY_KEEP, MAX_WATCHES_PER_CHANNEL
 
 
@@ -107,9 +109,16 @@ class MemoryStore:
         self._watches[record.id] = record
         return record, True
 
-    async def watches(self, channel: str | None = None) -> list[WatchRecord]:
+    async def watches(
+        self, channel: str | None = None, shards: Collection[int] | None = None
+    ) -> list[WatchRecord]:
         found = sorted(self._watches.values(), key=lambda w: w.id)
-        return [w for w in found if channel is None or w.channel == channel]
+        return [
+            w
+            for w in found
+            if (channel is None or w.channel == channel)
+            and (shards is None or shard_of(w.id) in shards)
+        ]
 
     async def watch_keys(self) -> list[tuple[int, str, str, bool | None]]:
         return [(w.id, w.channel, w.url, w.unusable_reported) for w in await self.watches()]

@@ -1,8 +1,10 @@
 """What this replica does among the fleet's, asked in one place.
 
-Which watches it runs (checks, and acts on their buttons' state) and whether its
-alarm clock acts (reminders, escalations, mute ends). The fleet (bot/watch/fleet.py)
-decides; the watch service only asks here, never the fleet's flags directly.
+Which watches it runs: checks, alerts, and the alarms of their incidents
+(reminders, escalations, mute ends), all where the watch's memory is; and
+whether it does the fleet's chores (pruning the history). The fleet
+(bot/watch/fleet.py) decides, by shard; the watch service only asks here, never
+the fleet's flags directly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ class Fleet(Protocol):
     """The part of a fleet (`Solo` or `PostgresFleet`) the role reads and tells."""
 
     leading: bool
+    shards: frozenset[int]
+
+    def owns(self, watch_id: int) -> bool: ...
 
     async def notify(self, what: str, watch_id: int) -> None: ...
 
@@ -24,32 +29,28 @@ class Role:
 
     @property
     def leading(self) -> bool:
-        """This replica runs watches now (alone, or the fleet's leader)."""
+        """This replica does the fleet's chores (alone, or the fleet's leader)."""
         return self.fleet.leading
 
     @property
-    def _shared(self) -> bool:
-        """The fleet shares the watches out (it says which it owns), or one replica runs all."""
-        return callable(getattr(self.fleet, "owns", None))
-
-    def runs(self, watch_id: int) -> bool:
-        """This replica checks that watch and holds its memory (else the database does)."""
-        if self._shared:
-            return bool(self.fleet.owns(watch_id))  # type: ignore[attr-defined]
-        return self.fleet.leading
+    def shards(self) -> frozenset[int]:
+        """The shards whose watches this replica runs (bot/watch/shards.py)."""
+        return self.fleet.shards
 
     @property
     def runs_any(self) -> bool:
-        """This replica runs some watches (so it re-reads the table now and then)."""
-        if self._shared:
-            return bool(getattr(self.fleet, "shards", True))
-        return self.fleet.leading
+        """This replica runs some watches (holds some shards)."""
+        return bool(self.fleet.shards)
+
+    def runs(self, watch_id: int) -> bool:
+        """This replica checks that watch and holds its memory (else the database does)."""
+        return self.fleet.owns(watch_id)
 
     @property
     def alarms(self) -> bool:
-        """This replica's clock reminds and escalates: each watch's alarms are done once, by
-        the replica that runs it (its clock only looks at the watches it holds)."""
-        return True if self._shared else self.fleet.leading
+        """This replica's clock reminds and escalates: for the watches it runs, so each
+        incident's clock ticks in one replica, under the watch's lock."""
+        return self.runs_any
 
     async def tell(self, what: str, watch_id: int) -> None:
         """Tell the replica that runs the watch that it changed (NOTIFY; alone: nothing)."""

@@ -39,6 +39,7 @@ from bot.watch.records import Store
 from bot.watch.role import Role
 from bot.watch.runner import CheckRunner
 from bot.watch.scheduler import Scheduler
+from bot.watch.shards import shard_of
 from bot.watch.subscriptions import StoredWatch, Subscriptions
 from bot.watch.warnings import Warnings
 from checks.models import Target
@@ -119,17 +120,24 @@ class WatchService:
         await self.incidents.escalations.start()
         loop = asyncio.get_running_loop()
         self._housekeeper = loop.create_task(self._housekeeping())
-        # Every replica runs the alarm clock; only the role with the alarms acts.
+        # Every replica runs the alarm clock, over the watches it runs.
         self._alarms = loop.create_task(self.alarm_clock.forever())
         await self.fleet.start(self)
 
-    async def lead(self) -> None:
-        await self.adoption.lead()
-        # escalation events a killed leader (or this process, before a kill -9) left unsent
-        await self.incidents.escalations.resend_pending()
-
-    async def follow(self) -> None:
-        await self.adoption.follow()
+    async def shards_changed(
+        self, gained: frozenset[int], lost: frozenset[int], handing_over: bool
+    ) -> None:
+        """The fleet moved shards (bot/watch/fleet.py): let go of the watches of `lost`,
+        then schedule those of `gained` from the watches table."""
+        if lost:
+            await self.adoption.let_go(lost, handing_over)
+        if gained:
+            await self.adoption.take(gained)
+            # escalation events that a killed holder of these watches (or this process,
+            # before a kill -9) left unsent: their new holder sends them
+            await self.incidents.escalations.resend_pending(
+                lambda watch_id: shard_of(watch_id) in gained
+            )
 
     async def changed(self, what: str, watch_id: int) -> None:
         await self.adoption.changed(what, watch_id)
@@ -161,7 +169,7 @@ class WatchService:
             if self.role.runs_any and (clock() - self.adoption.resynced).total_seconds() > RESYNC:
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.adoption.resync()
-            if clock() - pruned_at > timedelta(hours=1):
+            if self.leading and clock() - pruned_at > timedelta(hours=1):
                 pruned_at = clock()
                 with contextlib.suppress(SQLAlchemyError, OSError):
                     await self.store.prune_history(pruned_at)

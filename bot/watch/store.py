@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Collection
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -50,6 +52,7 @@ from bot.watch.records import (
     WatchUpdate,
     expect_columns,
 )
+from bot.watch.shards import SHARDS
 
 __all__ = ["CheckRecord", "SqlStore", "Store", "StoreError"]
 
@@ -207,6 +210,14 @@ def _connect_args(url: str) -> dict[str, float]:
     return {"timeout": SQLITE_BUSY_TIMEOUT} if make_url(url).get_backend_name() == "sqlite" else {}
 
 
+def _among(channel: str | None, shards: Collection[int] | None) -> list[ColumnElement[bool]]:
+    """The conditions for the watches of a channel, of some shards (bot/watch/shards.py)."""
+    conditions = [WatchRow.channel == channel] if channel is not None else []
+    if shards is not None and len(shards) < SHARDS:
+        conditions.append((WatchRow.id % SHARDS).in_(sorted(shards)))
+    return conditions
+
+
 class SqlStore:
     """The `Store` (bot/watch/records.py) on SQLAlchemy: SQLite or PostgreSQL."""
 
@@ -320,11 +331,11 @@ class SqlStore:
             await session.flush()
             return _watch(row), True
 
-    async def watches(self, channel: str | None = None) -> list[WatchRecord]:
+    async def watches(
+        self, channel: str | None = None, shards: Collection[int] | None = None
+    ) -> list[WatchRecord]:
         async with self.session() as session:
-            query = select(WatchRow).order_by(WatchRow.id)
-            if channel is not None:
-                query = query.where(WatchRow.channel == channel)
+            query = select(WatchRow).where(*_among(channel, shards)).order_by(WatchRow.id)
             return [_watch(row) for row in (await session.execute(query)).scalars()]
 
     async def watch_keys(self) -> list[tuple[int, str, str, bool | None]]:
