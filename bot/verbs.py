@@ -111,7 +111,8 @@ def check(desk: Desk, chat: Chat, request: Request, command: Check) -> Answer:
 @VERBS.verb(
     "watch",
     usage="• `/gateway watch site.com [every 30s|5m|1h] [after N] [expect 200] "
-    '[contains "TEXT"] [!contains "TEXT"] [slow 800ms] [origin IP] [notify @group @person…]`: '
+    '[contains "TEXT"] [!contains "TEXT"] [header NAME: VALUE] [slow 800ms] [origin IP] '
+    "[notify @group @person…]`: "
     "alert this channel when it breaks (`origin IP`: asked directly when the site fails)",
     parse=lambda words, _raw: commands.watch(words),
     command=WatchCommand,
