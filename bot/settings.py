@@ -167,22 +167,18 @@ def _agents(environ: dict[str, str]) -> AgentSettings:
         raise SettingsError(str(exc)) from None
 
 
-_KEEP = re.compile(r"^(\d{1,5})\s*([hd]?)$")
-
-
 def _keep(text: str | None) -> float:
     """GATEWAY_KEEP_INCIDENTS: `90d` (the default), `48h`, or plain days; 1 hour to 10 years."""
-    text = (text or "").strip().lower()
+    text = (text or "").strip()
     if not text:
         return 90 * 86400.0
-    match = _KEEP.match(text)
-    seconds = int(match.group(1)) * (3600 if match.group(2) == "h" else 86400) if match else 0
-    if not 3600 <= seconds <= 3650 * 86400:
+    kept = durations.seconds(text, bare="d", units="hd")
+    if kept is None or not 3600 <= kept <= 3650 * 86400:
         raise SettingsError(
             f"GATEWAY_KEEP_INCIDENTS must be a time such as 90d or 48h (1 hour to 10 years), "
             f"not {text[:40]!r}"
         )
-    return float(seconds)
+    return kept
 
 
 def _escalation(environ: dict[str, str]) -> Escalation:

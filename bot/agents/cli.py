@@ -82,6 +82,8 @@ async def _run(agent: Agent) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # Where the loop cannot take signals (not the main thread, or Windows), Ctrl-C
+        # still ends the agent through KeyboardInterrupt, which `gateway` answers.
         with contextlib.suppress(RuntimeError, NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     print(f"gateway agent {agent.config.name}: polling {agent.config.bot_url}", file=sys.stderr)

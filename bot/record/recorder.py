@@ -101,8 +101,7 @@ class Recorder:
         try:
             record_id = await self._id(where)
             await self.store.add(record_id, Event(at, Kind.OPENED, data=said.data()))
-            for _ in range(max(1, min(checks, 100))):
-                await self.store.count(record_id, said.word)
+            await self.store.count(record_id, said.word, max(1, min(checks, 100)))
         except Exception:
             log.exception("could not record the opening of incident %s", where.incident_id)
 

@@ -162,8 +162,8 @@ class RecordStore:
             )
             return True
 
-    async def count(self, record_id: int, word: str) -> None:
-        """One more check that said `word`."""
+    async def count(self, record_id: int, word: str, checks: int = 1) -> None:
+        """`checks` more checks that said `word`."""
         async with self.engine.begin() as db:
             raw = (
                 await db.execute(select(records.c.tally).where(records.c.id == record_id))
@@ -172,7 +172,7 @@ class RecordStore:
                 return
             tally = _tally(raw)
             if word in tally or len(tally) < 50:
-                tally[word[:80]] = tally.get(word[:80], 0) + 1
+                tally[word[:80]] = tally.get(word[:80], 0) + checks
             await db.execute(
                 update(records).where(records.c.id == record_id).values(tally=json.dumps(tally))
             )
